@@ -1,0 +1,98 @@
+"""The one protocol every LLM backend implements, and the errors they raise.
+
+A backend turns chat messages into a :class:`Completion`. It knows nothing about Ray or search
+spaces: the searcher hands it a JSON schema (API backends) or a grammar (the embedded model) for
+the answer, and gets text back. Transport and SDK errors are wrapped into :class:`BackendError`
+subclasses at the backend's boundary, so callers handle one family of errors.
+
+Example:
+    >>> from llm_search.backends import ScriptedBackend
+    >>> backend = ScriptedBackend(['{"configs": []}'])
+    >>> backend.complete([{"role": "user", "content": "hi"}]).text
+    '{"configs": []}'
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Sequence
+
+Message = Mapping[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+
+
+@dataclass
+class Completion:
+    """One answer from a backend, with what it cost."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    finish_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class BackendError(Exception):
+    """A backend could not answer. ``str(error)`` tells the user what to do about it."""
+
+
+class TransientBackendError(BackendError):
+    """Worth retrying later: throttling, timeouts, a server that is starting or overloaded."""
+
+
+class PermanentBackendError(BackendError):
+    """Retrying will not help: bad credentials, unknown model, invalid request, missing package."""
+
+
+def missing_dependency(package: str, extra: str, hint: str = "") -> PermanentBackendError:
+    """The error for an optional dependency that is not installed, naming the pip extra."""
+    text = f"{package} is not installed. Install it with: pip install 'llm-search[{extra}]'"
+    return PermanentBackendError(text + (f" ({hint})" if hint else ""))
+
+
+class Backend(abc.ABC):
+    """An LLM that answers chat messages.
+
+    Subclasses implement :meth:`complete` and set the capability attributes. They must be
+    picklable without their clients or model handles (create those lazily), because Ray Tune
+    pickles the searcher that holds them.
+    """
+
+    #: Identifier shown in logs and tables, e.g. ``"local:SmolLM2-135M-Instruct"``.
+    name: str = "backend"
+    #: Model name reported in completions.
+    model: str = "unknown"
+    #: True if ``complete(..., grammar=...)`` constrains decoding with a Lark/GBNF grammar.
+    supports_grammar: bool = False
+    #: True if ``complete(..., schema=...)`` constrains or at least requests JSON of that shape.
+    supports_schema: bool = True
+
+    @abc.abstractmethod
+    def complete(self, messages: Sequence[Message], *, schema: dict | None = None, **options: Any) -> Completion:
+        """Answer ``messages``.
+
+        Args:
+            messages: Chat messages, oldest first.
+            schema: JSON schema the answer should follow, if the backend can use one.
+            **options: ``temperature``, ``max_tokens``, ``seed``, ``grammar`` (if supported),
+                and backend-specific options. Unknown options are ignored.
+
+        Raises:
+            TransientBackendError: worth retrying.
+            PermanentBackendError: a configuration problem; the message names the fix.
+        """
+
+    def close(self) -> None:
+        """Release clients or model handles (optional)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"

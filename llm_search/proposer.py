@@ -1,0 +1,268 @@
+"""One LLM proposal round: prompt -> backend -> parse -> re-ask once -> random fill, all logged.
+
+:class:`LLMProposer` is the part of the searcher that talks to the LLM. It runs in the searcher's
+background thread and never raises for bad answers or failing backends: what the LLM cannot
+deliver is filled with random samples from the space, counted in :class:`ProposerStats`, and
+recorded in the exchange log. Ray is not involved here.
+
+Example:
+    >>> import numpy as np
+    >>> from llm_search.backends import ScriptedBackend
+    >>> from llm_search.history import History
+    >>> from llm_search.space import SearchSpace, FloatParam
+    >>> space = SearchSpace([FloatParam("x", 0.0, 1.0)])
+    >>> proposer = LLMProposer(ScriptedBackend(['{"configs": [{"x": 0.25}, {"x": 7}]}', '{"configs": [{"x": 0.5}]}']))
+    >>> [(p.config, p.source) for p in proposer.propose(space, History("y", "min"), 2, seed=0)]
+    [({'x': 0.25}, 'llm'), ({'x': 0.5}, 'llm')]
+    >>> proposer.stats.reasks, proposer.stats.llm_calls
+    (1, 2)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from llm_search.backends.base import Backend, BackendError, PermanentBackendError, TransientBackendError
+from llm_search.backends.registry import BackendSpec, get_backend
+from llm_search.backends.replay import messages_digest
+from llm_search.exchange_log import ExchangeLog
+from llm_search.grammar import answer_grammar
+from llm_search.history import History
+from llm_search.parsing import ParseResult, parse_answer
+from llm_search.prompts import ContextLimits, build_messages, render_config, repair_messages
+from llm_search.space import SearchSpace
+
+logger = logging.getLogger(__name__)
+
+BACKEND_DISABLED = (
+    "LLM backend %s failed permanently and is disabled for the rest of this experiment; proposals "
+    "continue from random sampling. Cause: %s"
+)
+BACKEND_FLAKY = (
+    "LLM backend %s failed %d times in a row (last: %s); those proposals came from random sampling. "
+    "Check that the backend is reachable, or lower the request rate."
+)
+CALLS_SPENT = "max_llm_calls=%d reached: further proposals come from random sampling."
+
+
+@dataclass
+class Proposal:
+    config: dict[str, Any]  # flat parameter values
+    source: str  # "llm" or "random"
+
+
+@dataclass
+class ProposerStats:
+    llm_calls: int = 0
+    llm_failures: int = 0
+    reasks: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    llm_seconds: float = 0.0
+    proposed_by_llm: int = 0
+    fallbacks: int = 0  # configs the LLM should have given and random sampling gave instead
+    rejected: int = 0
+    duplicates: int = 0
+    repaired: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Round:
+    """What one call produced, for the log."""
+
+    request_id: str
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+
+
+class LLMProposer:
+    """Asks a backend for configurations and returns validated, de-duplicated proposals.
+
+    Args:
+        backend: A backend object or spec string (built lazily, on first use).
+        backend_options: Options for building the backend from its spec.
+        task: Task description for the prompt (derived from the space if None).
+        limits: How much history the prompt shows.
+        temperature: Sampling temperature.
+        max_llm_calls: Calls allowed in total (None = unlimited); then random sampling.
+        exchange_log: Where every exchange is recorded.
+        use_grammar: Constrain decoding with a grammar when the backend supports it.
+    """
+
+    def __init__(
+        self,
+        backend: BackendSpec = "local",
+        *,
+        backend_options: Mapping[str, Any] | None = None,
+        task: str | None = None,
+        limits: ContextLimits = ContextLimits(),
+        temperature: float = 1.0,
+        max_llm_calls: int | None = None,
+        exchange_log: ExchangeLog | None = None,
+        use_grammar: bool = True,
+    ):
+        self.backend_spec = backend
+        self.backend_options = dict(backend_options or {})
+        self.task = task
+        self.limits = limits
+        self.temperature = temperature
+        self.max_llm_calls = max_llm_calls
+        self.exchange_log = exchange_log or ExchangeLog()
+        self.use_grammar = use_grammar
+        self.stats = ProposerStats()
+        self.disabled_reason: str | None = None
+        self._consecutive_failures = 0
+        self._backend: Backend | None = backend if isinstance(backend, Backend) else None
+
+    @property
+    def backend_name(self) -> str:
+        if self._backend is not None:
+            return self._backend.name
+        return str(self.backend_spec)
+
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = get_backend(self.backend_spec, **self.backend_options)
+        return self._backend
+
+    @property
+    def available(self) -> bool:
+        """False once the backend failed permanently or the call budget is spent."""
+        return self.disabled_reason is None
+
+    # ------------------------------------------------------------------ one round
+    def propose(
+        self,
+        space: SearchSpace,
+        history: History,
+        n: int,
+        *,
+        seed: int,
+        pending: Iterable[Mapping[str, Any]] = (),
+        seen: set[str] | None = None,
+    ) -> list[Proposal]:
+        """``n`` proposals: the LLM's valid ones first, random samples for the rest."""
+        seen = set(seen or ())
+        pending = list(pending)
+        rng = np.random.default_rng(seed)
+        accepted: list[dict[str, Any]] = []
+        if self.available:
+            messages = build_messages(space=space, history=history, n_configs=n, task=self.task,
+                                      pending=pending, limits=self.limits)
+            result, answer = self._ask(space, messages, n, seen, rng, attempt=1)
+            if result is not None:
+                accepted += result.accepted
+                problems = result.problems_for_llm
+                missing = n - len(accepted)
+                if missing > 0 and problems and answer is not None and self.available:
+                    self.stats.reasks += 1
+                    retry = repair_messages(messages, answer, problems, missing)
+                    seen_now = seen | {space.key(c) for c in accepted}
+                    second, _ = self._ask(space, retry, missing, seen_now, rng, attempt=2)
+                    if second is not None:
+                        accepted += second.accepted
+        accepted = accepted[:n]
+        proposals = [Proposal(c, "llm") for c in accepted]
+        self.stats.proposed_by_llm += len(proposals)
+        taken = seen | {space.key(c) for c in accepted}
+        for _ in range(n - len(proposals)):
+            proposals.append(Proposal(_random_unseen(space, rng, taken), "random"))
+            self.stats.fallbacks += 1
+        return proposals
+
+    def _ask(self, space: SearchSpace, messages: list[dict[str, str]], n: int, seen: set[str],
+             rng: np.random.Generator, attempt: int) -> tuple[ParseResult | None, str | None]:
+        if self.max_llm_calls is not None and self.stats.llm_calls >= self.max_llm_calls:
+            self._disable(CALLS_SPENT % self.max_llm_calls, log_as_warning=False)
+            return None, None
+        record: dict[str, Any] = {
+            "time": time.time(), "request_id": uuid.uuid4().hex[:12], "attempt": attempt,
+            "backend": self.backend_name, "n_wanted": n, "messages": messages, "digest": messages_digest(messages),
+        }
+        options: dict[str, Any] = {"temperature": self.temperature, "seed": int(rng.integers(2**31 - 1)),
+                                   "max_tokens": _max_tokens(space, n)}
+        try:
+            backend = self.backend()
+            record["model"] = backend.model
+            if self.use_grammar and backend.supports_grammar:
+                options["grammar"] = answer_grammar(space, n)
+            self.stats.llm_calls += 1
+            completion = backend.complete(messages, schema=space.json_schema(n), **options)
+        except BackendError as exc:
+            self._failed(exc, record)
+            return None, None
+        except Exception as exc:  # a backend bug must not end the experiment either
+            logger.exception("LLM backend %s raised an unexpected error", self.backend_name)
+            self._failed(BackendError(f"{type(exc).__name__}: {exc}"), record)
+            return None, None
+        self._consecutive_failures = 0
+        self.stats.prompt_tokens += completion.prompt_tokens
+        self.stats.completion_tokens += completion.completion_tokens
+        self.stats.llm_seconds += completion.latency_s
+        result = parse_answer(completion.text, space, seen=seen, limit=n)
+        self.stats.rejected += len(result.rejections) + (1 if result.error else 0)
+        self.stats.duplicates += result.duplicates
+        self.stats.repaired += len(result.repairs)
+        record.update({
+            "model": completion.model, "answer": completion.text,
+            "tokens": {"prompt": completion.prompt_tokens, "completion": completion.completion_tokens},
+            "latency_s": round(completion.latency_s, 4), "finish_reason": completion.finish_reason,
+            "accepted": [render_config(space, c) for c in result.accepted], "rejections": result.rejections,
+            "parse_error": result.error, "repairs": result.repairs, "duplicates": result.duplicates,
+        })
+        self.exchange_log.append(record)
+        if result.rejections or result.error:
+            logger.debug("LLM answer problems: %s", result.problems_for_llm)
+        return result, completion.text
+
+    def _failed(self, exc: BackendError, record: dict[str, Any]) -> None:
+        self.stats.llm_failures += 1
+        self._consecutive_failures += 1
+        record.update({"error": f"{type(exc).__name__}: {exc}"})
+        self.exchange_log.append(record)
+        if isinstance(exc, PermanentBackendError):
+            self._disable(BACKEND_DISABLED % (self.backend_name, exc))
+        elif self._consecutive_failures in (3, 10, 100):
+            logger.warning(BACKEND_FLAKY, self.backend_name, self._consecutive_failures, exc)
+        elif isinstance(exc, TransientBackendError):
+            logger.info("LLM backend %s: transient failure (%s); using random samples for this round",
+                        self.backend_name, exc)
+        else:
+            logger.warning("LLM backend %s failed (%s); using random samples for this round", self.backend_name, exc)
+
+    def _disable(self, reason: str, log_as_warning: bool = True) -> None:
+        if self.disabled_reason is None:
+            self.disabled_reason = reason
+            (logger.warning if log_as_warning else logger.info)(reason)
+
+    # ------------------------------------------------------------------ pickling (Tune copies searchers)
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        if not isinstance(self.backend_spec, Backend):
+            state["_backend"] = None  # rebuilt lazily from the spec in the new process
+        return state
+
+
+def _random_unseen(space: SearchSpace, rng: np.random.Generator, taken: set[str], tries: int = 50) -> dict[str, Any]:
+    config = space.sample(rng)
+    for _ in range(tries):
+        key = space.key(config)
+        if key not in taken:
+            break
+        config = space.sample(rng)
+    taken.add(space.key(config))
+    return config
+
+
+def _max_tokens(space: SearchSpace, n: int) -> int:
+    """Enough tokens for ``n`` configs in compact JSON (about 3 characters per token), with margin."""
+    sample = render_config(space, space.sample(np.random.default_rng(0)))
+    return int(32 + n * (len(sample) / 2.5 + 12) * 1.5)

@@ -1,0 +1,421 @@
+"""LLMSearcher: a Ray Tune searcher whose proposals come from an LLM reading the trial history.
+
+Tune calls :meth:`LLMSearcher.suggest` synchronously in its driver loop, so ``suggest`` never
+waits for the LLM: it hands out a queued proposal, or starts a background request (sized to the
+free trial slots) and returns ``None`` until the answer is parsed. Results, failures and
+gradient norms flow back through ``on_trial_result`` / ``on_trial_complete`` into the history the
+next prompt is built from.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import math
+import os
+import pickle
+import threading
+from collections import deque
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from ray.tune.search import Searcher
+
+from llm_search.backends.registry import BackendSpec
+from llm_search.exchange_log import ExchangeLog
+from llm_search.history import History
+from llm_search.prompts import ContextLimits
+from llm_search.proposer import LLMProposer, Proposal
+from llm_search.space import SearchSpace
+
+logger = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+MAX_BATCH = 8
+
+NO_SPACE = (
+    "LLMSearcher has no search space: pass `space=` to LLMSearcher or `param_space=` / `config=` to "
+    "Tuner / tune.run."
+)
+NO_METRIC = (
+    "LLMSearcher needs a metric and mode: pass `metric=`/`mode=` to LLMSearcher or to "
+    "tune.TuneConfig / tune.run."
+)
+BAD_MODE = "mode must be 'min' or 'max', got {mode!r}"
+UNKNOWN_TRIAL = "LLMSearcher got a result for unknown trial %s (restored or foreign trial?); ignored."
+LATE_RESULT = "LLMSearcher got a result for trial %s after it finished (late or duplicate report); ignored."
+BAD_POINT = "points_to_evaluate entry %d is not valid for the search space (%s); skipped."
+
+
+class LLMSearcher(Searcher):
+    """Ray Tune searcher that asks an LLM for hyperparameter configurations.
+
+    Args:
+        space: Tune search space (dict of ``tune.uniform``, ``tune.choice``... and constants).
+            Optional when given to ``Tuner(param_space=...)`` / ``tune.run(config=...)`` instead.
+        metric: Metric to optimize; a list for several objectives (the first one steers the LLM).
+        mode: ``"min"`` or ``"max"`` (a list matching ``metric``).
+        points_to_evaluate: Configs to run first, before any LLM proposal.
+        backend: LLM backend spec (``"local"``, ``"local:<gguf>"``, ``"replay:<log>"``...) or a
+            :class:`~llm_search.backends.Backend`.
+        task: What is being tuned, in a sentence or two, for the prompt.
+        seed: Seed for the LLM sampling seeds and the random fallback.
+        max_trials: Return ``Searcher.FINISHED`` after this many suggestions (None: Tune decides).
+        max_llm_calls: LLM calls allowed in total; then proposals come from random sampling.
+        batch_size: Most configs asked for per LLM call (calls are sized to the free trial slots).
+        prefetch: Extra proposals kept ready beyond the free slots, so a freed slot rarely waits
+            for the LLM (at the cost of proposals that have not seen the newest results).
+        max_concurrent: Concurrent trials to plan for, if neither ``max_concurrent_trials`` nor a
+            ``ConcurrencyLimiter`` sets it.
+        temperature: LLM sampling temperature.
+        context: How much history each prompt shows (:class:`~llm_search.prompts.ContextLimits`).
+        log_dir: Directory (or ``.jsonl`` path) for the exchange log; default: the experiment dir.
+        backend_options: Keyword options for building the backend from its spec.
+
+    Example:
+        >>> from ray import tune
+        >>> from llm_search import LLMSearcher
+        >>> searcher = LLMSearcher(backend="local", task="MLP on digits", seed=0)
+        >>> tuner = tune.Tuner(  # doctest: +SKIP
+        ...     train_fn,
+        ...     param_space={"lr": tune.loguniform(1e-4, 1e-1), "opt": tune.choice(["sgd", "adam"])},
+        ...     tune_config=tune.TuneConfig(search_alg=searcher, metric="val_loss", mode="min",
+        ...                                 num_samples=20, max_concurrent_trials=2),
+        ... )
+    """
+
+    def __init__(
+        self,
+        space: Mapping[str, Any] | None = None,
+        metric: str | Sequence[str] | None = None,
+        mode: str | Sequence[str] | None = None,
+        points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        backend: BackendSpec = "local",
+        task: str | None = None,
+        seed: int | None = None,
+        max_trials: int | None = None,
+        max_llm_calls: int | None = None,
+        batch_size: int = MAX_BATCH,
+        prefetch: int = 1,
+        max_concurrent: int | None = None,
+        temperature: float = 1.0,
+        context: ContextLimits = ContextLimits(),
+        log_dir: str | None = None,
+        backend_options: Mapping[str, Any] | None = None,
+    ):
+        for m in [mode] if isinstance(mode, str) or mode is None else mode:
+            if m not in (None, "min", "max"):
+                raise ValueError(BAD_MODE.format(mode=m))
+        super().__init__(metric=metric, mode=mode)
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self._space: SearchSpace | None = SearchSpace.from_tune(space) if space else None
+        self._history = History(*self._primary(metric, mode))
+        self._raw_points = [dict(p) for p in points_to_evaluate or []]
+        self._points: deque[dict[str, Any]] = deque()
+        self._queue: deque[Proposal] = deque()
+        self._seen: set[str] = set()
+        self._external_points: list[dict[str, Any]] = []
+        self._rng = np.random.default_rng(seed)
+        self._max_trials = max_trials
+        self._batch_size = batch_size
+        self._prefetch = max(0, prefetch)
+        self._max_concurrent = max_concurrent
+        self._n_suggested = 0
+        self._experiment_dir: str | None = None
+        self._log = ExchangeLog(log_dir)
+        self._proposer = LLMProposer(
+            backend, backend_options=backend_options, task=task, limits=context, temperature=temperature,
+            max_llm_calls=max_llm_calls, exchange_log=self._log,
+        )
+        self._lock = threading.RLock()
+        self._worker: threading.Thread | None = None
+        if self._space is not None:
+            self._prepare_points()
+
+    # ------------------------------------------------------------------ Tune contract: setup
+    @staticmethod
+    def _primary(metric: Any, mode: Any) -> tuple[str | None, str | None]:
+        """The objective the LLM optimizes: the first of several metrics."""
+        first_metric = metric[0] if isinstance(metric, (list, tuple)) and metric else metric
+        first_mode = mode[0] if isinstance(mode, (list, tuple)) and mode else mode
+        return first_metric, first_mode
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        if self._space is not None:
+            return False
+        if not config:
+            return False
+        self._space = SearchSpace.from_tune(config)
+        if metric and not self._metric:
+            self._metric = metric
+        if mode and not self._mode:
+            if mode not in ("min", "max") and not isinstance(mode, (list, tuple)):
+                raise ValueError(BAD_MODE.format(mode=mode))
+            self._mode = mode
+        self._history.metric, self._history.mode = self._primary(self._metric, self._mode)
+        self._prepare_points()
+        return True
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        self._max_concurrent = max_concurrent
+        return True
+
+    def _prepare_points(self) -> None:
+        assert self._space is not None
+        for index, point in enumerate(self._raw_points, 1):
+            flat, problems = self._space.validate(point)
+            if flat is None:
+                logger.warning(BAD_POINT, index, "; ".join(str(p) for p in problems if p.fatal))
+                continue
+            self._points.append(flat)
+            self._seen.add(self._space.key(flat))
+        self._raw_points = []
+        for point in self._external_points:
+            self._record_external(**point)
+        self._external_points = []
+
+    # ------------------------------------------------------------------ Tune contract: suggest
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if self._space is None:
+            raise RuntimeError(NO_SPACE)
+        if not self._history.metric or self._history.mode not in ("min", "max"):
+            raise RuntimeError(NO_METRIC)
+        if self._max_trials is not None and self._n_suggested >= self._max_trials:
+            return Searcher.FINISHED
+        with self._lock:
+            if self._points:
+                proposal = Proposal(self._points.popleft(), "points")
+            elif self._queue:
+                proposal = self._queue.popleft()
+            else:
+                self._request_more()
+                return None
+            self._history.start(trial_id, proposal.config, proposal.source)
+            self._n_suggested += 1
+            if len(self._queue) < self._prefetch:
+                self._request_more()
+        return self._space.to_config(proposal.config)
+
+    def _free_slots(self) -> int:
+        running = len(self._history.running())
+        return max(0, (self._max_concurrent or 1) - running)
+
+    def _request_more(self) -> None:
+        """Start a background LLM round unless one is running (caller holds the lock)."""
+        if self._worker is not None and self._worker.is_alive():
+            return
+        wanted = self._free_slots() + self._prefetch - len(self._queue)
+        if self._max_trials is not None:
+            wanted = min(wanted, self._max_trials - self._n_suggested - len(self._queue))
+        n = max(1, min(self._batch_size, wanted))
+        if self._max_trials is not None and self._n_suggested + len(self._queue) >= self._max_trials:
+            return
+        seed = int(self._rng.integers(2**31 - 1))
+        pending = [r.config for r in self._history.running()] + [p.config for p in self._queue]
+        self._worker = threading.Thread(
+            target=self._run_round, args=(n, seed, pending), name="llm-searcher-round", daemon=True
+        )
+        self._worker.start()
+
+    def _run_round(self, n: int, seed: int, pending: list[dict[str, Any]]) -> None:
+        assert self._space is not None
+        with self._lock:
+            history = History.from_state(self._history.to_state())  # a snapshot: Tune keeps updating
+            seen = set(self._seen)
+        try:
+            proposals = self._proposer.propose(self._space, history, n, seed=seed, pending=pending, seen=seen)
+        except Exception:  # never lose the experiment to a bug in a proposal round
+            logger.exception("LLM proposal round failed; falling back to random sampling")
+            rng = np.random.default_rng(seed)
+            proposals = [Proposal(self._space.sample(rng), "random") for _ in range(n)]
+        with self._lock:
+            for proposal in proposals:
+                key = self._space.key(proposal.config)
+                if key in self._seen and proposal.source != "random":
+                    continue
+                self._seen.add(key)
+                self._queue.append(proposal)
+
+    def wait_for_proposals(self, timeout: float | None = None) -> bool:
+        """Block until the running background round (if any) is done; True if none is left running.
+
+        For scripts and tests that call :meth:`suggest` directly; Tune never needs this.
+        """
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+            return not worker.is_alive()
+        return True
+
+    # ------------------------------------------------------------------ Tune contract: results
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        with self._lock:
+            record = self._history.records.get(trial_id)
+            if record is None:
+                logger.warning(UNKNOWN_TRIAL, trial_id)
+            elif record.status != "running":
+                logger.warning(LATE_RESULT, trial_id)
+            else:
+                self._history.add_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool | str | BaseException = False) -> None:
+        with self._lock:
+            record = self._history.records.get(trial_id)
+            if record is None:
+                logger.warning(UNKNOWN_TRIAL, trial_id)
+                return
+            if record.status != "running":
+                logger.warning(LATE_RESULT, trial_id)
+                return
+            error_text = None
+            if error is not False and error is not None:
+                error_text = error if isinstance(error, str) else str(error) if isinstance(error, BaseException) else None
+                error_text = error_text or self._find_error_text(trial_id)
+            self._history.complete(trial_id, result, error=error_text)
+            value = record.objective
+            if error_text is None and value is not None and not math.isfinite(value):
+                logger.info("Trial %s finished with %s=%s; recorded as a failed configuration.",
+                            trial_id, self._history.metric, value)
+
+    def _find_error_text(self, trial_id: str) -> str:
+        """The error Tune wrote for a failed trial (Tune passes only ``error=True`` to searchers)."""
+        if self._experiment_dir:
+            for path in glob.glob(os.path.join(glob.escape(self._experiment_dir), f"*{trial_id}*", "error.txt")):
+                try:
+                    with open(path, encoding="utf-8", errors="replace") as f:
+                        return f.read()[-4000:]
+                except OSError:
+                    pass
+        return "the trial raised an error (see its error.txt)"
+
+    # ------------------------------------------------------------------ earlier results
+    def add_evaluated_point(
+        self,
+        parameters: dict,
+        value: float | None,
+        error: bool = False,
+        pruned: bool = False,
+        intermediate_values: list[float] | None = None,
+    ) -> None:
+        """Record a configuration evaluated outside this search (seeds the LLM's history)."""
+        point = {"parameters": dict(parameters), "value": value, "error": error}
+        if self._space is None:
+            self._external_points.append(point)  # recorded once the space is known
+        else:
+            self._record_external(**point)
+
+    def _record_external(self, parameters: dict, value: float | None, error: bool) -> None:
+        assert self._space is not None
+        flat, problems = self._space.validate(parameters)
+        if flat is None:
+            logger.warning("Evaluated point %s does not fit the search space (%s); skipped.",
+                           parameters, "; ".join(str(p) for p in problems if p.fatal))
+            return
+        with self._lock:
+            trial_id = f"external_{len(self._history.records)}"
+            self._history.start(trial_id, flat, "external")
+            result = {self._history.metric: value} if value is not None and self._history.metric else None
+            self._history.complete(trial_id, result, error="evaluated externally with an error" if error else None)
+            self._seen.add(self._space.key(flat))
+
+    def add_evaluated_trials(self, trials_or_analysis: Any, metric: str) -> None:
+        """Add results of another experiment: a ``ResultGrid``, ``ExperimentAnalysis`` or trials."""
+        results = getattr(trials_or_analysis, "_results", None)
+        if results is None and hasattr(trials_or_analysis, "__iter__") and hasattr(trials_or_analysis, "get_best_result"):
+            results = list(trials_or_analysis)
+        if results is not None:  # a ResultGrid
+            for result in results:
+                metrics = result.metrics or {}
+                self.add_evaluated_point(result.config or {}, metrics.get(metric), error=result.error is not None)
+            return
+        super().add_evaluated_trials(trials_or_analysis, metric)
+
+    # ------------------------------------------------------------------ reporting
+    @property
+    def history(self) -> History:
+        return self._history
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Counters: LLM calls, tokens, fallbacks to random sampling, rejections, suggestions."""
+        stats = self._proposer.stats.to_dict()
+        stats.update(suggested=self._n_suggested, queued=len(self._queue), llm_disabled=self._proposer.disabled_reason)
+        return stats
+
+    @property
+    def exchange_log_path(self) -> str | None:
+        return self._log.path
+
+    # ------------------------------------------------------------------ state
+    def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
+        # Tune calls this with the experiment's driver directory: the place for the exchange log,
+        # and where failed trials leave their error.txt.
+        self._experiment_dir = checkpoint_dir
+        if self._log.path is None:
+            self._log.set_path(checkpoint_dir)
+        super().save_to_dir(checkpoint_dir, session_str)
+
+    def get_state(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "version": STATE_VERSION,
+                "space": self._space,
+                "metric": self._metric,
+                "mode": self._mode,
+                "history": self._history.to_state(),
+                "points": list(self._points),
+                "raw_points": self._raw_points,
+                "external_points": self._external_points,
+                "queue": [(p.config, p.source) for p in self._queue],
+                "seen": sorted(self._seen),
+                "rng": self._rng.bit_generator.state,
+                "n_suggested": self._n_suggested,
+                "max_concurrent": self._max_concurrent,
+                "stats": self._proposer.stats.to_dict(),
+                "disabled_reason": self._proposer.disabled_reason,
+                "log_path": self._log.path,
+            }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"Unsupported LLMSearcher state version {state.get('version')!r}")
+        from llm_search.proposer import ProposerStats
+
+        with self._lock:
+            self._space = state["space"]
+            self._metric, self._mode = state["metric"], state["mode"]
+            self._history = History.from_state(state["history"])
+            self._points = deque(state["points"])
+            self._raw_points = state["raw_points"]
+            self._external_points = state["external_points"]
+            self._queue = deque(Proposal(c, s) for c, s in state["queue"])
+            self._seen = set(state["seen"])
+            self._rng.bit_generator.state = state["rng"]
+            self._n_suggested = state["n_suggested"]
+            self._max_concurrent = state["max_concurrent"] or self._max_concurrent
+            self._proposer.stats = ProposerStats(**state["stats"])
+            self._proposer.disabled_reason = state["disabled_reason"]
+            if state.get("log_path") and self._log.path is None:
+                self._log.set_path(state["log_path"])
+
+    def save(self, checkpoint_path: str) -> None:
+        """Write the explicit state (space, history, live trials, queue, RNG, counters)."""
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.get_state(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.set_state(pickle.load(f))
+
+    def __getstate__(self) -> dict:
+        # Tuner pickles searchers; locks and threads cannot travel (backends drop their handles).
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        state["_worker"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
