@@ -23,6 +23,7 @@ from llm_search.space import SearchSpace
 
 MAX_ANSWER_CHARS = 200_000  # a longer answer is cut before parsing
 MAX_CONFIGS_READ = 64  # never look at more configs than this in one answer
+MAX_DECODE_ATTEMPTS = 64  # embedded-JSON scan: bounded, so a hostile answer cannot cost minutes
 
 
 @dataclass
@@ -51,7 +52,7 @@ def _json_values(text: str) -> Iterable[Any]:
         pass
     decoder = json.JSONDecoder()
     position = 0
-    while True:
+    for _ in range(MAX_DECODE_ATTEMPTS):
         starts = [i for i in (text.find("{", position), text.find("[", position)) if i >= 0]
         if not starts:
             return

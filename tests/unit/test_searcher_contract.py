@@ -1,0 +1,209 @@
+"""LLMSearcher's Ray Searcher contract, driven directly (no ray.init) with a scripted backend.
+
+The suite is parametrized over searcher factories so that every searcher variant runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+
+import cloudpickle
+import pytest
+from ray import tune
+from ray.tune.search import Searcher
+
+from llm_search import LLMSearcher
+from llm_search.backends import ScriptedBackend
+
+SPACE = {"lr": tune.loguniform(1e-4, 1e-1), "opt": tune.choice(["sgd", "adam"]), "model": {"depth": tune.randint(1, 4), "act": "relu"}}
+
+
+def llm_answer(messages, options) -> str:
+    """A well-behaved LLM: as many distinct valid configs as asked for."""
+    n = int(messages[-1]["content"].split("exactly ")[1].split()[0])
+    seed = options.get("seed", 0)
+    return json.dumps({"configs": [{"lr": 1e-4 * (1.5 ** ((seed + i) % 17)), "opt": ["sgd", "adam"][i % 2], "model/depth": 1 + i % 3}
+                                   for i in range(n)]})
+
+
+def make_llm_searcher(**kwargs) -> LLMSearcher:
+    options = dict(backend=ScriptedBackend(default=llm_answer), seed=0)
+    options.update(kwargs)
+    return LLMSearcher(**options)
+
+
+FACTORIES = {"llm": make_llm_searcher}
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def factory(request):
+    return FACTORIES[request.param]
+
+
+def suggest_now(searcher: Searcher, trial_id: str, attempts: int = 50):
+    """Call suggest like Tune does: again (with the same id here) until something is ready."""
+    for _ in range(attempts):
+        config = searcher.suggest(trial_id)
+        if config is not None:
+            return config
+        searcher.wait_for_proposals(10)
+    raise AssertionError("no proposal")
+
+
+def test_suggest_returns_at_once_then_a_valid_config(factory):
+    backend = ScriptedBackend(default=llm_answer, delay_s=0.3)
+    searcher = factory(space=SPACE, metric="loss", mode="min", backend=backend)
+    assert searcher.suggest("t0") is None  # the LLM round runs in the background
+    searcher.wait_for_proposals(10)
+    config = searcher.suggest("t0")
+    assert set(config) == {"lr", "opt", "model"} and config["model"]["act"] == "relu"
+    assert 1e-4 <= config["lr"] <= 1e-1 and config["model"]["depth"] in (1, 2, 3)
+
+
+def test_space_from_tune_and_set_search_properties_contract(factory):
+    searcher = factory()
+    with pytest.raises(RuntimeError, match="no search space"):
+        searcher.suggest("t0")
+    assert searcher.set_search_properties("loss", "min", SPACE) is True
+    assert searcher.set_search_properties("loss", "min", SPACE) is False  # already set
+    assert suggest_now(searcher, "t0")["opt"] in ("sgd", "adam")
+    with_space = factory(space=SPACE, metric="loss", mode="min")
+    assert with_space.set_search_properties("other", "max", SPACE) is False
+
+
+def test_metric_is_required(factory):
+    searcher = factory(space=SPACE)
+    with pytest.raises(RuntimeError, match="metric and mode"):
+        searcher.suggest("t0")
+    with pytest.raises(ValueError, match="min' or 'max"):
+        factory(space=SPACE, metric="loss", mode="minimize")
+
+
+def test_points_to_evaluate_come_first_and_bad_ones_are_skipped(factory, caplog):
+    points = [{"lr": 0.01, "opt": "adam", "model": {"depth": 2}}, {"lr": "oops", "opt": "adam", "model": {"depth": 2}}]
+    searcher = factory(space=SPACE, metric="loss", mode="min", points_to_evaluate=points)
+    assert searcher.suggest("t0") == {"lr": 0.01, "opt": "adam", "model": {"depth": 2, "act": "relu"}}
+    assert "points_to_evaluate entry 2" in caplog.text
+    assert searcher.history.records["t0"].source == "points"
+
+
+def test_batches_are_sized_to_free_slots(factory):
+    backend = ScriptedBackend(default=llm_answer)
+    searcher = factory(space=SPACE, metric="loss", mode="min", backend=backend, prefetch=0)
+    assert searcher.set_max_concurrency(4) is True
+    configs = [suggest_now(searcher, f"t{i}") for i in range(4)]
+    assert len(backend.history) == 1 and "exactly 4 objects" in backend.history[0]["messages"][-1]["content"]
+    assert len({json.dumps(c, sort_keys=True) for c in configs}) == 4
+    searcher.on_trial_complete("t0", {"loss": 1.0})
+    suggest_now(searcher, "t4")
+    assert "Propose 1 new configuration," in backend.history[-1]["messages"][-1]["content"]
+
+
+def test_batch_size_caps_a_request(factory):
+    backend = ScriptedBackend(default=llm_answer)
+    searcher = factory(space=SPACE, metric="loss", mode="min", backend=backend, batch_size=2)
+    searcher.set_max_concurrency(8)
+    suggest_now(searcher, "t0")
+    assert "exactly 2 objects" in backend.history[0]["messages"][-1]["content"]
+
+
+def test_finished_after_max_trials(factory):
+    searcher = factory(space=SPACE, metric="loss", mode="min", max_trials=2)
+    suggest_now(searcher, "a")
+    suggest_now(searcher, "b")
+    assert searcher.suggest("c") == Searcher.FINISHED
+
+
+def test_results_nan_late_and_duplicate_reports(factory, caplog):
+    searcher = factory(space=SPACE, metric="loss", mode="min")
+    suggest_now(searcher, "a")
+    searcher.on_trial_result("a", {"loss": float("nan"), "grad_norm/total": float("inf")})
+    searcher.on_trial_complete("a", {"loss": float("nan")})
+    record = searcher.history.records["a"]
+    assert record.status == "completed" and math.isnan(record.objective)
+    assert record.grad_norms["total"] == [float("inf"), ]
+    searcher.on_trial_result("a", {"loss": 1.0})
+    searcher.on_trial_complete("a", {"loss": 1.0})
+    searcher.on_trial_result("ghost", {"loss": 1.0})
+    assert caplog.text.count("after it finished") == 2 and "unknown trial ghost" in caplog.text
+    assert math.isnan(searcher.history.records["a"].objective)
+
+
+def test_failed_trial_records_the_error_text(factory, tmp_path):
+    searcher = factory(space=SPACE, metric="loss", mode="min")
+    for trial_id in ("a", "b", "c"):
+        suggest_now(searcher, trial_id)
+    searcher.on_trial_complete("a", error="Traceback ...\nValueError: lr too high")
+    searcher.on_trial_complete("b", error=True)
+    trial_dir = tmp_path / "train_fn_c_00002_2_lr=0.1"
+    trial_dir.mkdir()
+    (trial_dir / "error.txt").write_text("Failure # 1\nTraceback\nRuntimeError: CUDA out of memory\n")
+    searcher.save_to_dir(str(tmp_path), "s")  # how Tune tells the searcher its experiment dir
+    searcher.on_trial_complete("c", error=True)
+    records = searcher.history.records
+    assert records["a"].status == "errored" and records["a"].error.endswith("ValueError: lr too high")
+    assert "error.txt" in records["b"].error
+    assert records["c"].error.endswith("RuntimeError: CUDA out of memory")
+
+
+def test_failures_reach_the_next_prompt(factory):
+    backend = ScriptedBackend(default=llm_answer)
+    searcher = factory(space=SPACE, metric="loss", mode="min", backend=backend)
+    suggest_now(searcher, "a")
+    searcher.on_trial_result("a", {"loss": 3.0, "grad_norm/total": 1.0, "grad_norm/conv": 0.0})
+    searcher.on_trial_complete("a", error="RuntimeError: diverged at step 3")
+    suggest_now(searcher, "b")
+    searcher.on_trial_complete("b", {"loss": 0.5})
+    suggest_now(searcher, "c")
+    prompts = [call["messages"][-1]["content"] for call in backend.history]
+    assert any("FAILED: RuntimeError: diverged at step 3" in p and "dead (zero grad): conv" in p for p in prompts)
+
+
+def test_add_evaluated_point_before_and_after_the_space_is_known(factory):
+    searcher = factory(metric="loss", mode="min")
+    searcher.add_evaluated_point({"lr": 0.01, "opt": "sgd", "model": {"depth": 1}}, 0.3)
+    searcher.set_search_properties(None, None, SPACE)
+    searcher.add_evaluated_point({"lr": 0.02, "opt": "adam", "model": {"depth": 2}}, 0.2)
+    searcher.add_evaluated_point({"lr": 0.02, "opt": "lion", "model": {"depth": 2}}, 0.1)  # invalid: skipped
+    searcher.add_evaluated_point({"lr": 0.03, "opt": "adam", "model": {"depth": 2}}, None, error=True)
+    best = searcher.history.best(5)
+    assert [r.objective for r in best] == [0.2, 0.3]
+    assert searcher.history.counts()["errored"] == 1
+
+
+def test_save_restore_round_trip(factory, tmp_path):
+    searcher = factory(space=SPACE, metric="loss", mode="min", points_to_evaluate=[{"lr": 0.01, "opt": "adam", "model": {"depth": 1}}])
+    searcher.set_max_concurrency(3)
+    for i in range(3):
+        suggest_now(searcher, f"t{i}")
+    searcher.on_trial_result("t1", {"loss": 0.5, "grad_norm/total": 2.0})
+    searcher.on_trial_complete("t0", {"loss": 0.7})
+    path = tmp_path / "searcher.pkl"
+    searcher.save(str(path))
+    fresh = factory(metric="loss", mode="min")
+    fresh.restore(str(path))
+    assert fresh.history.to_state() == searcher.history.to_state()
+    assert fresh.get_state()["queue"] == searcher.get_state()["queue"]
+    assert fresh.get_state()["rng"] == searcher.get_state()["rng"]
+    assert fresh.stats["suggested"] == 3
+    fresh.on_trial_complete("t1", {"loss": 0.4})  # a live trial finishes after the restore
+    assert fresh.history.records["t1"].objective == 0.4
+    assert suggest_now(fresh, "t3")["model"]["act"] == "relu"
+
+
+def test_pickles_while_a_round_is_running(factory):
+    searcher = factory(space=SPACE, metric="loss", mode="min", backend=ScriptedBackend(default=llm_answer, delay_s=0.5))
+    assert searcher.suggest("t0") is None
+    for dump, load in ((pickle.dumps, pickle.loads), (cloudpickle.dumps, pickle.loads)):
+        clone = load(dump(searcher))
+        assert suggest_now(clone, "t0")["model"]["act"] == "relu"
+
+
+def test_multi_objective_metrics_do_not_crash(factory):
+    searcher = factory(space=SPACE, metric=["loss", "latency"], mode=["min", "min"])
+    suggest_now(searcher, "a")
+    searcher.on_trial_complete("a", {"loss": 0.5, "latency": 3.0})
+    assert searcher.history.best(1)[0].objective == 0.5
+    assert searcher.history.records["a"].metrics["latency"] == 3.0
