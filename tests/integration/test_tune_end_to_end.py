@@ -1,0 +1,106 @@
+"""LLMSearcher in real Tune runs with the real embedded model (SmolLM2 through llama.cpp)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pytest
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import ConcurrencyLimiter
+
+from llm_search import LLMSearcher
+from llm_search.exchange_log import read_exchanges
+from llm_search.space import SearchSpace
+
+from tests.integration.tasks import SPACE, misbehaving_trainable, quadratic_trainable
+
+pytestmark = pytest.mark.integration
+
+
+def assert_valid(config: dict) -> None:
+    space = SearchSpace.from_tune(SPACE)
+    flat, problems = space.validate(config)
+    assert flat is not None and not [p for p in problems if p.kind != "ignored"], problems
+    assert config["model"]["activation"] == "relu"
+
+
+def test_tune_run_with_the_embedded_model(ray_session, storage):
+    searcher = LLMSearcher(backend="local", seed=1, task="Toy quadratic: find the learning rate and optimizer")
+    analysis = tune.run(
+        quadratic_trainable, config=SPACE, search_alg=searcher, metric="loss", mode="min",
+        num_samples=8, max_concurrent_trials=2, storage_path=storage, name="run", verbose=0,
+    )
+    assert len(analysis.trials) == 8
+    assert all(t.status == "TERMINATED" for t in analysis.trials)
+    for trial in analysis.trials:
+        assert_valid(trial.config)
+    stats = searcher.stats
+    assert stats["llm_calls"] >= 1 and stats["proposed_by_llm"] >= 1 and stats["llm_failures"] == 0
+    assert stats["suggested"] == 8 and stats["prompt_tokens"] > 0
+    # Every exchange is in the experiment directory, and Tune's results match the history.
+    log = os.path.join(storage, "run", "llm_exchanges.jsonl")
+    records = list(read_exchanges(log))
+    assert len(records) == stats["llm_calls"]
+    assert all(r["model"].startswith("SmolLM2") and r["answer"].startswith('{"configs":[') for r in records)
+    assert all(not r["rejections"] and not r["parse_error"] for r in records)  # the grammar holds
+    history = searcher.history
+    best_trial = analysis.get_best_trial("loss", "min", "last")
+    assert history.best(1)[0].objective == pytest.approx(best_trial.last_result["loss"])
+    assert history.records[best_trial.trial_id].grad_norms["total"][-1] == pytest.approx(1 / 3)
+
+
+def test_tuner_with_concurrency_limiter_and_asha(ray_session, storage):
+    searcher = ConcurrencyLimiter(LLMSearcher(backend="local", seed=2), max_concurrent=2)
+    tuner = tune.Tuner(
+        quadratic_trainable,
+        param_space={**SPACE, "iterations": 4},
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, scheduler=ASHAScheduler(max_t=4, grace_period=1, reduction_factor=2),
+            metric="loss", mode="min", num_samples=6, reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(storage_path=storage, name="tuner", verbose=0),
+    )
+    results = tuner.fit()
+    assert len(results) == 6 and not results.errors
+    inner = searcher.searcher
+    assert inner._max_concurrent == 2  # ConcurrencyLimiter told the searcher
+    assert inner.history.counts()["completed"] == 6
+    iterations = sorted(r.metrics["training_iteration"] for r in results)
+    assert iterations[0] < 4  # ASHA stopped some trials early
+    assert all(len(json.loads(json.dumps(r.config))) == 4 for r in results)
+
+
+def test_nan_inf_and_failing_trials_do_not_stop_the_experiment(ray_session, storage):
+    points = [{"lr": 0.01, "optimizer": "adam", "model": {"depth": d}} for d in (1, 2, 3, 4)]
+    searcher = LLMSearcher(backend="local", seed=3, points_to_evaluate=points)
+    analysis = tune.run(
+        misbehaving_trainable, config=SPACE, search_alg=searcher, metric="loss", mode="min",
+        num_samples=6, max_concurrent_trials=2, storage_path=storage, name="faults", verbose=0,
+        raise_on_failed_trial=False,
+    )
+    assert len(analysis.trials) == 6
+    history = searcher.history
+    by_depth = {r.config["model/depth"]: r for r in history.records.values() if r.source == "points"}
+    assert by_depth[1].status == "errored" and "depth 1 is not supported" in by_depth[1].error
+    assert by_depth[2].status == "completed" and math.isnan(by_depth[2].objective)
+    assert by_depth[3].status == "completed" and math.isinf(by_depth[3].objective)
+    assert by_depth[4].status == "completed" and math.isfinite(by_depth[4].objective)
+    assert history.best(1)[0].config["model/depth"] != 2
+    prompts = [r["messages"][-1]["content"] for r in read_exchanges(os.path.join(storage, "faults"))]
+    assert any("depth 1 is not supported" in p for p in prompts[1:]) or len(prompts) <= 1
+
+
+def test_replay_reproduces_the_proposals_offline(ray_session, storage):
+    first = LLMSearcher(backend="local", seed=4, prefetch=0)
+    tune.run(quadratic_trainable, config=SPACE, search_alg=first, metric="loss", mode="min", num_samples=4,
+             storage_path=storage, name="original", verbose=0)
+    log = os.path.join(storage, "original", "llm_exchanges.jsonl")
+    replayed = LLMSearcher(backend=f"replay:{log}", seed=4, prefetch=0)
+    tune.run(quadratic_trainable, config=SPACE, search_alg=replayed, metric="loss", mode="min", num_samples=4,
+             storage_path=storage, name="replayed", verbose=0)
+    configs = lambda s: [r.config for r in s.history.records.values()]
+    assert configs(replayed) == configs(first)
+    assert replayed.stats["llm_calls"] == first.stats["llm_calls"]
