@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="local,train,bench"
-[[ "${1:-}" == "--dev" ]] && extras="$extras,dev"
+[[ "${1:-}" == "--dev" ]] && extras="$extras,bedrock,ollama,openai,dev"  # tests cover every backend
 python="${PYTHON:-python3}"
 # torch==2.13.0 resolves to a CPU build on machines that ship one locally and to the regular
 # wheel elsewhere; override with TORCH_SPEC (e.g. "torch==2.14.1") for another CUDA build.

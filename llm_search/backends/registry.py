@@ -20,6 +20,10 @@ from llm_search.backends.base import Backend, PermanentBackendError
 _REGISTRY: dict[str, Union[str, Callable[..., Backend]]] = {
     "local": "llm_search.backends.local:LocalBackend",
     "replay": "llm_search.backends.replay:ReplayBackend",
+    "bedrock": "llm_search.backends.bedrock:BedrockBackend",
+    "ollama": "llm_search.backends.ollama:OllamaBackend",
+    "ollama-cli": "llm_search.backends.ollama:OllamaCLIBackend",
+    "openai": "llm_search.backends.openai_compat:OpenAICompatBackend",
 }
 
 BackendSpec = Union[str, Backend]

@@ -4,7 +4,7 @@ A backend classifies each failure at its boundary: :class:`TransientBackendError
 timeouts, an overloaded or restarting server) is retried, anything else propagates at once. When
 the attempts are used up, the last transient error is re-raised as a :class:`TransientBackendError`
 that says how many attempts were made, so the searcher falls back for this round and tries again
-later. Waits use ``tenacity``'s exponential backoff with jitter.
+later. Waits grow exponentially (``tenacity``) with up to ``initial_wait_s`` of random jitter.
 
 Example:
     >>> policy = RetryPolicy(max_attempts=3, initial_wait_s=0.001, max_wait_s=0.002)
@@ -40,7 +40,7 @@ class RetryPolicy:
     Args:
         max_attempts: Attempts in total, the first one included (1 = no retries).
         initial_wait_s: Wait before the first retry; doubles with each retry, plus jitter.
-        max_wait_s: Cap on a single wait.
+        max_wait_s: Cap on a single wait (before jitter).
         extra: The pip extra that installs ``tenacity`` for the calling backend (named in the error
             message when it is missing).
 
@@ -93,8 +93,8 @@ class RetryPolicy:
 
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),
-            wait=tenacity.wait_exponential_jitter(initial=self.initial_wait_s, max=self.max_wait_s,
-                                                  jitter=self.initial_wait_s),
+            wait=(tenacity.wait_exponential(multiplier=self.initial_wait_s, max=self.max_wait_s)
+                  + tenacity.wait_random(0, self.initial_wait_s)),
             retry=tenacity.retry_if_exception_type(TransientBackendError),
             before_sleep=log_retry,
             reraise=False,
