@@ -1,0 +1,1 @@
+"""Data sets of the image trainable: loaders (host, numpy) and their cached on-device splits."""
