@@ -24,14 +24,15 @@ import logging
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from llm_search.backends.base import Backend, BackendError, PermanentBackendError, TransientBackendError
+from llm_search.backends.base import Backend, BackendError, Completion, PermanentBackendError, TransientBackendError
 from llm_search.backends.registry import BackendSpec, get_backend
 from llm_search.backends.replay import messages_digest
 from llm_search.exchange_log import ExchangeLog
+from llm_search.choices import build_choice_messages, choice_grammar, choice_schema, parse_choices
 from llm_search.grammar import answer_grammar
 from llm_search.history import History
 from llm_search.parsing import ParseResult, parse_answer
@@ -148,15 +149,19 @@ class LLMProposer:
         seed: int,
         pending: Iterable[Mapping[str, Any]] = (),
         seen: set[str] | None = None,
+        notes: Sequence[str] = (),
     ) -> list[Proposal]:
-        """``n`` proposals: the LLM's valid ones first, random samples for the rest."""
+        """``n`` proposals: the LLM's valid ones first, random samples for the rest.
+
+        ``notes`` are extra prompt lines (the hybrid strategy describes its optimizer's state there).
+        """
         seen = set(seen or ())
         pending = list(pending)
         rng = np.random.default_rng(seed)
         accepted: list[dict[str, Any]] = []
         if self.available:
             messages = build_messages(space=space, history=history, n_configs=n, task=self.task,
-                                      pending=pending, limits=self.limits)
+                                      pending=pending, limits=self.limits, notes=notes)
             result, answer = self._ask(space, messages, n, seen, rng, attempt=1)
             if result is not None:
                 accepted += result.accepted
@@ -178,50 +183,88 @@ class LLMProposer:
             self.stats.fallbacks += 1
         return proposals
 
-    def _ask(self, space: SearchSpace, messages: list[dict[str, str]], n: int, seen: set[str],
-             rng: np.random.Generator, attempt: int) -> tuple[ParseResult | None, str | None]:
-        if self.max_llm_calls is not None and self.stats.llm_calls >= self.max_llm_calls:
-            self._disable(CALLS_SPENT % self.max_llm_calls, log_as_warning=False)
-            return None, None
+    def _call(self, messages: list[dict[str, str]], *, schema: dict, grammar: str | None, max_tokens: int,
+              rng: np.random.Generator, attempt: int) -> tuple[Completion | None, dict[str, Any]]:
+        """One backend call with accounting; returns (None, record) when it failed or is not allowed."""
         record: dict[str, Any] = {
             "time": time.time(), "request_id": uuid.uuid4().hex[:12], "attempt": attempt,
-            "backend": self.backend_name, "n_wanted": n, "messages": messages, "digest": messages_digest(messages),
+            "backend": self.backend_name, "messages": messages, "digest": messages_digest(messages),
         }
+        if self.max_llm_calls is not None and self.stats.llm_calls >= self.max_llm_calls:
+            self._disable(CALLS_SPENT % self.max_llm_calls, log_as_warning=False)
+            return None, record
         options: dict[str, Any] = {"temperature": self.temperature, "seed": int(rng.integers(2**31 - 1)),
-                                   "max_tokens": _max_tokens(space, n)}
+                                   "max_tokens": max_tokens}
         try:
             backend = self.backend()
             record["model"] = backend.model
-            if self.use_grammar and backend.supports_grammar:
-                options["grammar"] = answer_grammar(space, n)
+            if grammar and self.use_grammar and backend.supports_grammar:
+                options["grammar"] = grammar
             self.stats.llm_calls += 1
-            completion = backend.complete(messages, schema=space.json_schema(n), **options)
+            completion = backend.complete(messages, schema=schema, **options)
         except BackendError as exc:
             self._failed(exc, record)
-            return None, None
+            return None, record
         except Exception as exc:  # a backend bug must not end the experiment either
             logger.exception("LLM backend %s raised an unexpected error", self.backend_name)
             self._failed(BackendError(f"{type(exc).__name__}: {exc}"), record)
-            return None, None
+            return None, record
         self._consecutive_failures = 0
         self.stats.prompt_tokens += completion.prompt_tokens
         self.stats.completion_tokens += completion.completion_tokens
         self.stats.llm_seconds += completion.latency_s
+        record.update({
+            "model": completion.model, "answer": completion.text,
+            "tokens": {"prompt": completion.prompt_tokens, "completion": completion.completion_tokens},
+            "latency_s": round(completion.latency_s, 4), "finish_reason": completion.finish_reason,
+        })
+        return completion, record
+
+    def _ask(self, space: SearchSpace, messages: list[dict[str, str]], n: int, seen: set[str],
+             rng: np.random.Generator, attempt: int) -> tuple[ParseResult | None, str | None]:
+        completion, record = self._call(messages, schema=space.json_schema(n), grammar=answer_grammar(space, n),
+                                        max_tokens=_max_tokens(space, n), rng=rng, attempt=attempt)
+        if completion is None:
+            return None, None
         result = parse_answer(completion.text, space, seen=seen, limit=n)
         self.stats.rejected += len(result.rejections) + (1 if result.error else 0)
         self.stats.duplicates += result.duplicates
         self.stats.repaired += len(result.repairs)
         record.update({
-            "model": completion.model, "answer": completion.text,
-            "tokens": {"prompt": completion.prompt_tokens, "completion": completion.completion_tokens},
-            "latency_s": round(completion.latency_s, 4), "finish_reason": completion.finish_reason,
-            "accepted": [render_config(space, c) for c in result.accepted], "rejections": result.rejections,
-            "parse_error": result.error, "repairs": result.repairs, "duplicates": result.duplicates,
+            "n_wanted": n, "accepted": [render_config(space, c) for c in result.accepted],
+            "rejections": result.rejections, "parse_error": result.error, "repairs": result.repairs,
+            "duplicates": result.duplicates,
         })
         self.exchange_log.append(record)
         if result.rejections or result.error:
             logger.debug("LLM answer problems: %s", result.problems_for_llm)
         return result, completion.text
+
+    def choose(self, space: SearchSpace, history: History, candidates: list[dict[str, Any]], k: int, *,
+               seed: int, notes: Sequence[str] = ()) -> list[int]:
+        """Indices of the ``k`` candidates the LLM judges most promising (in order; no repeats).
+
+        What the LLM does not deliver (failure, invalid or repeated indices) is filled with the
+        first candidates not yet picked, so the result always has ``k`` entries.
+        """
+        rng = np.random.default_rng(seed)
+        picked: list[int] = []
+        if self.available:
+            messages = build_choice_messages(space=space, history=history, candidates=candidates, k=k,
+                                             task=self.task, limits=self.limits, notes=notes)
+            completion, record = self._call(messages, schema=choice_schema(len(candidates), k),
+                                            grammar=choice_grammar(len(candidates), k), max_tokens=16 + 6 * k,
+                                            rng=rng, attempt=1)
+            if completion is not None:
+                picked, problems = parse_choices(completion.text, len(candidates), k)
+                self.stats.rejected += len(problems)
+                record.update({"n_wanted": k, "candidates": [render_config(space, c) for c in candidates],
+                               "picked": picked, "rejections": problems})
+                self.exchange_log.append(record)
+        self.stats.proposed_by_llm += len(picked)
+        self.stats.fallbacks += k - len(picked)
+        rest = [i for i in range(len(candidates)) if i not in picked]
+        return picked + rest[: k - len(picked)]
 
     def _failed(self, exc: BackendError, record: dict[str, Any]) -> None:
         self.stats.llm_failures += 1

@@ -24,6 +24,7 @@ from ray.tune.search import Searcher
 from llm_search.backends.registry import BackendSpec
 from llm_search.exchange_log import ExchangeLog
 from llm_search.history import History
+from llm_search.hybrid import HybridProposer
 from llm_search.prompts import ContextLimits
 from llm_search.proposer import LLMProposer, Proposal
 from llm_search.space import SearchSpace
@@ -58,6 +59,14 @@ class LLMSearcher(Searcher):
         points_to_evaluate: Configs to run first, before any LLM proposal.
         backend: LLM backend spec (``"local"``, ``"local:<gguf>"``, ``"replay:<log>"``...) or a
             :class:`~llm_search.backends.Backend`.
+        strategy: ``"llm"`` (every proposal from the LLM) or ``"hybrid"`` (Optuna TPE/CMA-ES
+            drives, the LLM proposes ``llm_share`` of the trials; see :mod:`llm_search.hybrid`).
+        llm_share: Hybrid only: share of proposals from the LLM.
+        optimizer: Hybrid only: ``"tpe"`` or ``"cmaes"``.
+        hybrid_mode: Hybrid only: ``"generate"`` (the LLM writes configs) or ``"judge"`` (the
+            LLM picks among the optimizer's candidates).
+        warm_start: Hybrid only: the first proposals come from the LLM and become the
+            optimizer's startup trials.
         task: What is being tuned, in a sentence or two, for the prompt.
         seed: Seed for the LLM sampling seeds and the random fallback.
         max_trials: Return ``Searcher.FINISHED`` after this many suggestions (None: Tune decides).
@@ -92,6 +101,11 @@ class LLMSearcher(Searcher):
         points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
         *,
         backend: BackendSpec = "local",
+        strategy: str = "llm",
+        llm_share: float = 0.3,
+        optimizer: str = "tpe",
+        hybrid_mode: str = "generate",
+        warm_start: int = 0,
         task: str | None = None,
         seed: int | None = None,
         max_trials: int | None = None,
@@ -125,10 +139,18 @@ class LLMSearcher(Searcher):
         self._n_suggested = 0
         self._experiment_dir: str | None = None
         self._log = ExchangeLog(log_dir)
-        self._proposer = LLMProposer(
+        llm = LLMProposer(
             backend, backend_options=backend_options, task=task, limits=context, temperature=temperature,
             max_llm_calls=max_llm_calls, exchange_log=self._log,
         )
+        if strategy == "llm":
+            self._proposer: LLMProposer | HybridProposer = llm
+        elif strategy == "hybrid":
+            self._proposer = HybridProposer(llm, optimizer=optimizer, seed=seed, llm_share=llm_share, mode=hybrid_mode,
+                                            warm_start=warm_start)
+        else:
+            raise ValueError(f"strategy must be 'llm' or 'hybrid', got {strategy!r}")
+        self.strategy = strategy
         self._lock = threading.RLock()
         self._worker: threading.Thread | None = None
         if self._space is not None:
@@ -233,8 +255,8 @@ class LLMSearcher(Searcher):
         with self._lock:
             for proposal in proposals:
                 key = self._space.key(proposal.config)
-                if key in self._seen and proposal.source != "random":
-                    continue
+                if key in self._seen and proposal.source == "llm":
+                    continue  # a config queued meanwhile (the LLM saw an older snapshot)
                 self._seen.add(key)
                 self._queue.append(proposal)
 
@@ -341,7 +363,8 @@ class LLMSearcher(Searcher):
     def stats(self) -> dict[str, Any]:
         """Counters: LLM calls, tokens, fallbacks to random sampling, rejections, suggestions."""
         stats = self._proposer.stats.to_dict()
-        stats.update(suggested=self._n_suggested, queued=len(self._queue), llm_disabled=self._proposer.disabled_reason)
+        stats.update(suggested=self._n_suggested, queued=len(self._queue), llm_disabled=self._proposer.disabled_reason,
+                     proposed_by_optimizer=getattr(self._proposer, "proposed_by_optimizer", 0))
         return stats
 
     @property

@@ -21,7 +21,10 @@ SPACE = {"lr": tune.loguniform(1e-4, 1e-1), "opt": tune.choice(["sgd", "adam"]),
 
 
 def llm_answer(messages, options) -> str:
-    """A well-behaved LLM: as many distinct valid configs as asked for."""
+    """A well-behaved LLM: as many distinct valid configs (or candidate picks) as asked for."""
+    if '{"choices"' in messages[-1]["content"]:
+        k = int(messages[-1]["content"].split("holding ")[1].split()[0])
+        return json.dumps({"choices": list(range(k))})
     n = int(messages[-1]["content"].split("exactly ")[1].split()[0])
     seed = options.get("seed", 0)
     return json.dumps({"configs": [{"lr": 1e-4 * (1.5 ** ((seed + i) % 17)), "opt": ["sgd", "adam"][i % 2], "model/depth": 1 + i % 3}
@@ -34,7 +37,14 @@ def make_llm_searcher(**kwargs) -> LLMSearcher:
     return LLMSearcher(**options)
 
 
-FACTORIES = {"llm": make_llm_searcher}
+def make_hybrid(mode: str):
+    def factory(**kwargs) -> LLMSearcher:
+        return make_llm_searcher(strategy="hybrid", hybrid_mode=mode, llm_share=0.5, **kwargs)
+
+    return factory
+
+
+FACTORIES = {"llm": make_llm_searcher, "hybrid-generate": make_hybrid("generate"), "hybrid-judge": make_hybrid("judge")}
 
 
 @pytest.fixture(params=sorted(FACTORIES))
@@ -89,9 +99,9 @@ def test_points_to_evaluate_come_first_and_bad_ones_are_skipped(factory, caplog)
     assert searcher.history.records["t0"].source == "points"
 
 
-def test_batches_are_sized_to_free_slots(factory):
+def test_batches_are_sized_to_free_slots():
     backend = ScriptedBackend(default=llm_answer)
-    searcher = factory(space=SPACE, metric="loss", mode="min", backend=backend, prefetch=0)
+    searcher = make_llm_searcher(space=SPACE, metric="loss", mode="min", backend=backend, prefetch=0)
     assert searcher.set_max_concurrency(4) is True
     configs = [suggest_now(searcher, f"t{i}") for i in range(4)]
     assert len(backend.history) == 1 and "exactly 4 objects" in backend.history[0]["messages"][-1]["content"]
@@ -101,9 +111,9 @@ def test_batches_are_sized_to_free_slots(factory):
     assert "Propose 1 new configuration," in backend.history[-1]["messages"][-1]["content"]
 
 
-def test_batch_size_caps_a_request(factory):
+def test_batch_size_caps_a_request():
     backend = ScriptedBackend(default=llm_answer)
-    searcher = factory(space=SPACE, metric="loss", mode="min", backend=backend, batch_size=2)
+    searcher = make_llm_searcher(space=SPACE, metric="loss", mode="min", backend=backend, batch_size=2)
     searcher.set_max_concurrency(8)
     suggest_now(searcher, "t0")
     assert "exactly 2 objects" in backend.history[0]["messages"][-1]["content"]
@@ -156,7 +166,9 @@ def test_failures_reach_the_next_prompt(factory):
     searcher.on_trial_complete("a", error="RuntimeError: diverged at step 3")
     suggest_now(searcher, "b")
     searcher.on_trial_complete("b", {"loss": 0.5})
-    suggest_now(searcher, "c")
+    for trial_id in ("c", "d", "e"):  # the hybrid asks the LLM for a share of the trials only
+        suggest_now(searcher, trial_id)
+        searcher.on_trial_complete(trial_id, {"loss": 1.0})
     prompts = [call["messages"][-1]["content"] for call in backend.history]
     assert any("FAILED: RuntimeError: diverged at step 3" in p and "dead (zero grad): conv" in p for p in prompts)
 

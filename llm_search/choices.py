@@ -1,0 +1,81 @@
+"""Judge mode: the LLM picks the most promising of an optimizer's candidate configs.
+
+A small model may be better at judging than at generating: choosing among a few valid candidates
+needs no knowledge of bounds or scales. The answer is ``{"choices": [i, j, ...]}`` (candidate
+indices), constrained by a grammar where the backend supports one.
+
+Example:
+    >>> parse_choices('{"choices": [2, 2, 7, 0]}', n_candidates=4, k=2)
+    ([2, 0], ['index 2 repeated', 'index 7 is not a candidate (0..3)'])
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, Sequence
+
+from llm_search.history import History
+from llm_search.parsing import extract_configs
+from llm_search.prompts import SYSTEM_PROMPT, ContextLimits, build_messages, render_config
+from llm_search.space import SearchSpace
+
+
+def build_choice_messages(*, space: SearchSpace, history: History, candidates: Sequence[Mapping[str, Any]], k: int,
+                          task: str | None, limits: ContextLimits, notes: Sequence[str] = ()) -> list[dict[str, str]]:
+    """The history prompt, with the request replaced by 'pick k of these candidates'."""
+    base = build_messages(space=space, history=history, n_configs=k, task=task, limits=limits, notes=notes)
+    context = base[1]["content"].rsplit("\nPropose ", 1)[0]
+    listed = "\n".join(f"{i}. {render_config(space, c)}" for i, c in enumerate(candidates))
+    request = (
+        f"An optimizer proposed these {len(candidates)} candidate configurations:\n{listed}\n\n"
+        f"Pick the {k} candidate{'s' if k > 1 else ''} most likely to improve {history.metric or 'the objective'}, "
+        f'best first. Answer with JSON only: {{"choices": [...]}} holding {k} distinct candidate number'
+        f"{'s' if k > 1 else ''} from 0 to {len(candidates) - 1}."
+    )
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": context + "\n" + request}]
+
+
+def choice_schema(n_candidates: int, k: int) -> dict:
+    return {
+        "type": "object",
+        "properties": {"choices": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": n_candidates - 1},
+                                   "minItems": k, "maxItems": k}},
+        "required": ["choices"],
+    }
+
+
+def choice_grammar(n_candidates: int, k: int) -> str:
+    index = " | ".join(json.dumps(str(i)) for i in range(n_candidates))
+    items = ' "," '.join(["index"] * k)
+    return f'%llguidance {{}}\nstart: "{{\\"choices\\":[" {items} "]}}"\nindex: {index}\n'
+
+
+def parse_choices(text: str, n_candidates: int, k: int) -> tuple[list[int], list[str]]:
+    """Valid, distinct candidate indices from an answer (at most ``k``), and what was wrong."""
+    problems: list[str] = []
+    raw: list[Any] = []
+    try:
+        value = json.loads(text)
+        raw = value.get("choices", []) if isinstance(value, dict) else value if isinstance(value, list) else []
+    except (ValueError, RecursionError):
+        found, error = extract_configs(text)
+        raw = found[0].get("choices", []) if found and isinstance(found[0], dict) else []
+        if error:
+            problems.append(error)
+    picked: list[int] = []
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, bool) or not isinstance(item, (int, float, str)):
+            problems.append(f"{item!r} is not a candidate number")
+            continue
+        try:
+            index = int(float(item))
+        except ValueError:
+            problems.append(f"{item!r} is not a candidate number")
+            continue
+        if not 0 <= index < n_candidates:
+            problems.append(f"index {index} is not a candidate (0..{n_candidates - 1})")
+        elif index in picked:
+            problems.append(f"index {index} repeated")
+        elif len(picked) < k:
+            picked.append(index)
+    return picked, problems

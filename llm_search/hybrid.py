@@ -1,0 +1,134 @@
+"""The hybrid strategy: a classical optimizer drives; the LLM proposes a share of the trials.
+
+Controlled studies found pure-LLM search losing to TPE/CMA-ES while a hybrid wins: the optimizer
+proposes most trials, the LLM a share (``llm_share``, default 0.3), seeing the optimizer's state
+(best trials, where it is sampling now). The LLM either writes configs (``mode="generate"``) or
+picks the most promising of the optimizer's candidates (``mode="judge"``). Its first proposals can
+warm-start the optimizer (``warm_start``: they count as the optimizer's startup trials), as Zhang
+et al. found helpful. Every finished trial is told to the optimizer, whoever proposed it.
+
+Example:
+    >>> from llm_search.backends import ScriptedBackend
+    >>> from llm_search.history import History
+    >>> from llm_search.proposer import LLMProposer
+    >>> from llm_search.space import SearchSpace, FloatParam
+    >>> space = SearchSpace([FloatParam("x", 0.0, 1.0)])
+    >>> hybrid = HybridProposer(LLMProposer(ScriptedBackend(['{"configs": [{"x": 0.5}]}'])), llm_share=0.5, seed=0)
+    >>> sorted(p.source for p in hybrid.propose(space, History("y", "min"), 2, seed=0))
+    ['llm', 'optimizer']
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from llm_search.history import History
+from llm_search.optimizers import OptunaOptimizer
+from llm_search.proposer import LLMProposer, Proposal, ProposerStats
+from llm_search.space import SearchSpace
+
+logger = logging.getLogger(__name__)
+
+MODES = ("generate", "judge")
+
+
+class HybridProposer:
+    """Optimizer + LLM proposals behind the same ``propose`` interface as :class:`LLMProposer`.
+
+    Args:
+        llm: The LLM proposer (its backend, prompt limits, call budget and log).
+        optimizer: ``"tpe"`` (any space) or ``"cmaes"`` (continuous spaces).
+        seed: Optimizer seed.
+        llm_share: Fraction of proposals that come from the LLM after the warm start.
+        mode: ``"generate"`` (LLM writes configs) or ``"judge"`` (LLM picks among candidates).
+        warm_start: Number of first proposals that come from the LLM; they become the optimizer's
+            startup trials (``n_startup_trials`` is set to ``max(warm_start, n_startup_trials)``).
+        candidates_per_pick: In judge mode, candidates shown per config to pick.
+        n_startup_trials: Random startup trials of the optimizer when there is no warm start.
+    """
+
+    def __init__(self, llm: LLMProposer, *, optimizer: str = "tpe", seed: int | None = None, llm_share: float = 0.3,
+                 mode: str = "generate", warm_start: int = 0, candidates_per_pick: int = 4, n_startup_trials: int = 10):
+        if not 0.0 <= llm_share <= 1.0:
+            raise ValueError(f"llm_share must be in [0, 1], got {llm_share}")
+        if mode not in MODES:
+            raise ValueError(f"hybrid mode must be one of {MODES}, got {mode!r}")
+        if warm_start < 0 or candidates_per_pick < 2:
+            raise ValueError("warm_start must be >= 0 and candidates_per_pick >= 2")
+        self.llm = llm
+        self.optimizer_kind = optimizer
+        self.seed = seed
+        self.llm_share = llm_share
+        self.mode = mode
+        self.warm_start = warm_start
+        self.candidates_per_pick = candidates_per_pick
+        self.n_startup_trials = max(warm_start, n_startup_trials) if warm_start else n_startup_trials
+        self.proposed_by_optimizer = 0
+        self._optimizer: OptunaOptimizer | None = None
+        self._share_credit = 0.0
+        self._proposed = 0
+
+    # The searcher reads these like an LLMProposer's.
+    @property
+    def stats(self) -> ProposerStats:
+        return self.llm.stats
+
+    @stats.setter
+    def stats(self, value: ProposerStats) -> None:
+        self.llm.stats = value
+
+    @property
+    def disabled_reason(self) -> str | None:
+        return self.llm.disabled_reason
+
+    @disabled_reason.setter
+    def disabled_reason(self, value: str | None) -> None:
+        self.llm.disabled_reason = value
+
+    def optimizer(self, space: SearchSpace) -> OptunaOptimizer:
+        if self._optimizer is None:
+            self._optimizer = OptunaOptimizer(space, kind=self.optimizer_kind, seed=self.seed,
+                                              n_startup_trials=self.n_startup_trials)
+        return self._optimizer
+
+    def _llm_count(self, n: int) -> int:
+        if self._proposed < self.warm_start:
+            return min(n, self.warm_start - self._proposed)
+        # Carry the fractional share between rounds so the long-run share is exact.
+        self._share_credit += n * self.llm_share
+        count = min(n, int(self._share_credit + 1e-9))  # 0.3 x 20 must give 6, not 5.999
+        self._share_credit -= count
+        return count
+
+    def _notes(self, optimizer: OptunaOptimizer) -> list[str]:
+        focus = optimizer.focus()
+        if not focus:
+            return []
+        return [f"A {optimizer.kind.upper()} optimizer searches this space with you and knows all {optimizer.n_told} "
+                "results. It is currently sampling here:", *focus,
+                "Complement it: refine around the best trials or try promising regions it is not sampling."]
+
+    def propose(self, space: SearchSpace, history: History, n: int, *, seed: int,
+                pending: Iterable[Mapping[str, Any]] = (), seen: set[str] | None = None) -> list[Proposal]:
+        optimizer = self.optimizer(space)
+        optimizer.sync(history)
+        n_llm = self._llm_count(n) if self.llm.available else 0
+        proposals: list[Proposal] = []
+        if n_llm and self.mode == "generate":
+            from_llm = self.llm.propose(space, history, n_llm, seed=seed, pending=pending, seen=seen,
+                                        notes=self._notes(optimizer))
+            # The optimizer, not random sampling, stands in for what the LLM could not deliver.
+            proposals = [p for p in from_llm if p.source == "llm"]
+        elif n_llm:
+            candidates = optimizer.ask(n_llm * self.candidates_per_pick)
+            picked = self.llm.choose(space, history, candidates, n_llm, seed=seed, notes=self._notes(optimizer))
+            optimizer.discard([c for i, c in enumerate(candidates) if i not in picked])
+            proposals = [Proposal(candidates[i], "llm") for i in picked]
+        from_optimizer = optimizer.ask(n - len(proposals))
+        self.proposed_by_optimizer += len(from_optimizer)
+        proposals += [Proposal(c, "optimizer") for c in from_optimizer]
+        self._proposed += len(proposals)
+        return proposals

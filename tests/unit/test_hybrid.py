@@ -1,0 +1,124 @@
+"""Hybrid strategy: share, warm start, every result told to the optimizer, judge mode, failures."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections import Counter
+
+import numpy as np
+import pytest
+from ray import tune
+
+from llm_search.backends import PermanentBackendError, ScriptedBackend
+from llm_search.choices import parse_choices
+from llm_search.history import History
+from llm_search.hybrid import HybridProposer
+from llm_search.optimizers import OptunaOptimizer
+from llm_search.proposer import LLMProposer
+from llm_search.space import SearchSpace
+
+SPACE = SearchSpace.from_tune({"x": tune.uniform(-5, 5), "y": tune.uniform(-5, 5), "c": tune.choice(["a", "b"])})
+
+
+def generating_llm(messages, options):
+    n = int(messages[-1]["content"].split("exactly ")[1].split()[0])
+    rng = np.random.default_rng(options["seed"])
+    return json.dumps({"configs": [{"x": float(rng.uniform(-5, 5)), "y": 0.0, "c": "a"} for _ in range(n)]})
+
+
+def judging_llm(messages, options):
+    k = int(messages[-1]["content"].split("holding ")[1].split()[0])
+    return json.dumps({"choices": list(range(k))[::-1]})
+
+
+def run(proposer: HybridProposer, rounds: int, n: int = 1) -> tuple[History, Counter]:
+    history, sources = History("loss", "min"), Counter()
+    for r in range(rounds):
+        for i, p in enumerate(proposer.propose(SPACE, history, n, seed=r)):
+            trial_id = f"t{r}_{i}"
+            history.start(trial_id, p.config, p.source)
+            history.complete(trial_id, {"loss": p.config["x"] ** 2 + p.config["y"] ** 2})
+            sources[p.source] += 1
+    return history, sources
+
+
+def test_llm_share_is_exact_over_time():
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.3, seed=0)
+    _, sources = run(proposer, 20)
+    assert sources == Counter({"optimizer": 14, "llm": 6})
+
+
+def test_warm_start_comes_from_the_llm_and_seeds_the_optimizer():
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.0, warm_start=5, seed=0)
+    history, sources = run(proposer, 8)
+    assert [r.source for r in history.records.values()][:5] == ["llm"] * 5
+    assert sources["optimizer"] == 3
+    assert proposer.optimizer(SPACE).n_startup_trials == 10 and proposer.n_startup_trials == 10
+    warm10 = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), warm_start=12)
+    assert warm10.n_startup_trials == 12
+
+
+def test_every_finished_trial_is_told_to_the_optimizer():
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.5, seed=0)
+    history, _ = run(proposer, 12)
+    optimizer = proposer.optimizer(SPACE)
+    optimizer.sync(history)
+    assert optimizer.n_told == 12
+    assert len(optimizer._study.trials) == 12 and not optimizer._asked
+
+
+def test_optimizer_learns_the_toy_problem():
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.0, seed=0)
+    history, _ = run(proposer, 40)
+    assert history.best(1)[0].objective < 1.0  # TPE finds the basin of x^2 + y^2 on [-5, 5]^2
+
+
+def test_judge_mode_picks_among_optimizer_candidates():
+    backend = ScriptedBackend(default=judging_llm)
+    proposer = HybridProposer(LLMProposer(backend), llm_share=1.0, mode="judge", candidates_per_pick=3, seed=0)
+    history, sources = run(proposer, 4, n=2)
+    assert sources == Counter({"llm": 8})
+    prompt = backend.history[0]["messages"][-1]["content"]
+    assert "An optimizer proposed these 6 candidate configurations" in prompt and "holding 2 distinct" in prompt
+    assert backend.history[0]["options"]["grammar"].count(" index") == 2
+    optimizer = proposer.optimizer(SPACE)
+    optimizer.sync(history)
+    states = Counter(t.state.name for t in optimizer._study.trials)
+    assert states == Counter({"COMPLETE": 8, "FAIL": 16})  # unpicked candidates closed, never left running
+
+
+def test_dead_llm_leaves_the_optimizer_in_charge():
+    backend = ScriptedBackend([PermanentBackendError("no access")])
+    proposer = HybridProposer(LLMProposer(backend), llm_share=0.5, seed=0)
+    _, sources = run(proposer, 10)
+    assert sources == Counter({"optimizer": 10}) and len(backend.history) == 1
+
+
+def test_optimizer_state_is_rebuilt_from_history_after_pickling():
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.3, seed=0)
+    history, _ = run(proposer, 6)
+    clone = pickle.loads(pickle.dumps(proposer))
+    assert clone._optimizer._study is None
+    assert clone.optimizer(SPACE).sync(history) == 6
+
+
+def test_generate_mode_shows_the_optimizer_focus():
+    backend = ScriptedBackend(default=generating_llm)
+    proposer = HybridProposer(LLMProposer(backend), llm_share=0.5, seed=0)
+    run(proposer, 6)
+    assert any("It is currently sampling here" in c["messages"][-1]["content"] for c in backend.history)
+
+
+def test_cmaes_refuses_categorical_spaces():
+    with pytest.raises(ValueError, match="continuous"):
+        OptunaOptimizer(SPACE, kind="cmaes")
+    continuous = SearchSpace.from_tune({"x": tune.uniform(-5, 5), "y": tune.loguniform(1e-3, 1)})
+    optimizer = OptunaOptimizer(continuous, kind="cmaes", seed=0)
+    assert set(optimizer.ask(2)[0]) == {"x", "y"}
+
+
+def test_parse_choices():
+    assert parse_choices('{"choices": [1, 0]}', 3, 2) == ([1, 0], [])
+    assert parse_choices("nonsense", 3, 2)[0] == []
+    assert parse_choices('{"choices": ["2", true, null]}', 3, 2)[0] == [2]
