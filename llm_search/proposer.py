@@ -31,11 +31,13 @@ import numpy as np
 from llm_search.backends.base import Backend, BackendError, Completion, PermanentBackendError, TransientBackendError
 from llm_search.backends.registry import BackendSpec, get_backend
 from llm_search.backends.replay import messages_digest
+from llm_search.cache import CachedBackend
 from llm_search.exchange_log import ExchangeLog
 from llm_search.choices import build_choice_messages, choice_grammar, choice_schema, parse_choices
 from llm_search.grammar import answer_grammar
 from llm_search.history import History
 from llm_search.parsing import ParseResult, parse_answer
+from llm_search.pricing import Budget, BudgetedBackend, estimate_cost
 from llm_search.prompts import ContextLimits, build_messages, render_config, repair_messages
 from llm_search.space import SearchSpace
 
@@ -66,6 +68,7 @@ class ProposerStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     llm_seconds: float = 0.0
+    cost_usd: float = 0.0  # estimated from the price table (llm_search.pricing)
     proposed_by_llm: int = 0
     fallbacks: int = 0  # configs the LLM should have given and random sampling gave instead
     rejected: int = 0
@@ -96,6 +99,9 @@ class LLMProposer:
         max_llm_calls: Calls allowed in total (None = unlimited); then random sampling.
         exchange_log: Where every exchange is recorded.
         use_grammar: Constrain decoding with a grammar when the backend supports it.
+        budget: Limits on calls, tokens, dollars and request rates (:class:`~llm_search.pricing.Budget`);
+            when one is spent the LLM is disabled with a message and proposals continue without it.
+        cache_dir: Directory of an on-disk cache of identical requests (opt-in).
     """
 
     def __init__(
@@ -109,6 +115,8 @@ class LLMProposer:
         max_llm_calls: int | None = None,
         exchange_log: ExchangeLog | None = None,
         use_grammar: bool = True,
+        budget: Budget | None = None,
+        cache_dir: str | None = None,
     ):
         self.backend_spec = backend
         self.backend_options = dict(backend_options or {})
@@ -118,20 +126,28 @@ class LLMProposer:
         self.max_llm_calls = max_llm_calls
         self.exchange_log = exchange_log or ExchangeLog()
         self.use_grammar = use_grammar
+        self.budget = budget
+        self.cache_dir = cache_dir
         self.stats = ProposerStats()
         self.disabled_reason: str | None = None
         self._consecutive_failures = 0
-        self._backend: Backend | None = backend if isinstance(backend, Backend) else None
+        self._backend: Backend | None = None
 
     @property
     def backend_name(self) -> str:
         if self._backend is not None:
             return self._backend.name
-        return str(self.backend_spec)
+        return self.backend_spec.name if isinstance(self.backend_spec, Backend) else str(self.backend_spec)
 
     def backend(self) -> Backend:
+        """The backend, built on first use: spec -> budget -> cache (cache hits spend no budget)."""
         if self._backend is None:
-            self._backend = get_backend(self.backend_spec, **self.backend_options)
+            backend = get_backend(self.backend_spec, **self.backend_options)
+            if self.budget is not None:
+                backend = BudgetedBackend(backend, self.budget)
+            if self.cache_dir:
+                backend = CachedBackend(backend, self.cache_dir)
+            self._backend = backend
         return self._backend
 
     @property
@@ -210,13 +226,20 @@ class LLMProposer:
             self._failed(BackendError(f"{type(exc).__name__}: {exc}"), record)
             return None, record
         self._consecutive_failures = 0
-        self.stats.prompt_tokens += completion.prompt_tokens
-        self.stats.completion_tokens += completion.completion_tokens
+        cached = bool(completion.extra.get("cached"))
+        cost = 0.0 if cached else completion.extra.get("cost_usd")
+        if cost is None:
+            cost = estimate_cost(completion.model, completion.prompt_tokens, completion.completion_tokens)
+        if not cached:  # a cached answer was paid for by the run that stored it
+            self.stats.prompt_tokens += completion.prompt_tokens
+            self.stats.completion_tokens += completion.completion_tokens
+            self.stats.cost_usd += cost
         self.stats.llm_seconds += completion.latency_s
         record.update({
             "model": completion.model, "answer": completion.text,
             "tokens": {"prompt": completion.prompt_tokens, "completion": completion.completion_tokens},
             "latency_s": round(completion.latency_s, 4), "finish_reason": completion.finish_reason,
+            "cost_usd": round(cost, 6), "cached": cached,
         })
         return completion, record
 
@@ -289,9 +312,17 @@ class LLMProposer:
     # ------------------------------------------------------------------ pickling (Tune copies searchers)
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        if not isinstance(self.backend_spec, Backend):
-            state["_backend"] = None  # rebuilt lazily from the spec in the new process
+        state["_backend"] = None  # rebuilt lazily (clients and model handles never travel)
+        # Credentials never enter pickled state: pass them through the environment or AWS chain.
+        state["backend_options"] = {k: v for k, v in self.backend_options.items() if not _is_secret(k)}
         return state
+
+
+_SECRET_SUFFIXES = ("api_key", "access_key", "secret", "secret_key", "session_token", "token", "password", "credentials")
+
+
+def _is_secret(option: str) -> bool:
+    return option.lower().endswith(_SECRET_SUFFIXES)
 
 
 def _random_unseen(space: SearchSpace, rng: np.random.Generator, taken: set[str], tries: int = 50) -> dict[str, Any]:

@@ -25,8 +25,10 @@ from llm_search.backends.registry import BackendSpec
 from llm_search.exchange_log import ExchangeLog
 from llm_search.history import History
 from llm_search.hybrid import HybridProposer
+from llm_search.pricing import Budget
 from llm_search.prompts import ContextLimits
 from llm_search.proposer import LLMProposer, Proposal
+from llm_search.roles import RoleBackends
 from llm_search.space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -79,7 +81,14 @@ class LLMSearcher(Searcher):
         temperature: LLM sampling temperature.
         context: How much history each prompt shows (:class:`~llm_search.prompts.ContextLimits`).
         log_dir: Directory (or ``.jsonl`` path) for the exchange log; default: the experiment dir.
-        backend_options: Keyword options for building the backend from its spec.
+        backend_options: Keyword options for building the backend from its spec (credentials
+            belong in the environment: they are never pickled).
+        roles: Per-role backends, e.g. ``{"proposer": "bedrock:..."}`` (see :mod:`llm_search.roles`);
+            ``backend`` is the default for every role.
+        budget: Limits on LLM calls, tokens, dollars and request rates
+            (:class:`~llm_search.pricing.Budget`); when one is spent the searcher says so once and
+            continues with its random/optimizer proposals.
+        cache_dir: Opt-in on-disk cache of identical LLM requests (re-runs and tests don't pay twice).
 
     Example:
         >>> from ray import tune
@@ -117,6 +126,9 @@ class LLMSearcher(Searcher):
         context: ContextLimits = ContextLimits(),
         log_dir: str | None = None,
         backend_options: Mapping[str, Any] | None = None,
+        roles: Mapping[str, BackendSpec] | None = None,
+        budget: Budget | None = None,
+        cache_dir: str | None = None,
     ):
         for m in [mode] if isinstance(mode, str) or mode is None else mode:
             if m not in (None, "min", "max"):
@@ -139,9 +151,12 @@ class LLMSearcher(Searcher):
         self._n_suggested = 0
         self._experiment_dir: str | None = None
         self._log = ExchangeLog(log_dir)
+        self._roles = RoleBackends(backend, roles)
+        self._budget = budget
         llm = LLMProposer(
-            backend, backend_options=backend_options, task=task, limits=context, temperature=temperature,
-            max_llm_calls=max_llm_calls, exchange_log=self._log,
+            self._roles.spec("proposer"), backend_options=backend_options, task=task, limits=context,
+            temperature=temperature, max_llm_calls=max_llm_calls, exchange_log=self._log, budget=budget,
+            cache_dir=cache_dir,
         )
         if strategy == "llm":
             self._proposer: LLMProposer | HybridProposer = llm
@@ -399,6 +414,7 @@ class LLMSearcher(Searcher):
                 "stats": self._proposer.stats.to_dict(),
                 "disabled_reason": self._proposer.disabled_reason,
                 "log_path": self._log.path,
+                "budget_spent": self._budget.spent() if self._budget else None,
             }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -420,6 +436,8 @@ class LLMSearcher(Searcher):
             self._max_concurrent = state["max_concurrent"] or self._max_concurrent
             self._proposer.stats = ProposerStats(**state["stats"])
             self._proposer.disabled_reason = state["disabled_reason"]
+            if state.get("budget_spent") and self._budget is not None:
+                self._budget.load_spent(state["budget_spent"])
             if state.get("log_path") and self._log.path is None:
                 self._log.set_path(state["log_path"])
 
