@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable, Mapping
 
-import numpy as np
 
 from llm_search.history import History
 from llm_search.optimizers import OptunaOptimizer

@@ -24,12 +24,22 @@ Example:
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping
 
 import numpy as np
+
+from llm_search.params import (  # noqa: F401  (re-exported: the space's public vocabulary)
+    CategoricalParam,
+    FloatParam,
+    IntParam,
+    NormalParam,
+    Param,
+    Problem,
+    Rejected,
+    canonical_json,
+    json_label,
+)
 
 SEP = "/"
 
@@ -42,301 +52,6 @@ UNSUPPORTED_SAMPLE_FROM = (
     "or invert an arbitrary function. Replace it with a tune.choice, tune.uniform or a constant."
 )
 UNSUPPORTED_DOMAIN = "LLMSearcher cannot handle the domain {domain!r} at {name!r}."
-
-# How far outside its bounds a number may be and still be clipped instead of rejected: a proposal
-# just past an edge is a near miss worth keeping; one far outside is a misunderstanding.
-CLIP_MARGIN_LINEAR = 0.5  # fraction of the range width
-CLIP_MARGIN_LOG_DECADES = 1.0
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with (or fixed in) a proposed value.
-
-    ``kind`` is ``"rejected"`` (the value cannot be used), or a repair: ``"cast"``, ``"clipped"``,
-    ``"snapped"``. ``"ignored"`` marks an unknown key.
-    """
-
-    name: str
-    kind: str
-    message: str
-
-    @property
-    def fatal(self) -> bool:
-        return self.kind == "rejected"
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.message}"
-
-
-class _Rejected(ValueError):
-    pass
-
-
-def _as_number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or value is None:
-        raise _Rejected(f"expected a number, got {value!r}")
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise _Rejected(f"expected a number, got the text {value[:40]!r}") from None
-    else:
-        raise _Rejected(f"expected a number, got {type(value).__name__}")
-    if not math.isfinite(number):
-        raise _Rejected(f"expected a finite number, got {value!r}")
-    return number
-
-
-def _snap(value: float, q: float, low: float, high: float) -> float:
-    snapped = round(value / q) * q
-    # Stay on the grid inside the bounds (Tune's grid is the multiples of q within [low, high]).
-    lo_grid = math.ceil(round(low / q, 9)) * q
-    hi_grid = math.floor(round(high / q, 9)) * q
-    snapped = min(max(snapped, lo_grid), hi_grid)
-    # Remove float noise such as 0.30000000000000004.
-    digits = max(0, -int(math.floor(math.log10(abs(q))))) + 6 if q else 12
-    return round(snapped, digits)
-
-
-@dataclass(frozen=True)
-class FloatParam:
-    """A real-valued parameter on ``[low, high]``, linear or log scale, optionally quantized."""
-
-    name: str
-    low: float
-    high: float
-    log: bool = False
-    q: float | None = None
-
-    kind = "float"
-
-    def sample(self, rng: np.random.Generator) -> float:
-        if self.log:
-            value = float(np.exp(rng.uniform(np.log(self.low), np.log(self.high))))
-        else:
-            value = float(rng.uniform(self.low, self.high))
-        value = min(max(value, self.low), self.high)
-        return _snap(value, self.q, self.low, self.high) if self.q else value
-
-    def coerce(self, value: Any) -> tuple[float, list[Problem]]:
-        number = _as_number(self.name, value)
-        problems: list[Problem] = []
-        if isinstance(value, str):
-            problems.append(Problem(self.name, "cast", f"text {value!r} read as {number:g}"))
-        if number < self.low or number > self.high:
-            if not self._near(number):
-                raise _Rejected(f"{number:g} is far outside [{self.low:g}, {self.high:g}]")
-            clipped = min(max(number, self.low), self.high)
-            problems.append(
-                Problem(self.name, "clipped", f"{number:g} outside [{self.low:g}, {self.high:g}], clipped to {clipped:g}")
-            )
-            number = clipped
-        if self.q:
-            snapped = _snap(number, self.q, self.low, self.high)
-            if not math.isclose(snapped, number, rel_tol=1e-9, abs_tol=1e-12):
-                problems.append(Problem(self.name, "snapped", f"{number:g} snapped to the step {self.q:g}: {snapped:g}"))
-            number = snapped
-        return number, problems
-
-    def _near(self, number: float) -> bool:
-        if self.log:
-            if number <= 0:
-                return False
-            decades = max(math.log10(self.low / number), math.log10(number / self.high))
-            return decades <= CLIP_MARGIN_LOG_DECADES
-        margin = CLIP_MARGIN_LINEAR * (self.high - self.low)
-        return self.low - margin <= number <= self.high + margin
-
-    def describe(self) -> str:
-        scale = "log scale" if self.log else "linear scale"
-        step = f", multiples of {self.q:g}" if self.q else ""
-        return f"float in [{self.low:g}, {self.high:g}] (both ends inclusive, {scale}{step})"
-
-    def json_schema(self) -> dict:
-        schema: dict[str, Any] = {"type": "number", "minimum": self.low, "maximum": self.high}
-        if self.q:
-            schema["multipleOf"] = self.q
-        return schema
-
-
-@dataclass(frozen=True)
-class IntParam:
-    """An integer parameter on ``[low, high]`` (both inclusive: Tune's exclusive ends are resolved)."""
-
-    name: str
-    low: int
-    high: int
-    log: bool = False
-    q: int | None = None
-
-    kind = "int"
-
-    def sample(self, rng: np.random.Generator) -> int:
-        step = self.q or 1
-        lo, hi = math.ceil(self.low / step), math.floor(self.high / step)
-        if self.log:
-            value = float(np.exp(rng.uniform(np.log(self.low), np.log(self.high + 1))))
-            index = min(max(int(round(math.floor(value) / step)), lo), hi)
-        else:
-            index = int(rng.integers(lo, hi + 1))
-        return int(index * step)
-
-    def coerce(self, value: Any) -> tuple[int, list[Problem]]:
-        number = _as_number(self.name, value)
-        problems: list[Problem] = []
-        if isinstance(value, str) or not float(number).is_integer():
-            problems.append(Problem(self.name, "cast", f"{value!r} read as the integer {round(number)}"))
-        number = float(round(number))
-        if number < self.low or number > self.high:
-            width = max(self.high - self.low, 1)
-            if self.log and number > 0:
-                near = max(math.log10(self.low / number), math.log10(number / self.high)) <= CLIP_MARGIN_LOG_DECADES
-            else:
-                near = self.low - CLIP_MARGIN_LINEAR * width <= number <= self.high + CLIP_MARGIN_LINEAR * width
-            if not near:
-                raise _Rejected(f"{number:g} is far outside [{self.low}, {self.high}]")
-            clipped = min(max(number, self.low), self.high)
-            problems.append(Problem(self.name, "clipped", f"{number:g} outside [{self.low}, {self.high}], clipped to {clipped:g}"))
-            number = clipped
-        result = int(number)
-        if self.q and self.q > 1:
-            snapped = int(_snap(result, self.q, self.low, self.high))
-            if snapped != result:
-                problems.append(Problem(self.name, "snapped", f"{result} snapped to a multiple of {self.q}: {snapped}"))
-            result = snapped
-        return result, problems
-
-    def describe(self) -> str:
-        scale = "log scale" if self.log else "linear scale"
-        step = f", multiples of {self.q}" if self.q and self.q > 1 else ""
-        return f"integer in [{self.low}, {self.high}] (both ends inclusive, {scale}{step})"
-
-    def json_schema(self) -> dict:
-        schema: dict[str, Any] = {"type": "integer", "minimum": self.low, "maximum": self.high}
-        if self.q and self.q > 1:
-            schema["multipleOf"] = self.q
-        return schema
-
-
-@dataclass(frozen=True)
-class NormalParam:
-    """A real value drawn from N(mean, sd) in Tune (``tune.randn``); any finite value is valid.
-
-    The prompt and grammar steer proposals to ``mean +- 4 sd``, where practically all of the prior's
-    mass lies.
-    """
-
-    name: str
-    mean: float
-    sd: float
-    q: float | None = None
-
-    kind = "normal"
-
-    @property
-    def low(self) -> float:
-        return self.mean - 4 * self.sd
-
-    @property
-    def high(self) -> float:
-        return self.mean + 4 * self.sd
-
-    def sample(self, rng: np.random.Generator) -> float:
-        value = float(rng.normal(self.mean, self.sd))
-        return round(round(value / self.q) * self.q, 12) if self.q else value
-
-    def coerce(self, value: Any) -> tuple[float, list[Problem]]:
-        number = _as_number(self.name, value)
-        problems: list[Problem] = []
-        if isinstance(value, str):
-            problems.append(Problem(self.name, "cast", f"text {value!r} read as {number:g}"))
-        if self.q:
-            snapped = round(round(number / self.q) * self.q, 12)
-            if not math.isclose(snapped, number, rel_tol=1e-9, abs_tol=1e-12):
-                problems.append(Problem(self.name, "snapped", f"{number:g} snapped to the step {self.q:g}: {snapped:g}"))
-            number = snapped
-        return number, problems
-
-    def describe(self) -> str:
-        step = f", multiples of {self.q:g}" if self.q else ""
-        return f"float, prior normal(mean={self.mean:g}, sd={self.sd:g}); typical range [{self.low:g}, {self.high:g}]{step}"
-
-    def json_schema(self) -> dict:
-        return {"type": "number"}
-
-
-JsonValue = Union[None, bool, int, float, str, list, dict]
-
-
-def _json_label(value: Any) -> JsonValue:
-    """The JSON form in which a category is shown to (and answered by) the LLM."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_json_label(v) for v in value]
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return {k: _json_label(v) for k, v in value.items()}
-    return repr(value)  # an arbitrary object: the LLM picks it by its repr
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-@dataclass(frozen=True)
-class CategoricalParam:
-    """One of a fixed list of values (numbers, strings, bools, None, lists, ...)."""
-
-    name: str
-    choices: tuple
-
-    kind = "categorical"
-
-    @property
-    def labels(self) -> list[JsonValue]:
-        return [_json_label(c) for c in self.choices]
-
-    def sample(self, rng: np.random.Generator) -> Any:
-        return self.choices[int(rng.integers(len(self.choices)))]
-
-    def coerce(self, value: Any) -> tuple[Any, list[Problem]]:
-        labels = self.labels
-        canon = [_canonical(label) for label in labels]
-        try:
-            wanted = _canonical(_json_label(value))
-        except (TypeError, ValueError):
-            wanted = None
-        if wanted in canon:
-            return self.choices[canon.index(wanted)], []
-        # Lenient matches, in order of confidence: same text ignoring case/space, same number.
-        text = str(value).strip().strip("'\"").lower()
-        for choice, label in zip(self.choices, labels):
-            if str(label).lower() == text or (label is None and text in ("none", "null")):
-                return choice, [Problem(self.name, "cast", f"{value!r} read as {label!r}")]
-        for choice, label in zip(self.choices, labels):
-            if isinstance(label, (int, float)) and not isinstance(label, bool):
-                try:
-                    if math.isclose(float(text), float(label), rel_tol=1e-9):
-                        return choice, [Problem(self.name, "cast", f"{value!r} read as {label!r}")]
-                except ValueError:
-                    pass
-        shown = ", ".join(json.dumps(label) for label in labels[:12])
-        more = " ..." if len(labels) > 12 else ""
-        raise _Rejected(f"{json.dumps(_json_label(value))[:60]} is not one of [{shown}{more}]")
-
-    def describe(self) -> str:
-        return "one of " + json.dumps(self.labels)
-
-    def json_schema(self) -> dict:
-        return {"enum": self.labels}
-
-
-Param = Union[FloatParam, IntParam, NormalParam, CategoricalParam]
 
 
 @dataclass
@@ -422,7 +137,7 @@ class SearchSpace:
                 continue
             try:
                 value, fixes = param.coerce(flat[param.name])
-            except _Rejected as exc:
+            except Rejected as exc:
                 problems.append(Problem(param.name, "rejected", str(exc)))
                 continue
             result[param.name] = value
@@ -440,9 +155,9 @@ class SearchSpace:
         def norm(value: Any) -> Any:
             if isinstance(value, float):
                 return float(f"{value:.4g}")
-            return _json_label(value)
+            return json_label(value)
 
-        return _canonical({name: norm(flat.get(name)) for name in self.names})
+        return canonical_json({name: norm(flat.get(name)) for name in self.names})
 
     def to_config(self, flat: Mapping[str, Any]) -> dict[str, Any]:
         """Nested Tune config from a flat one, with the constants put back."""

@@ -49,7 +49,7 @@ def test_prompt_shows_space_best_failures_and_diagnoses():
     assert "- lr: float in [1e-05, 0.1] (both ends inclusive, log scale)" in text
     assert "- model/depth: integer in [1, 7]" in text
     best = history.best(1)[0]
-    assert f"1. " in text and f"val_loss={best.objective:.4g}" in text
+    assert "1. " in text and f"val_loss={best.objective:.4g}" in text
     assert "FAILED: RuntimeError: CUDA out of memory" in text
     assert "vanishing: conv1" in text
     assert "Where the top" in text
