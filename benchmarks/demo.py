@@ -132,14 +132,15 @@ def run_demo(trials: int = 12, concurrency: int = 2, seed: int = 0, backend: str
 
 def format_table(results: list[MethodResult]) -> str:
     header = f"{'searcher':14} {'best val_loss':>13} {'val_acc':>8} {'trials':>6} {'failed':>6} {'wall s':>7} " \
-             f"{'LLM calls':>9} {'tokens in/out':>14} {'fallbacks':>9}"
+             f"{'LLM calls':>9} {'tokens in/out':>14} {'cost $':>7} {'fallbacks':>9}"
     lines = [header, "-" * len(header)]
     for r in results:
         calls = str(r.llm.get("llm_calls", "-"))
         tokens = f"{r.llm['prompt_tokens']}/{r.llm['completion_tokens']}" if r.llm else "-"
         fallbacks = str(r.llm.get("fallbacks", "-"))
+        cost = f"{r.llm['cost_usd']:.4f}" if r.llm else "-"
         lines.append(f"{r.name:14} {r.best_val_loss:13.4f} {r.best_val_acc:8.3f} {r.trials:6d} {r.errored:6d} "
-                     f"{r.wall_s:7.1f} {calls:>9} {tokens:>14} {fallbacks:>9}")
+                     f"{r.wall_s:7.1f} {calls:>9} {tokens:>14} {cost:>7} {fallbacks:>9}")
     return "\n".join(lines)
 
 

@@ -359,11 +359,10 @@ class LLMSearcher(Searcher):
 
     def add_evaluated_trials(self, trials_or_analysis: Any, metric: str) -> None:
         """Add results of another experiment: a ``ResultGrid``, ``ExperimentAnalysis`` or trials."""
-        results = getattr(trials_or_analysis, "_results", None)
-        if results is None and hasattr(trials_or_analysis, "__iter__") and hasattr(trials_or_analysis, "get_best_result"):
-            results = list(trials_or_analysis)
-        if results is not None:  # a ResultGrid
-            for result in results:
+        from ray.tune import ResultGrid
+
+        if isinstance(trials_or_analysis, ResultGrid):
+            for result in trials_or_analysis:
                 metrics = result.metrics or {}
                 self.add_evaluated_point(result.config or {}, metrics.get(metric), error=result.error is not None)
             return

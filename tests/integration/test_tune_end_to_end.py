@@ -104,3 +104,23 @@ def test_replay_reproduces_the_proposals_offline(ray_session, storage):
     configs = lambda s: [r.config for r in s.history.records.values()]
     assert configs(replayed) == configs(first)
     assert replayed.stats["llm_calls"] == first.stats["llm_calls"]
+
+
+def test_earlier_results_seed_the_llm(ray_session, storage):
+    from ray.tune.search import BasicVariantGenerator
+
+    tuner = tune.Tuner(quadratic_trainable, param_space=SPACE,
+                       tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(random_state=0), num_samples=3,
+                                                   metric="loss", mode="min"),
+                       run_config=tune.RunConfig(storage_path=storage, name="earlier", verbose=0))
+    grid = tuner.fit()
+    analysis = tune.run(quadratic_trainable, config=SPACE, num_samples=2, storage_path=storage, name="earlier2",
+                        verbose=0, metric="loss", mode="min")
+    searcher = LLMSearcher(backend="local", seed=8, space=SPACE, metric="loss", mode="min")
+    searcher.add_evaluated_trials(grid, "loss")
+    searcher.add_evaluated_trials(analysis, "loss")
+    history = searcher.history
+    assert history.counts()["completed"] == 5
+    assert {r.source for r in history.records.values()} == {"external"}
+    best = min(r.metrics["loss"] for r in grid)
+    assert history.best(1)[0].objective <= best
