@@ -17,7 +17,6 @@ import argparse
 import json
 import logging
 import os
-import statistics
 import time
 from typing import Any
 

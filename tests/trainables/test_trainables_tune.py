@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,7 @@ from trainables import train_image_classifier  # noqa: E402
 from trainables.offline import get_task  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ray_session() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("ray_session")  # one Ray runtime per test session (tests/conftest.py)
 
 
 def _run_config(path: Path, name: str, **kwargs: Any) -> tune.RunConfig:
