@@ -90,8 +90,10 @@ class OptunaOptimizer:
         if self._study is None:
             optuna = _import_optuna()
             if self.kind == "tpe":
+                # Optuna's default TPE (what users compare against), so a difference to plain TPE is the
+                # LLM's doing; constant_liar only matters when trials run concurrently.
                 sampler = optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=self.n_startup_trials,
-                                                     constant_liar=True, multivariate=True)
+                                                     constant_liar=True)
             else:
                 sampler = optuna.samplers.CmaEsSampler(seed=self.seed, n_startup_trials=self.n_startup_trials)
             self._study = optuna.create_study(direction="minimize", sampler=sampler)
