@@ -119,31 +119,34 @@ def build_messages(
         space.describe(),
         "",
     ]
+    # Sections that change least come first: llama.cpp reuses the KV cache of a repeated prompt
+    # prefix, so a stable prefix (task, space, best trials, failures) is not re-processed each call.
     best = history.best(limits.best)
     if not history.finished():
         parts.append("No results yet. Propose diverse configurations that cover the space well, "
                      "including sensible defaults for this kind of task.")
     else:
-        parts.append(
-            f"Results so far: {counts['total']} trials ({counts['completed']} completed, {counts['errored']} failed, "
-            f"{counts['running']} running" + (f", {counts['non_finite']} with NaN/inf {metric}" if counts["non_finite"] else "") + ")."
-        )
         if best:
-            parts += ["", f"Best trials ({direction}):"]
+            parts += [f"Best trials ({direction}):"]
             parts += [f"{i}. {_render_trial(space, history, r)}" for i, r in enumerate(best, 1)]
-        recent = history.recent(limits.recent, exclude={r.trial_id for r in best})
-        if recent:
-            parts += ["", "Most recent other trials:"]
-            parts += [f"- {_render_trial(space, history, r)}" for r in recent]
         failures = history.failures(limits.failures)
         if failures:
             parts += ["", "Failed or diverged trials (avoid what caused them):"]
             parts += [f"- {_render_trial(space, history, r, show_error=True)}" for r in failures]
+        parts.append("")
+        parts.append(
+            f"Results so far: {counts['total']} trials ({counts['completed']} completed, {counts['errored']} failed, "
+            f"{counts['running']} running" + (f", {counts['non_finite']} with NaN/inf {metric}" if counts["non_finite"] else "") + ")."
+        )
         ranked = [r for r in history.finished() if r.status == "completed"]
         if len(ranked) >= limits.min_for_regions:
             top = sorted(ranked, key=history.score)[: max(3, int(len(ranked) * limits.top_fraction))]
-            parts += ["", f"Where the top {len(top)} of {len(ranked)} completed trials lie:"]
+            parts += [f"Where the top {len(top)} of {len(ranked)} completed trials lie:"]
             parts += _regions(space, top)
+        recent = history.recent(limits.recent, exclude={r.trial_id for r in best})
+        if recent:
+            parts += ["", "Most recent other trials:"]
+            parts += [f"- {_render_trial(space, history, r)}" for r in recent]
     pending = list(pending)[: limits.pending]
     if pending:
         parts += ["", "Already running or queued (do not repeat):"]
