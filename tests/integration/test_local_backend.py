@@ -1,0 +1,54 @@
+"""The embedded backend on the real SmolLM2 model: one load per process, bounds held by the grammar."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from ray import tune
+
+from llm_search.backends import PermanentBackendError
+from llm_search.backends import local
+from llm_search.backends.local import LocalBackend
+from llm_search.grammar import answer_grammar
+from llm_search.parsing import parse_answer
+from llm_search.prompts import build_messages
+from llm_search.history import History
+from llm_search.space import SearchSpace
+
+pytestmark = pytest.mark.integration
+
+SPACE = SearchSpace.from_tune({
+    "learning_rate": tune.loguniform(3e-5, 2e-2), "momentum": tune.uniform(0.8, 0.99),
+    "batch_size": tune.qrandint(16, 256, 16), "optimizer": tune.choice(["sgd", "adam", None]),
+})
+
+
+def test_grammar_keeps_every_generated_config_valid():
+    backend = LocalBackend()
+    messages = build_messages(space=SPACE, history=History("loss", "min"), n_configs=4)
+    accepted, distinct = 0, set()
+    for seed in range(5):
+        completion = backend.complete(messages, grammar=answer_grammar(SPACE, 4), seed=seed, temperature=1.0,
+                                      max_tokens=300)
+        result = parse_answer(completion.text, SPACE)
+        assert not result.rejections and not result.error and not result.repairs, completion.text
+        accepted += len(result.accepted) + result.duplicates
+        distinct |= {SPACE.key(c) for c in result.accepted}
+        assert completion.prompt_tokens > 100 and completion.completion_tokens > 10
+    assert accepted == 20 and len(distinct) >= 5
+
+
+def test_model_loads_once_per_process_and_backends_pickle_without_it():
+    first, second = LocalBackend(), LocalBackend()
+    first.complete([{"role": "user", "content": "hi"}], max_tokens=2)
+    second.complete([{"role": "user", "content": "hi"}], max_tokens=2)
+    assert len(local._servers) == 1
+    clone = pickle.loads(pickle.dumps(first))
+    assert "server" not in repr(vars(clone)).lower()
+    assert clone.complete([{"role": "user", "content": "hi"}], max_tokens=2).model.startswith("SmolLM2")
+
+
+def test_missing_model_file_names_the_fix():
+    with pytest.raises(PermanentBackendError, match="local:<path-to-model.gguf>"):
+        LocalBackend("/nonexistent/model.gguf").complete([{"role": "user", "content": "hi"}])
