@@ -1,0 +1,253 @@
+"""Statistics on the tidy results table (``benchmarks.results``): curves, baselines, ranks, paired tests.
+
+All functions take the table (one row per trial) and return small DataFrames. Definitions:
+
+- **best@n**: a run's best finite value among its first ``n`` trials (runs with ``budget >= n`` only).
+- **random's expected best@n**: the mean, over bootstrap resamples, of the best of ``n`` values drawn
+  with replacement from ALL of a problem's random-search trials pooled over seeds (the same-start
+  trial excluded): the expected result of a random search of ``n`` trials, with far less noise than
+  the few random seeds that were run.
+- **error**: ``|perfect - value|`` (``1 - accuracy``, a loss itself, or a toy function's distance to
+  its minimum): the quantity Zhang et al. compare.
+- **Zhang et al.'s statistic** at ``n`` (default 10): the share of problems on which a method's mean
+  error at ``n`` (over seeds) is below random's expected error at ``n``; plus the median and mean over
+  problems of the relative error change ``(err_random - err_method) / err_random`` (positive = better
+  than random).
+- **normalized regret**: ``(best - optimum) / (reference - optimum)`` for ``min`` (signs flipped for
+  ``max``), where ``reference`` is the median of the problem's pooled random-search values (a typical
+  random configuration; the median of all its trials when random search was not run). 0 = optimum,
+  1 = no better than a typical random configuration. Only where the optimum is known, unless
+  ``proxy_optimum=True`` puts the best value seen on the problem (any method, any seed) in its place.
+- **mean rank** at ``n``: methods ranked on each (problem, seed) by best@n (1 = best, ties share the
+  mean rank, a run without a finite value ranks last), averaged over the (problem, seed) pairs that
+  every method ran.
+- **paired comparison** of A vs B at ``n``: over the (problem, seed) pairs both ran, the mean
+  difference of normalized regret (``proxy_optimum=True``; negative = A better) with a percentile
+  bootstrap 95% confidence interval over pairs, and win/tie/loss counts on best@n.
+
+Example:
+    >>> import pandas as pd
+    >>> from benchmarks.analysis import best_at
+    >>> table = pd.DataFrame({"method": "m", "problem": "p", "seed": 0, "trial": [0, 1, 2], "budget": 3,
+    ...                       "mode": "min", "best_so_far": [5.0, 3.0, 3.0]})
+    >>> best_at(table, 2)["best"].tolist()
+    [3.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+RUN = ["method", "problem", "seed"]
+RANK_BUDGETS = (5, 10, 25, 50)
+BASELINE = "random"
+
+
+def _loss(values: pd.Series | np.ndarray, mode: str | pd.Series) -> np.ndarray:
+    """Values turned into "lower is better"."""
+    sign = np.where(np.asarray(mode) == "max", -1.0, 1.0)
+    return sign * np.asarray(values, dtype=float)
+
+
+def best_at(table: pd.DataFrame, n: int) -> pd.DataFrame:
+    """best@n of every run with ``budget >= n``: columns method, problem, seed, best (NaN: none finite)."""
+    rows = table[(table["budget"] >= n) & (table["trial"] < n)]
+    last = rows.sort_values("trial").groupby(RUN, as_index=False).last()
+    return last[RUN + ["best_so_far"]].rename(columns={"best_so_far": "best"})
+
+
+def problem_info(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per problem: mode, optimum (NaN if unknown), perfect, indexed by problem."""
+    return table.groupby("problem")[["mode", "optimum", "perfect"]].first()
+
+
+def baseline_pool(table: pd.DataFrame, baseline: str = BASELINE) -> dict[str, np.ndarray]:
+    """Each problem's pooled finite values of the baseline method (same-start trials left out)."""
+    rows = table[(table["method"] == baseline) & ~(table["same_start"].astype(bool) & (table["trial"] == 0))]
+    rows = rows[np.isfinite(rows["value"].astype(float))]
+    return {problem: group["value"].to_numpy(float) for problem, group in rows.groupby("problem")}
+
+
+def expected_best(values: np.ndarray, budgets: Sequence[int], mode: str, *, n_boot: int = 2000,
+                  seed: int = 0) -> pd.DataFrame:
+    """Bootstrap the best of ``n`` draws (with replacement) from ``values``, for each ``n`` in ``budgets``.
+
+    Returns:
+        Columns n, mean (the expected best), lo, hi (the 10% and 90% quantiles of one search's best).
+
+    Example:
+        >>> expected_best(np.array([1.0, 2.0, 3.0]), [1], "min", n_boot=20000)["mean"].round(1).tolist()
+        [2.0]
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in budgets:
+        draws = rng.choice(values, size=(n_boot, n), replace=True)
+        best = draws.min(axis=1) if mode == "min" else draws.max(axis=1)
+        rows.append({"n": n, "mean": best.mean(), "lo": np.quantile(best, 0.1), "hi": np.quantile(best, 0.9)})
+    return pd.DataFrame(rows)
+
+
+def random_expected_best(table: pd.DataFrame, budgets: Sequence[int], *, baseline: str = BASELINE,
+                         n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """:func:`expected_best` of the baseline's pooled trials, per problem: columns problem, n, mean, lo, hi."""
+    info = problem_info(table)
+    frames = [expected_best(values, budgets, info.loc[problem, "mode"], n_boot=n_boot, seed=seed)
+              .assign(problem=problem) for problem, values in baseline_pool(table, baseline).items()]
+    if not frames:
+        return pd.DataFrame(columns=["problem", "n", "mean", "lo", "hi"])
+    return pd.concat(frames, ignore_index=True)[["problem", "n", "mean", "lo", "hi"]]
+
+
+def zhang_statistic(table: pd.DataFrame, n: int = 10, *, baseline: str = BASELINE, n_boot: int = 2000,
+                    seed: int = 0) -> pd.DataFrame:
+    """Zhang et al.'s comparison with random search at ``n`` evaluations, per method.
+
+    Returns:
+        Columns method, problems (compared), beats_random (share), median_change, mean_change
+        (relative error change vs random's expected error; positive = lower error than random).
+    """
+    expected = random_expected_best(table, [n], baseline=baseline, n_boot=n_boot, seed=seed).set_index("problem")
+    info = problem_info(table)
+    bests = best_at(table, n)
+    bests = bests[bests["method"] != baseline]
+    rows = []
+    for method, group in bests.groupby("method"):
+        beats, changes = [], []
+        for problem, runs in group.groupby("problem"):
+            if problem not in expected.index:
+                continue
+            perfect = info.loc[problem, "perfect"]
+            err_method = np.abs(perfect - runs["best"].astype(float)).mean()
+            err_random = abs(perfect - expected.loc[problem, "mean"])
+            beats.append(err_method < err_random)
+            changes.append((err_random - err_method) / err_random if err_random > 0 else np.nan)
+        if beats:
+            rows.append({"method": method, "problems": len(beats), "beats_random": float(np.mean(beats)),
+                         "median_change": float(np.nanmedian(changes)) if np.isfinite(changes).any() else np.nan,
+                         "mean_change": float(np.nanmean(changes)) if np.isfinite(changes).any() else np.nan})
+    return pd.DataFrame(rows, columns=["method", "problems", "beats_random", "median_change", "mean_change"])
+
+
+def regret_reference(table: pd.DataFrame, *, baseline: str = BASELINE) -> pd.Series:
+    """Per problem: median of the baseline's pooled values, else the median of all its finite values."""
+    pool = baseline_pool(table, baseline)
+    finite = table[np.isfinite(table["value"].astype(float))]
+    overall = finite.groupby("problem")["value"].median()
+    return pd.Series({p: float(np.median(pool[p])) if p in pool else overall.get(p, np.nan)
+                      for p in table["problem"].unique()})
+
+
+def normalized_regret(table: pd.DataFrame, budgets: Sequence[int], *, proxy_optimum: bool = False,
+                      baseline: str = BASELINE) -> pd.DataFrame:
+    """Normalized regret of best@n for every run and ``n``: columns method, problem, seed, n, best, regret.
+
+    Problems without a known optimum are left out, unless ``proxy_optimum`` (then the best value seen on
+    the problem stands in for the optimum).
+    """
+    info = problem_info(table)
+    reference = regret_reference(table, baseline=baseline)
+    observed = pd.Series(_loss(table["value"], table["mode"]), index=table.index).groupby(table["problem"]).min()
+    frames = [best_at(table, n).assign(n=n) for n in budgets]
+    runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RUN + ["best", "n"])
+    mode = runs["problem"].map(info["mode"])
+    optimum_loss = _loss(runs["problem"].map(info["optimum"]), mode)
+    if proxy_optimum:
+        optimum_loss = np.where(np.isnan(optimum_loss), runs["problem"].map(observed), optimum_loss)
+    best_loss = _loss(runs["best"], mode)
+    ref_loss = _loss(runs["problem"].map(reference), mode)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        regret = (best_loss - optimum_loss) / (ref_loss - optimum_loss)
+    runs["regret"] = np.where(ref_loss > optimum_loss, regret, np.nan)
+    return runs[np.isfinite(optimum_loss)].reset_index(drop=True)[RUN + ["n", "best", "regret"]]
+
+
+def mean_ranks(table: pd.DataFrame, budgets: Sequence[int] = RANK_BUDGETS) -> pd.DataFrame:
+    """Mean rank of each method at each budget: index method, one column per budget reached.
+
+    Only (problem, seed) pairs that every method in the table ran at that budget count.
+    """
+    methods = sorted(table["method"].unique())
+    info = problem_info(table)
+    columns = {}
+    for n in budgets:
+        bests = best_at(table, n)
+        if bests.empty:
+            continue
+        bests["loss"] = _loss(bests["best"], bests["problem"].map(info["mode"]))
+        bests["loss"] = bests["loss"].fillna(np.inf)
+        complete = bests.groupby(["problem", "seed"])["method"].transform("nunique") == len(methods)
+        bests = bests[complete]
+        if bests.empty:
+            continue
+        bests["rank"] = bests.groupby(["problem", "seed"])["loss"].rank(method="average")
+        columns[n] = bests.groupby("method")["rank"].mean()
+    return pd.DataFrame(columns).reindex(methods)
+
+
+def paired_comparison(table: pd.DataFrame, a: str, b: str, n: int, *, n_boot: int = 2000,
+                      seed: int = 0) -> dict[str, float | int | str]:
+    """Method ``a`` vs ``b`` at ``n`` over the (problem, seed) pairs both ran.
+
+    Returns:
+        a, b, n, pairs, diff (mean normalized-regret difference a - b; negative = a better), lo, hi
+        (95% bootstrap interval of diff), wins, ties, losses (a's best@n against b's).
+    """
+    regrets = normalized_regret(table, [n], proxy_optimum=True)
+    wide = regrets[regrets["method"].isin([a, b])].pivot_table(index=["problem", "seed"], columns="method",
+                                                                values="regret")
+    bests = best_at(table[table["method"].isin([a, b])], n)
+    bests["loss"] = _loss(bests["best"], bests["problem"].map(problem_info(table)["mode"]))
+    duel = bests.pivot_table(index=["problem", "seed"], columns="method", values="loss").dropna()
+    result: dict[str, float | int | str] = {"a": a, "b": b, "n": n, "pairs": 0, "diff": np.nan, "lo": np.nan,
+                                            "hi": np.nan, "wins": 0, "ties": 0, "losses": 0}
+    if a in duel and b in duel:
+        result.update(wins=int((duel[a] < duel[b]).sum()), ties=int((duel[a] == duel[b]).sum()),
+                      losses=int((duel[a] > duel[b]).sum()))
+    if a not in wide or b not in wide:
+        return result
+    diff = (wide[a] - wide[b]).dropna().to_numpy()
+    if len(diff) == 0:
+        return result
+    rng = np.random.default_rng(seed)
+    means = rng.choice(diff, size=(n_boot, len(diff)), replace=True).mean(axis=1)
+    result.update(pairs=len(diff), diff=float(diff.mean()), lo=float(np.quantile(means, 0.025)),
+                  hi=float(np.quantile(means, 0.975)))
+    return result
+
+
+def mean_curves(table: pd.DataFrame) -> pd.DataFrame:
+    """Best-so-far by evaluation count, averaged over seeds: columns method, problem, n, mean, sem, runs."""
+    rows = table.assign(n=table["trial"] + 1)
+    grouped = rows.groupby(["method", "problem", "n"])["best_so_far"]
+    curves = grouped.agg(mean="mean", sem="sem", runs="count").reset_index()
+    curves["sem"] = curves["sem"].fillna(0.0)
+    return curves
+
+
+def final_summary(table: pd.DataFrame, n: int) -> pd.DataFrame:
+    """best@n per problem and method: mean and std over seeds (index problem, columns (stat, method))."""
+    bests = best_at(table, n)
+    return bests.groupby(["problem", "method"])["best"].agg(["mean", "std", "count"]).unstack("method")
+
+
+def usage(table: pd.DataFrame) -> pd.DataFrame:
+    """Per method: runs, trials, mean run time, time per trial, LLM calls/tokens per run, totals of
+    LLM-proposed configs, fallbacks to random sampling and failed trials."""
+    runs = table.groupby(RUN).agg(
+        trials=("trial", "size"), run_time_s=("run_time_s", "first"), llm_calls=("llm_calls", "first"),
+        prompt_tokens=("prompt_tokens", "first"), completion_tokens=("completion_tokens", "first"),
+        proposed_by_llm=("proposed_by_llm", "first"), fallbacks=("fallbacks", "first"),
+        failed=("status", lambda s: int((s != "ok").sum())),
+    ).reset_index()
+    summary = runs.groupby("method").agg(
+        runs=("seed", "size"), trials=("trials", "sum"), mean_run_s=("run_time_s", "mean"),
+        llm_calls_per_run=("llm_calls", "mean"), prompt_tokens_per_run=("prompt_tokens", "mean"),
+        completion_tokens_per_run=("completion_tokens", "mean"), proposed_by_llm=("proposed_by_llm", "sum"),
+        fallbacks=("fallbacks", "sum"), failed_trials=("failed", "sum"),
+    )
+    summary.insert(3, "s_per_trial", runs.groupby("method")["run_time_s"].sum() / summary["trials"])
+    return summary

@@ -1,0 +1,172 @@
+"""Markdown report of a results directory, with PNG plots beside it.
+
+    python -m benchmarks.report results/small --out docs/benchmark_report.md
+
+writes ``docs/benchmark_report.md`` and ``docs/benchmark_report_{curves,regret,ranks}.png``.
+The statistics are defined in ``benchmarks.analysis`` and explained in ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmarks import analysis, plots
+from benchmarks.results import load_results
+
+ZHANG_BUDGET = 10
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame, *, index: bool = True) -> str:
+    """A DataFrame as a GitHub markdown table (numbers to 4 significant digits, NaN as "-").
+
+    Example:
+        >>> print(markdown_table(pd.DataFrame({"a": [1.23456]}, index=["x"])))
+        |  | a |
+        | --- | --- |
+        | x | 1.235 |
+    """
+    header = ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    for label, row in frame.iterrows():
+        cells = ([str(label)] if index else []) + [_fmt(v) for v in row.tolist()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _final_table(table: pd.DataFrame, budget: int) -> pd.DataFrame:
+    summary = analysis.final_summary(table, budget)
+    expected = analysis.random_expected_best(table, [budget]).set_index("problem")["mean"]
+    modes = analysis.problem_info(table)["mode"]
+    out = pd.DataFrame(index=summary.index)
+    for method in summary["mean"].columns:
+        means, stds = summary["mean"][method], summary["std"][method]
+        out[method] = [f"{m:.4g} ± {s:.2g}" if pd.notna(s) else _fmt(m) for m, s in zip(means, stds)]
+        out.loc[means.isna(), method] = "-"
+    for problem in out.index:
+        means = summary["mean"].loc[problem].dropna()
+        if len(means):
+            best = means.idxmin() if modes[problem] == "min" else means.idxmax()
+            out.loc[problem, best] = f"**{out.loc[problem, best]}**"
+    out["random (expected)"] = [_fmt(float(expected[p])) if p in expected else "-" for p in out.index]
+    out.index.name = "problem"
+    return out
+
+
+def _paired(table: pd.DataFrame, budgets: list[int]) -> pd.DataFrame:
+    methods = sorted(table["method"].unique())
+    references = [m for m in ("random", "optuna-tpe") if m in methods]
+    # Every method against random search and Optuna TPE (optuna-tpe vs random once, not both ways).
+    pairs = [(a, b) for b in references for a in methods
+             if a != b and not (a in references and references.index(a) < references.index(b))]
+    rows = [analysis.paired_comparison(table, a, b, n) for n in budgets for a, b in pairs]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["95% CI"] = [f"[{lo:.3g}, {hi:.3g}]" if pd.notna(lo) else "-" for lo, hi in zip(frame["lo"], frame["hi"])]
+    frame["W/T/L"] = [f"{w}/{t}/{l}" for w, t, l in zip(frame["wins"], frame["ties"], frame["losses"])]
+    frame = frame.rename(columns={"a": "method", "b": "vs", "diff": "mean regret diff"})
+    return frame[["method", "vs", "n", "pairs", "mean regret diff", "95% CI", "W/T/L"]]
+
+
+def _joined(column: pd.Series) -> str:
+    return ", ".join(map(str, sorted(column.unique())))
+
+
+def _manifest(results: Path) -> list[dict[str, Any]]:
+    path = results / "manifest.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def build_report(results: str | Path, out: str | Path) -> str:
+    """Write the markdown report of ``results`` to ``out`` (plots beside it); return the markdown.
+
+    Example:
+        >>> build_report("results/small", "docs/benchmark_report.md")  # doctest: +SKIP
+    """
+    results, out = Path(results), Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table = load_results(results)
+    budget = int(table["budget"].max())
+    budgets = [n for n in analysis.RANK_BUDGETS if n <= budget] or [budget]
+    zhang_n = min(ZHANG_BUDGET, budget)
+    stem = out.with_suffix("")
+    figures = {
+        "Best-so-far curves": plots.plot_curves(table, f"{stem}_curves.png"),
+        "Normalized regret": plots.plot_regret(table, f"{stem}_regret.png"),
+        "Mean rank": plots.plot_ranks(table, f"{stem}_ranks.png"),
+    }
+    manifest = _manifest(results)
+    lines = [f"# Benchmark report: `{results}`", ""]
+    lines += ["- Commands: " + "; ".join(f"`{m['command']}`" for m in manifest)] if manifest else []
+    lines += [f"- Machine: {manifest[-1]['machine']}, Python {manifest[-1]['python']}"] if manifest else []
+    lines += [
+        f"- Git SHA(s): {', '.join(sorted(table['git_sha'].unique()))}",
+        (f"- Methods: {_joined(table['method'])}; backend(s) of LLM methods: "
+         f"{_joined(table.loc[table['backend'] != '', 'backend']) or '-'}"),
+        (f"- Problems: {table['problem'].nunique()}; seeds: {_joined(table['seed'])}; budget: {budget}; "
+         f"concurrency: {_joined(table['concurrency'])}; same start: {_joined(table['same_start'])}"),
+        "",
+        "Definitions of every statistic: [docs/benchmarks.md](benchmarks.md#statistics).",
+        "",
+        f"## Best value after {budget} evaluations (mean ± std over seeds; bold = best mean)",
+        "",
+        markdown_table(_final_table(table, budget)),
+        "",
+        f"## Zhang et al.'s statistic at {zhang_n} evaluations (vs random search's bootstrap expectation)",
+        "",
+        markdown_table(analysis.zhang_statistic(table, zhang_n).set_index("method")),
+        "",
+        "## Mean rank (1 = best) by evaluations",
+        "",
+        markdown_table(analysis.mean_ranks(table, budgets)),
+        "",
+    ]
+    regrets = analysis.normalized_regret(table, budgets)
+    if not regrets.empty:
+        mean_regret = regrets.pivot_table(index="method", columns="n", values="regret", aggfunc="mean")
+        lines += [f"## Mean normalized regret ({regrets['problem'].nunique()} problems with a known optimum)", "",
+                  markdown_table(mean_regret), ""]
+    paired = _paired(table, sorted({zhang_n, budget}))
+    if not paired.empty:
+        lines += ["## Paired comparisons over (problem, seed) pairs",
+                  "", "Regret difference < 0: `method` is better; W/T/L: its wins/ties/losses on best value.", "",
+                  markdown_table(paired, index=False), ""]
+    lines += ["## Cost per method", "", markdown_table(analysis.usage(table)), ""]
+    for title, path in figures.items():
+        if path:
+            lines += [f"## {title}", "", f"![{title}]({Path(path).name})", ""]
+    text = "\n".join(lines)
+    out.write_text(text, encoding="utf-8")
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.report RESULTS --out REPORT.md``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n")[0])
+    parser.add_argument("results", help="results directory written by python -m benchmarks.run")
+    parser.add_argument("--out", default="docs/benchmark_report.md", help="markdown file to write")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    build_report(args.results, args.out)
+    print(f"wrote {args.out} and its plots")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

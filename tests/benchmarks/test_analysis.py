@@ -1,0 +1,127 @@
+"""The statistics of benchmarks.analysis on hand-made tables whose answers are known in closed form."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks import analysis
+from tests.benchmarks.tables import run_rows, table
+
+
+def exact_expected_min(values: list[float], n: int) -> float:
+    """E[min of n draws with replacement]: P(min >= v_(i)) = ((m - i + 1) / m)^n for sorted values."""
+    ordered, m = sorted(values), len(values)
+    return sum(v * (((m - i) / m) ** n - ((m - i - 1) / m) ** n) for i, v in enumerate(ordered))
+
+
+def test_exact_formula_matches_the_hand_computed_value():
+    assert exact_expected_min([1.0, 2.0, 3.0], 2) == pytest.approx(14 / 9)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_bootstrap_expected_best_converges_to_the_exact_expectation(n):
+    values = [1.0, 2.0, 3.0, 7.0]
+    boot = analysis.expected_best(np.array(values), [n], "min", n_boot=200_000, seed=1)
+    assert boot["mean"].iloc[0] == pytest.approx(exact_expected_min(values, n), abs=0.02)
+    # max mode mirrors min mode: E[max] = -E[min of the negated values]
+    boot_max = analysis.expected_best(np.array(values), [n], "max", n_boot=200_000, seed=1)
+    assert boot_max["mean"].iloc[0] == pytest.approx(-exact_expected_min([-v for v in values], n), abs=0.02)
+
+
+def test_random_expected_best_pools_seeds_and_drops_the_same_start_trial():
+    rows = table(
+        run_rows("random", "p", 0, [100.0, 1.0, 2.0, 3.0], same_start=True),
+        run_rows("random", "p", 1, [100.0, 3.0, 2.0, 1.0], same_start=True),
+    )
+    expected = analysis.random_expected_best(rows, [1, 2], n_boot=200_000)
+    assert expected["mean"].tolist() == pytest.approx([2.0, 14 / 9], abs=0.02)
+
+
+def test_best_at_skips_runs_shorter_than_the_budget():
+    rows = table(run_rows("a", "p", 0, [3.0, 1.0, 2.0]), run_rows("a", "p", 1, [5.0]))
+    assert analysis.best_at(rows, 2)["best"].tolist() == [1.0]
+    assert analysis.best_at(rows, 1)["best"].tolist() == [3.0, 5.0]
+
+
+def zhang_table() -> pd.DataFrame:
+    runs = []
+    for problem, final in (("p1", 0.9), ("p2", 0.9), ("p3", 0.7)):
+        for seed in range(3):  # random search always finds 0.8: its expected best is exactly 0.8
+            runs.append(run_rows("random", problem, seed, [0.8] * 10, mode="max", perfect=1.0))
+        runs.append(run_rows("llm", problem, 0, [0.5] * 9 + [final], mode="max", perfect=1.0))
+    return table(*runs)
+
+
+def test_zhang_statistic_on_constructed_data():
+    stat = analysis.zhang_statistic(zhang_table(), 10).set_index("method")
+    assert list(stat.index) == ["llm"]  # the baseline is not compared with itself
+    # errors: random 0.2; llm 0.1, 0.1, 0.3 -> changes +0.5, +0.5, -0.5
+    assert stat.loc["llm", "problems"] == 3
+    assert stat.loc["llm", "beats_random"] == pytest.approx(2 / 3)
+    assert stat.loc["llm", "median_change"] == pytest.approx(0.5)
+    assert stat.loc["llm", "mean_change"] == pytest.approx(1 / 6)
+
+
+def regret_table() -> pd.DataFrame:
+    return table(
+        run_rows("random", "pmin", 0, [2.0, 4.0, 6.0], optimum=0.0),
+        run_rows("m", "pmin", 0, [1.0, 0.5, 0.5], optimum=0.0),
+        run_rows("random", "pmax", 0, [0.5, 0.6, 0.7], mode="max", optimum=1.0, perfect=1.0),
+        run_rows("m", "pmax", 0, [0.9, 0.8, 0.8], mode="max", optimum=1.0, perfect=1.0),
+        run_rows("random", "pnone", 0, [3.0, 5.0, 7.0]),
+        run_rows("m", "pnone", 0, [2.0, 1.0, 1.0]),
+    )
+
+
+def test_normalized_regret_uses_the_optimum_and_the_median_random_value():
+    regret = analysis.normalized_regret(regret_table(), [1, 2]).set_index(["method", "problem", "n"])["regret"]
+    assert set(regret.index.get_level_values("problem")) == {"pmin", "pmax"}  # pnone: optimum unknown
+    assert regret["m", "pmin", 1] == pytest.approx(0.25)  # (1 - 0) / (4 - 0)
+    assert regret["m", "pmin", 2] == pytest.approx(0.125)
+    assert regret["m", "pmax", 2] == pytest.approx(0.25)  # (1 - 0.9) / (1 - 0.6)
+    assert regret["random", "pmax", 1] == pytest.approx(1.25)  # worse than the median random value
+
+
+def test_normalized_regret_with_a_proxy_optimum_uses_the_best_value_seen():
+    regret = analysis.normalized_regret(regret_table(), [1], proxy_optimum=True)
+    pnone = regret[regret["problem"] == "pnone"].set_index("method")["regret"]
+    # best seen 1.0, median random 5.0: m's 2.0 -> 0.25, random's 3.0 -> 0.5
+    assert pnone["m"] == pytest.approx(0.25)
+    assert pnone["random"] == pytest.approx(0.5)
+
+
+def test_mean_ranks_share_ties_and_rank_failed_runs_last():
+    nan = math.nan
+    rows = table(
+        run_rows("a", "p", 0, [1.0]), run_rows("b", "p", 0, [2.0]), run_rows("c", "p", 0, [2.0]),
+        run_rows("a", "p", 1, [nan]), run_rows("b", "p", 1, [1.0]), run_rows("c", "p", 1, [3.0]),
+        run_rows("a", "p", 2, [1.0]),  # b and c did not run seed 2: it does not count
+    )
+    ranks = analysis.mean_ranks(rows, [1])[1]
+    assert ranks.to_dict() == pytest.approx({"a": 2.0, "b": 1.75, "c": 2.25})
+
+
+def test_paired_comparison_counts_wins_and_brackets_the_difference():
+    runs = [run_rows("random", "q", s, [4.0, 4.0], optimum=0.0) for s in range(4)]
+    runs += [run_rows("a", "q", s, [1.0, 1.0], optimum=0.0) for s in range(4)]
+    runs += [run_rows("b", "q", s, [2.0, 2.0], optimum=0.0) for s in range(4)]
+    result = analysis.paired_comparison(table(*runs), "a", "b", 2)
+    assert result["pairs"] == 4
+    assert (result["wins"], result["ties"], result["losses"]) == (4, 0, 0)
+    assert result["diff"] == pytest.approx(-0.25)  # regrets 0.25 vs 0.5
+    assert result["lo"] == pytest.approx(-0.25) and result["hi"] == pytest.approx(-0.25)
+
+
+def test_usage_sums_llm_counters_per_method():
+    rows = table(
+        run_rows("llm-local", "p", 0, [1.0, 2.0], run_time_s=10.0, llm_calls=3, fallbacks=1, proposed_by_llm=1),
+        run_rows("llm-local", "p", 1, [1.0, 2.0], run_time_s=20.0, llm_calls=5, fallbacks=0, proposed_by_llm=2),
+    )
+    usage = analysis.usage(rows).loc["llm-local"]
+    assert usage["runs"] == 2 and usage["trials"] == 4
+    assert usage["llm_calls_per_run"] == pytest.approx(4.0) and usage["fallbacks"] == 1
+    assert usage["s_per_trial"] == pytest.approx(7.5)

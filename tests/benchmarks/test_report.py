@@ -1,0 +1,52 @@
+"""The markdown report renders from a results directory, with its plots."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from benchmarks.report import build_report, main
+from benchmarks.results import run_path, write_run
+from tests.benchmarks.tables import run_rows
+
+
+def write_fake_results(root) -> None:
+    rng = np.random.default_rng(0)
+    problems = {"toy/fake_min": ("min", 0.0, 0.0), "tab/fake_max": ("max", 1.0, 1.0), "cnn/fake": ("min", np.nan, 0.0)}
+    for problem, (mode, optimum, perfect) in problems.items():
+        for seed in range(3):
+            for method, shift in (("random", 0.0), ("optuna-tpe", 0.1), ("llm-local", 0.2)):
+                draws = rng.uniform(0.2, 0.9, size=12)
+                values = np.maximum(draws - shift, 0.05) if mode == "min" else np.minimum(draws + shift, 0.99)
+                stats = {"llm_calls": 4, "prompt_tokens": 2000, "proposed_by_llm": 10} if method == "llm-local" else {}
+                rows = run_rows(method, problem, seed, values, mode=mode, optimum=optimum, perfect=perfect, **stats)
+                write_run(rows, run_path(root, method, problem, seed))
+    entry = {"command": "python -m benchmarks.run --suite test", "machine": "2-core x86_64", "python": "3.11"}
+    (root / "manifest.jsonl").write_text(json.dumps(entry) + "\n")
+
+
+def test_report_renders_every_section_and_its_plots(tmp_path):
+    results = tmp_path / "results"
+    write_fake_results(results)
+    out = tmp_path / "docs" / "report.md"
+    text = build_report(results, out)
+    assert out.read_text() == text
+    for heading in ("## Best value after 12 evaluations", "## Zhang et al.'s statistic at 10 evaluations",
+                    "## Mean rank", "## Mean normalized regret (2 problems with a known optimum)",
+                    "## Paired comparisons", "## Cost per method"):
+        assert heading in text
+    assert "`python -m benchmarks.run --suite test`" in text and "2-core x86_64" in text
+    assert "| llm-local | random | 10 | 9 |" in text  # 3 problems x 3 seeds paired at 10 evaluations
+    for name in ("report_curves.png", "report_regret.png", "report_ranks.png"):
+        png = out.parent / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+        assert f"]({name})" in text
+
+
+def test_report_cli(tmp_path, capsys):
+    results = tmp_path / "results"
+    write_fake_results(results)
+    assert main([str(results), "--out", str(tmp_path / "r.md")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert (tmp_path / "r_curves.png").exists()
