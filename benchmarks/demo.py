@@ -11,6 +11,7 @@ same search space, budget, concurrency and seed go to every searcher; a table co
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -53,10 +54,9 @@ class MethodResult:
 
 
 def _searchers(seed: int, backend: str, concurrency: int) -> dict[str, Any]:
+    import optuna
     from ray.tune.search import BasicVariantGenerator
     from ray.tune.search.optuna import OptunaSearch
-
-    import optuna
 
     from llm_search import LLMSearcher
 
@@ -82,7 +82,7 @@ def _progress_callback(name: str, total: int):
         def on_trial_complete(self, iteration, trials, trial, **info):
             self.done += 1
             loss = trial.last_result.get("val_loss", float("nan"))
-            self.best = min(self.best, loss) if loss == loss else self.best
+            self.best = min(self.best, loss) if math.isfinite(loss) else self.best
             print(f"  [{name:12}] trial {self.done:2d}/{total}  val_loss={loss:.4f}  "
                   f"val_acc={trial.last_result.get('val_acc', float('nan')):.3f}  best={self.best:.4f}", flush=True)
 
@@ -107,7 +107,8 @@ def run_demo(trials: int = 12, concurrency: int = 2, seed: int = 0, backend: str
         ray.init(num_cpus=concurrency, include_dashboard=False, log_to_driver=False, configure_logging=False)
     results = []
     for name, search_alg in _searchers(seed, backend, concurrency).items():
-        print(f"\n== {name}: {trials} trials, {concurrency} at a time" + (f" (LLM backend: {backend})" if hasattr(search_alg, "stats") else ""), flush=True)
+        uses_llm = f" (LLM backend: {backend})" if hasattr(search_alg, "stats") else ""
+        print(f"\n== {name}: {trials} trials, {concurrency} at a time{uses_llm}", flush=True)
         start = time.perf_counter()
         experiment = name.split()[0].lower() + f"_seed{seed}"
         limit = {} if name == "random" else {"max_concurrent_trials": concurrency}
@@ -120,7 +121,7 @@ def run_demo(trials: int = 12, concurrency: int = 2, seed: int = 0, backend: str
         finished = [t.last_result for t in analysis.trials if t.last_result.get("val_loss") is not None]
         result.errored = sum(t.status == "ERROR" for t in analysis.trials)
         if finished:
-            best = min(finished, key=lambda r: r["val_loss"] if r["val_loss"] == r["val_loss"] else float("inf"))
+            best = min(finished, key=lambda r: r["val_loss"] if math.isfinite(r["val_loss"]) else float("inf"))
             result.best_val_loss, result.best_val_acc = best["val_loss"], best["val_acc"]
         if hasattr(search_alg, "stats"):
             result.llm = dict(search_alg.stats, log=os.path.join(storage, experiment, "llm_exchanges.jsonl"))
