@@ -228,8 +228,8 @@ class LLMProposer:
         self._consecutive_failures = 0
         cached = bool(completion.extra.get("cached"))
         cost = 0.0 if cached else completion.extra.get("cost_usd")
-        if cost is None:
-            cost = estimate_cost(completion.model, completion.prompt_tokens, completion.completion_tokens)
+        if cost is None:  # priced by the backend's name: "local:..." is free, "bedrock:<id>" has the model id
+            cost = estimate_cost(self.backend_name, completion.prompt_tokens, completion.completion_tokens)
         if not cached:  # a cached answer was paid for by the run that stored it
             self.stats.prompt_tokens += completion.prompt_tokens
             self.stats.completion_tokens += completion.completion_tokens

@@ -94,3 +94,16 @@ def test_backend_spec_is_built_lazily_and_not_pickled():
     clone = pickle.loads(pickle.dumps(proposer))
     proposals = clone.propose(SPACE, History("loss", "min"), 1, seed=0)
     assert proposals[0].source == "random" and "not found" in clone.disabled_reason
+
+
+def test_cost_is_estimated_from_the_backend_name_and_logged(tmp_path):
+    paid = ScriptedBackend(default=answer({"lr": 0.01, "opt": "sgd"}))
+    paid.name = "bedrock:us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+    log = ExchangeLog(str(tmp_path))
+    proposer = LLMProposer(paid, exchange_log=log)
+    proposer.propose(SPACE, History("loss", "min"), 1, seed=0)
+    assert proposer.stats.cost_usd > 0
+    assert next(read_exchanges(str(tmp_path)))["cost_usd"] == round(proposer.stats.cost_usd, 6)
+    free = LLMProposer(ScriptedBackend(default=answer({"lr": 0.01, "opt": "sgd"})))
+    free.propose(SPACE, History("loss", "min"), 1, seed=0)
+    assert free.stats.cost_usd == 0.0
