@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import abc
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -96,3 +97,41 @@ class Backend(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
+
+
+class ClientBackend(Backend):
+    """A backend around an SDK client that is created on first use, shared by threads, never pickled.
+
+    Subclasses implement :meth:`_make_client` and call :meth:`_get_client`; ``self._lock`` is theirs
+    to use for other shared state too.
+    """
+
+    def __init__(self, client: Any = None):
+        self._client = client
+        self._lock = threading.Lock()
+
+    @abc.abstractmethod
+    def _make_client(self) -> Any:
+        """Build the SDK client (import the SDK here, raising ``missing_dependency`` if absent)."""
+
+    def _get_client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._make_client()
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None and hasattr(self._client, "close"):
+                self._client.close()
+            self._client = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_client"] = None  # rebuilt in the new process: clients hold sockets and credentials
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()

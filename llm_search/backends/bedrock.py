@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from typing import Any, Sequence
 
 from llm_search.backends.base import (
-    Backend,
     BackendError,
+    ClientBackend,
     Completion,
     Message,
     PermanentBackendError,
@@ -55,7 +54,7 @@ TRUNCATED = ("%s: the answer was cut at max_tokens=%d (stopReason max_tokens); r
              "(or lower thinking_budget_tokens) if answers keep arriving incomplete")
 
 
-class BedrockBackend(Backend):
+class BedrockBackend(ClientBackend):
     """Claude on Amazon Bedrock through the Converse API.
 
     Args:
@@ -112,8 +111,7 @@ class BedrockBackend(Backend):
         self.thinking_budget_tokens = thinking_budget_tokens
         self.retry = RetryPolicy(max_attempts=max_attempts, initial_wait_s=initial_wait_s,
                                  max_wait_s=max_wait_s, extra="bedrock")
-        self._client = client
-        self._lock = threading.Lock()
+        ClientBackend.__init__(self, client)
 
     # ------------------------------------------------------------------ the call
     def complete(self, messages: Sequence[Message], *, schema: dict | None = None, **options: Any) -> Completion:
@@ -201,24 +199,20 @@ class BedrockBackend(Backend):
         )
 
     # ------------------------------------------------------------------ client and errors
-    def _get_client(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                try:
-                    import boto3
-                    from botocore.config import Config
-                except ImportError:
-                    raise missing_dependency("boto3", "bedrock") from None
-                session = boto3.Session(profile_name=self.profile)
-                region = self.region or session.region_name or _arn_region(self.model)
-                if not region:
-                    raise PermanentBackendError(f"No AWS region for {self.name}: {FIX_REGION}")
-                config = Config(read_timeout=self.timeout_s, connect_timeout=self.connect_timeout_s,
-                                retries={"mode": "standard", "total_max_attempts": 1},
-                                user_agent_extra="llm-search")
-                self._client = session.client("bedrock-runtime", region_name=region,
-                                              endpoint_url=self.endpoint_url, config=config)
-            return self._client
+    def _make_client(self) -> Any:
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError:
+            raise missing_dependency("boto3", "bedrock") from None
+        session = boto3.Session(profile_name=self.profile)
+        region = self.region or session.region_name or _arn_region(self.model)
+        if not region:
+            raise PermanentBackendError(f"No AWS region for {self.name}: {FIX_REGION}")
+        config = Config(read_timeout=self.timeout_s, connect_timeout=self.connect_timeout_s,
+                        retries={"mode": "standard", "total_max_attempts": 1},
+                        user_agent_extra="llm-search")
+        return session.client("bedrock-runtime", region_name=region, endpoint_url=self.endpoint_url, config=config)
 
     def _region_in_use(self) -> str:
         client_region = getattr(getattr(self._client, "meta", None), "region_name", None)
@@ -251,23 +245,6 @@ class BedrockBackend(Backend):
         if isinstance(exc, bx.ParamValidationError):
             return PermanentBackendError(f"{self.name}: invalid request: {exc}")
         return BackendError(f"{self.name}: {type(exc).__name__}: {exc}")
-
-    # ------------------------------------------------------------------ pickling (Tune copies searchers)
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_client"] = None
-        state.pop("_lock", None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
 
 
 def _check_thinking_budget(budget: int | None) -> None:

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 import time
 from typing import Any, Sequence
 from urllib.parse import urlsplit
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 from llm_search.backends.base import (
     Backend,
     BackendError,
+    ClientBackend,
     Completion,
     Message,
     PermanentBackendError,
@@ -73,7 +73,7 @@ def display_host(host: str | None) -> str:
     return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
 
 
-class OllamaBackend(Backend):
+class OllamaBackend(ClientBackend):
     """A model served by Ollama, through its native ``/api/chat`` API.
 
     Args:
@@ -127,8 +127,7 @@ class OllamaBackend(Backend):
         self.retry = RetryPolicy(max_attempts=max_attempts, initial_wait_s=initial_wait_s,
                                  max_wait_s=max_wait_s, extra="ollama")
         self._context = 0  # largest num_ctx used so far
-        self._client: Any = None
-        self._lock = threading.Lock()
+        ClientBackend.__init__(self)
 
     def complete(self, messages: Sequence[Message], *, schema: dict | None = None, **options: Any) -> Completion:
         max_tokens = int(options.get("max_tokens", 1024))
@@ -175,15 +174,12 @@ class OllamaBackend(Backend):
             self._context = max(self._context, size)
             return self._context
 
-    def _get_client(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                try:
-                    import ollama
-                except ImportError:
-                    raise missing_dependency("ollama", "ollama") from None
-                self._client = ollama.Client(host=self.host, timeout=self.timeout_s)
-            return self._client
+    def _make_client(self) -> Any:
+        try:
+            import ollama
+        except ImportError:
+            raise missing_dependency("ollama", "ollama") from None
+        return ollama.Client(host=self.host, timeout=self.timeout_s)
 
     def _chat(self, request: dict[str, Any]) -> Any:
         client = self._get_client()
@@ -212,22 +208,6 @@ class OllamaBackend(Backend):
                 return TransientBackendError(f"{self.name} at {host}: HTTP {status}: {error}")
             return PermanentBackendError(f"{self.name} at {host} rejected the request (HTTP {status}): {error}")
         return BackendError(f"{self.name}: {type(exc).__name__}: {exc}")
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_client"] = None
-        state.pop("_lock", None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
 
     def __repr__(self) -> str:
         return f"OllamaBackend({self.name!r}, host={display_host(self.host)!r})"
