@@ -75,6 +75,21 @@ def _snap(value: float, q: float, low: float, high: float) -> float:
     return round(snapped, digits)
 
 
+def _clip_into(name: str, number: float, low: float, high: float, log: bool) -> tuple[float, list[Problem]]:
+    """Keep ``number`` if in bounds, clip a near miss (with a note), reject one far outside."""
+    if low <= number <= high:
+        return number, []
+    if log:
+        near = number > 0 and max(math.log10(low / number), math.log10(number / high)) <= CLIP_MARGIN_LOG_DECADES
+    else:
+        margin = CLIP_MARGIN_LINEAR * max(high - low, 1e-12)
+        near = low - margin <= number <= high + margin
+    if not near:
+        raise Rejected(f"{number:g} is far outside [{low:g}, {high:g}]")
+    clipped = min(max(number, low), high)
+    return clipped, [Problem(name, "clipped", f"{number:g} outside [{low:g}, {high:g}], clipped to {clipped:g}")]
+
+
 @dataclass(frozen=True)
 class FloatParam:
     """A real-valued parameter on ``[low, high]``, linear or log scale, optionally quantized."""
@@ -100,29 +115,14 @@ class FloatParam:
         problems: list[Problem] = []
         if isinstance(value, str):
             problems.append(Problem(self.name, "cast", f"text {value!r} read as {number:g}"))
-        if number < self.low or number > self.high:
-            if not self._near(number):
-                raise Rejected(f"{number:g} is far outside [{self.low:g}, {self.high:g}]")
-            clipped = min(max(number, self.low), self.high)
-            problems.append(
-                Problem(self.name, "clipped", f"{number:g} outside [{self.low:g}, {self.high:g}], clipped to {clipped:g}")
-            )
-            number = clipped
+        number, clipped = _clip_into(self.name, number, self.low, self.high, self.log)
+        problems += clipped
         if self.q:
             snapped = _snap(number, self.q, self.low, self.high)
             if not math.isclose(snapped, number, rel_tol=1e-9, abs_tol=1e-12):
                 problems.append(Problem(self.name, "snapped", f"{number:g} snapped to the step {self.q:g}: {snapped:g}"))
             number = snapped
         return number, problems
-
-    def _near(self, number: float) -> bool:
-        if self.log:
-            if number <= 0:
-                return False
-            decades = max(math.log10(self.low / number), math.log10(number / self.high))
-            return decades <= CLIP_MARGIN_LOG_DECADES
-        margin = CLIP_MARGIN_LINEAR * (self.high - self.low)
-        return self.low - margin <= number <= self.high + margin
 
     def describe(self) -> str:
         scale = "log scale" if self.log else "linear scale"
@@ -164,18 +164,9 @@ class IntParam:
         if isinstance(value, str) or not float(number).is_integer():
             problems.append(Problem(self.name, "cast", f"{value!r} read as the integer {round(number)}"))
         number = float(round(number))
-        if number < self.low or number > self.high:
-            width = max(self.high - self.low, 1)
-            if self.log and number > 0:
-                near = max(math.log10(self.low / number), math.log10(number / self.high)) <= CLIP_MARGIN_LOG_DECADES
-            else:
-                near = self.low - CLIP_MARGIN_LINEAR * width <= number <= self.high + CLIP_MARGIN_LINEAR * width
-            if not near:
-                raise Rejected(f"{number:g} is far outside [{self.low}, {self.high}]")
-            clipped = min(max(number, self.low), self.high)
-            problems.append(Problem(self.name, "clipped", f"{number:g} outside [{self.low}, {self.high}], clipped to {clipped:g}"))
-            number = clipped
-        result = int(number)
+        number, clipped = _clip_into(self.name, number, self.low, self.high, self.log)
+        problems += clipped
+        result = int(round(number))
         if self.q and self.q > 1:
             snapped = int(_snap(result, self.q, self.low, self.high))
             if snapped != result:
