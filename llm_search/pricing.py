@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, Union
 
 from llm_search.backends.base import Backend, Completion, Message, PermanentBackendError
+from llm_search.locking import PicklableLock
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ class BudgetExceeded(PermanentBackendError):
     """A budget limit of the experiment is reached; the message names the limit and how to raise it."""
 
 
-class Budget:
+class Budget(PicklableLock):
     """Limits on what an experiment's LLM calls may use, shared by all its backends (thread-safe).
 
     A call is counted when it starts; tokens and cost when it returns. The limits are checked before
@@ -304,15 +305,6 @@ class Budget:
             self.prompt_tokens = int(spent.get("prompt_tokens", 0))
             self.completion_tokens = int(spent.get("completion_tokens", 0))
             self.cost_usd = float(spent.get("cost_usd", 0.0))
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state.pop("_lock")
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
 
 class BudgetedBackend(Backend):

@@ -19,6 +19,8 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
+from llm_search.locking import PicklableLock
+
 Message = Mapping[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 
 
@@ -99,7 +101,7 @@ class Backend(abc.ABC):
         return f"{type(self).__name__}({self.name!r})"
 
 
-class ClientBackend(Backend):
+class ClientBackend(PicklableLock, Backend):
     """A backend around an SDK client that is created on first use, shared by threads, never pickled.
 
     Subclasses implement :meth:`_make_client` and call :meth:`_get_client`; ``self._lock`` is theirs
@@ -127,11 +129,6 @@ class ClientBackend(Backend):
             self._client = None
 
     def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
+        state = super().__getstate__()
         state["_client"] = None  # rebuilt in the new process: clients hold sockets and credentials
-        state.pop("_lock", None)
         return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()

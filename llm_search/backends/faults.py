@@ -24,7 +24,14 @@ import threading
 from collections import Counter
 from typing import Any, Sequence
 
-from llm_search.backends.base import Backend, BackendError, Completion, Message, TransientBackendError
+from llm_search.backends.base import (
+    Backend,
+    BackendError,
+    Completion,
+    Message,
+    TransientBackendError,
+)
+from llm_search.locking import PicklableLock
 
 GARBAGE_KINDS = ("truncated", "prose", "wrong_shape", "empty")
 
@@ -47,7 +54,7 @@ def garble(text: str, kind: str) -> str:
     raise ValueError(f"unknown garbage kind {kind!r}; one of {GARBAGE_KINDS}")
 
 
-class FlakyBackend(Backend):
+class FlakyBackend(PicklableLock, Backend):
     """Wraps a backend and, per call, raises or damages its answer at the given rates.
 
     Args:
@@ -105,12 +112,3 @@ class FlakyBackend(Backend):
 
     def close(self) -> None:
         self.inner.close()
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state.pop("_lock")
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()

@@ -8,11 +8,12 @@ from collections import deque
 from typing import Any, Callable, Iterable, Sequence, Union
 
 from llm_search.backends.base import Backend, BackendError, Completion, Message
+from llm_search.locking import PicklableLock
 
 Answer = Union[str, BaseException, Callable[[Sequence[Message], dict], str]]
 
 
-class ScriptedBackend(Backend):
+class ScriptedBackend(PicklableLock, Backend):
     """Answers from a queue of scripted replies; records every call.
 
     Each queued answer is a string (returned as the completion text), an exception (raised), or a
@@ -58,12 +59,3 @@ class ScriptedBackend(Backend):
         prompt_tokens = sum(len(str(m.get("content", ""))) for m in messages) // 4
         return Completion(text=text, model=self.model, prompt_tokens=prompt_tokens,
                           completion_tokens=len(text) // 4, latency_s=time.perf_counter() - start)
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state.pop("_lock", None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
