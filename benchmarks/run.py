@@ -6,6 +6,8 @@
     python -m benchmarks.run --list                      # methods, problems and suites
 
 Runs whose table already exists under ``--out`` are skipped (rerun the same command to resume).
+Runs go seed by seed (every method and problem at seed 0, then seed 1...), so a suite stopped part
+way holds every method on every problem for its first seeds: a balanced, reportable subset.
 Each finished run prints one line (best value, trials, time); a run that cannot start (e.g.
 optuna-cmaes on a categorical space) is reported and the others go on (exit status 1 at the end).
 """
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "concurrency": concurrency, "backend": args.backend, "same_start": args.same_start})
     specs = [RunSpec(m, p, seed=s, budget=budget, concurrency=concurrency, backend=args.backend,
                      same_start=args.same_start, options=options.get(m, {}))
-             for p in problems for s in seeds for m in methods]
+             for s in seeds for p in problems for m in methods]  # seed-major: a partial run stays balanced
     logger.info("%d runs (%d methods x %d problems x %d seeds), budget %d, concurrency %d -> %s",
                 len(specs), len(methods), len(problems), len(seeds), budget, concurrency, out)
     ensure_ray(args.num_cpus)

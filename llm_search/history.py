@@ -2,8 +2,8 @@
 
 The searcher records every trial it knows of (its own, ``points_to_evaluate``, and results added
 with ``add_evaluated_point``): config, status, the latest value of each numeric metric, the best
-value of the objective, gradient-norm series and error text. :meth:`History.context` picks what
-fits in a prompt (best, recent, failures), so prompts stay bounded however long the search runs.
+value of the objective, gradient-norm series and error text. The queries below (best, failures,
+finished in order) are what ``llm_search.prompts`` builds its bounded history from.
 
 Example:
     >>> h = History(metric="loss", mode="min")
@@ -128,14 +128,18 @@ class History:
         scored = [r for r in self.finished() if r.status == "completed" and _finite(r.objective)]
         return sorted(scored, key=self.score)[:k]
 
-    def recent(self, k: int, exclude: set[str] = frozenset()) -> list[TrialRecord]:
-        done = [r for r in self.finished() if r.trial_id not in exclude and r.status == "completed"]
-        return sorted(done, key=lambda r: r.ended or 0)[-k:]
+    def finished_in_order(self) -> list[TrialRecord]:
+        """Finished trials in the order they finished (a new one is always appended at the end)."""
+        return sorted(self.finished(), key=lambda r: r.ended or 0)
+
+    @staticmethod
+    def is_failure(record: TrialRecord) -> bool:
+        """Errored, or completed without a finite objective (NaN/inf or never reported)."""
+        return record.status == "errored" or (record.status == "completed" and not _finite(record.objective))
 
     def failures(self, k: int) -> list[TrialRecord]:
-        failed = [r for r in self.finished()
-                  if r.status == "errored" or (r.status == "completed" and not _finite(r.objective))]
-        return sorted(failed, key=lambda r: r.ended or 0)[-k:]
+        """The ``k`` latest failures (:meth:`is_failure`), oldest first."""
+        return [r for r in self.finished_in_order() if self.is_failure(r)][-k:]
 
     def counts(self) -> dict[str, int]:
         c = {"total": len(self.records), "completed": 0, "errored": 0, "running": 0, "non_finite": 0}

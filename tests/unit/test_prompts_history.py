@@ -8,7 +8,7 @@ from ray import tune
 
 from llm_search.diagnostics import diagnose, grad_norms_from_result
 from llm_search.history import History, summarize_error
-from llm_search.prompts import build_messages, repair_messages
+from llm_search.prompts import ContextLimits, build_messages, repair_messages
 from llm_search.space import SearchSpace
 
 SPACE = SearchSpace.from_tune({
@@ -37,19 +37,54 @@ def prompt_chars(n: int) -> int:
 
 
 def test_prompt_stays_bounded_as_history_grows():
-    sizes = {n: prompt_chars(n) for n in (20, 200, 1000)}
-    assert sizes[1000] <= sizes[20] * 1.2, sizes
-    assert sizes[1000] < 6000, sizes  # about 1,500 tokens
+    sizes = {n: prompt_chars(n) for n in (30, 200, 1000)}
+    assert max(sizes.values()) <= sizes[30] * 1.25, sizes
+    assert sizes[1000] < 7000, sizes  # about 1,800 tokens: fits SmolLM2's 4,096-token context with the answer
+
+
+def _user_text(history: History) -> str:
+    return build_messages(space=SPACE, history=history, n_configs=2)[1]["content"]
+
+
+def _trial_section(text: str) -> str:
+    return text.split("\nResults so far:")[0]
+
+
+def test_prompt_only_appends_between_block_steps():
+    """The part before the per-call tail is a prefix of the next prompt (llama.cpp reuses its cache)."""
+    limits = ContextLimits()
+    steps = 0
+    for n in range(1, 120):
+        before, after = _user_text(make_history(n)), _user_text(make_history(n + 1))
+        if limits.older_cut(n) == limits.older_cut(n + 1):
+            assert after.startswith(_trial_section(before)), n
+        else:
+            steps += 1
+            assert limits.older_cut(n + 1) > limits.older_cut(n)
+    assert 3 <= steps <= 120 // 5, steps  # re-summarized every few trials, not every call
+
+
+def test_older_trials_are_summarized_by_their_best_and_failures():
+    history = make_history(80)
+    text = _user_text(history)
+    cut = ContextLimits().older_cut(80)
+    assert f"Best 4 of trials #1-#{cut}" in text and "Latest failures among them" in text
+    assert f"Trials #{cut + 1} onwards, in the order they finished:" in text
+    assert f"#{cut + 1} " in text and "#80 " in text
+    older = history.finished_in_order()[:cut]
+    best_older = min((r for r in older if not history.is_failure(r)), key=history.score)
+    assert f"val_loss={best_older.objective:.4g}" in text.split("Latest failures")[0]
 
 
 def test_prompt_shows_space_best_failures_and_diagnoses():
-    history = make_history(30)
+    history = make_history(ContextLimits().trials)
     text = build_messages(space=SPACE, history=history, n_configs=3, task="ResNet-9 on CIFAR-10")[1]["content"]
     assert text.startswith("Task: ResNet-9 on CIFAR-10")
     assert "- lr: float in [1e-05, 0.1] (both ends inclusive, log scale)" in text
     assert "- model/depth: integer in [1, 7]" in text
     best = history.best(1)[0]
-    assert "1. " in text and f"val_loss={best.objective:.4g}" in text
+    assert "Trials in the order they finished (lower is better):\n#1 {" in text and f"#{ContextLimits().trials} {{" in text
+    assert "Best so far: #" in text and f"val_loss={best.objective:.4g}" in text.split("Best so far: ")[1]
     assert "FAILED: RuntimeError: CUDA out of memory" in text
     assert "vanishing: conv1" in text
     assert "Where the top" in text
