@@ -21,6 +21,9 @@ All functions take the table (one row per trial) and return small DataFrames. De
 - **mean rank** at ``n``: methods ranked on each (problem, seed) by best@n (1 = best, ties share the
   mean rank, a run without a finite value ranks last), averaged over the (problem, seed) pairs that
   every method ran.
+- **complete runs**: the (problem, seed) pairs that every method in the table ran; a suite stopped part
+  way is reported on these only, so no method is compared on seeds another one lacks.
+- **targets**: the search-quality targets of the hybrid (see :func:`target_check`).
 - **paired comparison** of A vs B at ``n``: over the (problem, seed) pairs both ran, the mean
   difference of normalized regret (``proxy_optimum=True``; negative = A better) with a percentile
   bootstrap 95% confidence interval over pairs, and win/tie/loss counts on best@n.
@@ -251,3 +254,58 @@ def usage(table: pd.DataFrame) -> pd.DataFrame:
     )
     summary.insert(3, "s_per_trial", runs.groupby("method")["run_time_s"].sum() / summary["trials"])
     return summary
+
+
+def complete_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the (problem, seed) pairs that every method of the table ran (see module doc).
+
+    Example:
+        >>> t = pd.DataFrame({"method": ["a", "b", "a"], "problem": "p", "seed": [0, 0, 1], "trial": 0})
+        >>> complete_runs(t)["seed"].tolist()
+        [0, 0]
+    """
+    if table.empty:
+        return table
+    methods = table["method"].nunique()
+    per_pair = table.groupby(["problem", "seed"])["method"].transform("nunique")
+    return table[per_pair == methods]
+
+
+ZHANG_GPT4_SHARE = 0.81  # GPT-4's share of tasks beating random search at 10 evaluations (Zhang et al., 2023)
+
+
+def target_check(table: pd.DataFrame, method: str, reference: str, budgets: Sequence[int], *,
+                 zhang_n: int = 10, ahead_at: int = 10, zhang_bar: float = ZHANG_GPT4_SHARE) -> pd.DataFrame:
+    """The hybrid's targets, each with the measured figure and whether it is met.
+
+    - mean normalized regret of ``method`` <= ``reference``'s at every budget (over problems with a
+      known optimum, on the pairs both ran);
+    - strictly below it at ``ahead_at``;
+    - Zhang et al.'s statistic (share of problems beating random's expected best at ``zhang_n``) above
+      ``zhang_bar``.
+
+    Returns:
+        Columns target, measured, met (bool); empty when either method is missing.
+    """
+    pair = table[table["method"].isin([method, reference])]
+    if pair["method"].nunique() < 2:
+        return pd.DataFrame(columns=["target", "measured", "met"])
+    regrets = normalized_regret(complete_runs(pair), budgets)
+    mean = regrets.pivot_table(index="n", columns="method", values="regret", aggfunc="mean")
+    rows = []
+    for n in budgets:
+        if n not in mean.index:
+            continue
+        a, b = mean.loc[n, method], mean.loc[n, reference]
+        rows.append({"target": f"{method} regret <= {reference} at {n}", "measured": f"{a:.3f} vs {b:.3f}",
+                     "met": bool(a <= b)})
+        if n == ahead_at:
+            rows.append({"target": f"{method} regret < {reference} at {n}", "measured": f"{a:.3f} vs {b:.3f}",
+                         "met": bool(a < b)})
+    zhang = zhang_statistic(table, zhang_n).set_index("method")
+    if method in zhang.index:
+        share = float(zhang.loc[method, "beats_random"])
+        problems = int(zhang.loc[method, "problems"])
+        rows.append({"target": f"{method} beats random's expected best at {zhang_n} on > {zhang_bar:.0%} of problems",
+                     "measured": f"{share:.0%} of {problems}", "met": share > zhang_bar})
+    return pd.DataFrame(rows, columns=["target", "measured", "met"])

@@ -21,6 +21,7 @@ from benchmarks import analysis, plots
 from benchmarks.results import load_results
 
 ZHANG_BUDGET = 10
+TARGET_METHOD, TARGET_REFERENCE = "llm-hybrid", "optuna-tpe"
 
 
 def _fmt(value: Any) -> str:
@@ -83,6 +84,14 @@ def _paired(table: pd.DataFrame, budgets: list[int]) -> pd.DataFrame:
     return frame[["method", "vs", "n", "pairs", "mean regret diff", "95% CI", "W/T/L"]]
 
 
+def _runs_line(loaded: pd.DataFrame, complete: pd.DataFrame) -> str:
+    counts = loaded.groupby("method")[["problem", "seed"]].apply(lambda g: len(g.drop_duplicates()))
+    listed = ", ".join(f"{m} {n}" for m, n in counts.items())
+    pairs = complete[["problem", "seed"]].drop_duplicates()
+    return (f"- Runs stored: {listed}; reported: the {len(pairs)} (problem, seed) pairs every method ran"
+            + ("" if counts.nunique() == 1 else " (the suite is not finished: the others are left out)"))
+
+
 def _joined(column: pd.Series) -> str:
     return ", ".join(map(str, sorted(column.unique())))
 
@@ -102,7 +111,8 @@ def build_report(results: str | Path, out: str | Path) -> str:
     """
     results, out = Path(results), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    table = load_results(results)
+    loaded = load_results(results)
+    table = analysis.complete_runs(loaded)
     budget = int(table["budget"].max())
     budgets = [n for n in analysis.RANK_BUDGETS if n <= budget] or [budget]
     zhang_n = min(ZHANG_BUDGET, budget)
@@ -122,6 +132,7 @@ def build_report(results: str | Path, out: str | Path) -> str:
          f"{_joined(table.loc[table['backend'] != '', 'backend']) or '-'}"),
         (f"- Problems: {table['problem'].nunique()}; seeds: {_joined(table['seed'])}; budget: {budget}; "
          f"concurrency: {_joined(table['concurrency'])}; same start: {_joined(table['same_start'])}"),
+        _runs_line(loaded, table),
         "",
         "Definitions of every statistic: [docs/benchmarks.md](benchmarks.md#statistics).",
         "",
@@ -143,6 +154,10 @@ def build_report(results: str | Path, out: str | Path) -> str:
         mean_regret = regrets.pivot_table(index="method", columns="n", values="regret", aggfunc="mean")
         lines += [f"## Mean normalized regret ({regrets['problem'].nunique()} problems with a known optimum)", "",
                   markdown_table(mean_regret), ""]
+    targets = analysis.target_check(table, TARGET_METHOD, TARGET_REFERENCE, budgets, zhang_n=zhang_n)
+    if not targets.empty:
+        targets["met"] = targets["met"].map({True: "met", False: "**missed**"})
+        lines += ["## Targets", "", markdown_table(targets, index=False), ""]
     paired = _paired(table, sorted({zhang_n, budget}))
     if not paired.empty:
         lines += ["## Paired comparisons over (problem, seed) pairs",

@@ -125,3 +125,29 @@ def test_usage_sums_llm_counters_per_method():
     assert usage["runs"] == 2 and usage["trials"] == 4
     assert usage["llm_calls_per_run"] == pytest.approx(4.0) and usage["fallbacks"] == 1
     assert usage["s_per_trial"] == pytest.approx(7.5)
+
+
+def test_complete_runs_keeps_only_pairs_every_method_ran():
+    from benchmarks.analysis import complete_runs
+
+    t = table(run_rows("random", "p", 0, [1, 2]), run_rows("random", "p", 1, [1, 2]),
+              run_rows("llm-hybrid", "p", 0, [1, 2]), run_rows("random", "q", 0, [3]))
+    kept = complete_runs(t)
+    assert sorted(set(zip(kept["method"], kept["problem"], kept["seed"]))) == [("llm-hybrid", "p", 0), ("random", "p", 0)]
+
+
+def test_target_check_reports_met_and_missed_targets():
+    from benchmarks.analysis import target_check
+
+    runs = []
+    for seed in range(4):
+        runs.append(run_rows("random", "p", seed, [5, 4, 3, 3], optimum=0.0))
+        runs.append(run_rows("optuna-tpe", "p", seed, [5, 4, 2, 1], optimum=0.0))
+        runs.append(run_rows("llm-hybrid", "p", seed, [5, 2, 2, 2], optimum=0.0))  # ahead at 2, behind at 4
+    checks = target_check(table(*runs), "llm-hybrid", "optuna-tpe", [2, 4], zhang_n=2, ahead_at=2).set_index("target")
+    assert checks.loc["llm-hybrid regret <= optuna-tpe at 2", "met"]
+    assert checks.loc["llm-hybrid regret < optuna-tpe at 2", "met"]
+    assert not checks.loc["llm-hybrid regret <= optuna-tpe at 4", "met"]
+    zhang = checks.loc["llm-hybrid beats random's expected best at 2 on > 81% of problems"]
+    assert zhang["met"] and zhang["measured"] == "100% of 1"
+    assert target_check(table(*runs[:2]), "llm-hybrid", "optuna-tpe", [2]).empty

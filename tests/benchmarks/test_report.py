@@ -32,7 +32,7 @@ def test_report_renders_every_section_and_its_plots(tmp_path):
     out = tmp_path / "docs" / "report.md"
     text = build_report(results, out)
     assert out.read_text() == text
-    for heading in ("## Best value after 12 evaluations", "## Zhang et al.'s statistic at 10 evaluations",
+    for heading in ("## Best value after 12 evaluations", "- Runs stored:", "## Zhang et al.'s statistic at 10 evaluations",
                     "## Mean rank", "## Mean normalized regret (2 problems with a known optimum)",
                     "## Paired comparisons", "## Cost per method"):
         assert heading in text
@@ -50,3 +50,15 @@ def test_report_cli(tmp_path, capsys):
     assert main([str(results), "--out", str(tmp_path / "r.md")]) == 0
     assert "wrote" in capsys.readouterr().out
     assert (tmp_path / "r_curves.png").exists()
+
+
+def test_report_of_an_unfinished_suite_uses_complete_pairs_and_checks_targets(tmp_path):
+    results = tmp_path / "results"
+    write_fake_results(results)
+    for seed in range(3):  # the hybrid ran on one problem only
+        write_run(run_rows("llm-hybrid", "toy/fake_min", seed, np.linspace(0.8, 0.1, 12), optimum=0.0),
+                  run_path(results, "llm-hybrid", "toy/fake_min", seed))
+    text = build_report(results, tmp_path / "r.md")
+    assert "llm-hybrid 3, llm-local 9, optuna-tpe 9, random 9" in text
+    assert "the 3 (problem, seed) pairs every method ran (the suite is not finished" in text
+    assert "## Targets" in text and "llm-hybrid regret < optuna-tpe at 10" in text
