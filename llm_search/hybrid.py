@@ -2,7 +2,9 @@
 
 Controlled studies found pure-LLM search losing to TPE/CMA-ES while a hybrid wins: the optimizer
 proposes most trials, the LLM a share (``llm_share``, default 0.3), seeing the optimizer's state
-(best trials, where it is sampling now). The LLM either writes configs (``mode="generate"``) or
+(best trials, where it is sampling now). The LLM joins once ``llm_after`` trials have finished, so
+it has results to refine: a small model's cold guesses (no results yet) drift to the ends of the
+ranges and are worse than the optimizer's random startup samples. The LLM either writes configs (``mode="generate"``) or
 picks the most promising of the optimizer's candidates (``mode="judge"``). Its first proposals can
 warm-start the optimizer (``warm_start``: they count as the optimizer's startup trials), as Zhang
 et al. found helpful. Every finished trial is told to the optimizer, whoever proposed it.
@@ -47,16 +49,19 @@ class HybridProposer:
             startup trials (``n_startup_trials`` is set to ``max(warm_start, n_startup_trials)``).
         candidates_per_pick: In judge mode, candidates shown per config to pick.
         n_startup_trials: Random startup trials of the optimizer when there is no warm start.
+        llm_after: Finished trials needed before the LLM proposes (its share counts from then on);
+            not applied to the warm start, which is the LLM's cold start by definition.
     """
 
     def __init__(self, llm: LLMProposer, *, optimizer: str = "tpe", seed: int | None = None, llm_share: float = 0.3,
-                 mode: str = "generate", warm_start: int = 0, candidates_per_pick: int = 4, n_startup_trials: int = 10):
+                 mode: str = "generate", warm_start: int = 0, candidates_per_pick: int = 4, n_startup_trials: int = 10,
+                 llm_after: int = 3):
         if not 0.0 <= llm_share <= 1.0:
             raise ValueError(f"llm_share must be in [0, 1], got {llm_share}")
         if mode not in MODES:
             raise ValueError(f"hybrid mode must be one of {MODES}, got {mode!r}")
-        if warm_start < 0 or candidates_per_pick < 2:
-            raise ValueError("warm_start must be >= 0 and candidates_per_pick >= 2")
+        if warm_start < 0 or candidates_per_pick < 2 or llm_after < 0:
+            raise ValueError("warm_start and llm_after must be >= 0 and candidates_per_pick >= 2")
         self.llm = llm
         self.optimizer_kind = optimizer
         self.seed = seed
@@ -64,6 +69,7 @@ class HybridProposer:
         self.mode = mode
         self.warm_start = warm_start
         self.candidates_per_pick = candidates_per_pick
+        self.llm_after = llm_after
         self.n_startup_trials = max(warm_start, n_startup_trials) if warm_start else n_startup_trials
         self.proposed_by_optimizer = 0
         self._optimizer: OptunaOptimizer | None = None
@@ -93,9 +99,11 @@ class HybridProposer:
                                               n_startup_trials=self.n_startup_trials)
         return self._optimizer
 
-    def _llm_count(self, n: int) -> int:
+    def _llm_count(self, n: int, n_finished: int) -> int:
         if self._proposed < self.warm_start:
             return min(n, self.warm_start - self._proposed)
+        if n_finished < self.llm_after:
+            return 0
         # Carry the fractional share between rounds so the long-run share is exact.
         self._share_credit += n * self.llm_share
         count = min(n, int(self._share_credit + 1e-9))  # 0.3 x 20 must give 6, not 5.999
@@ -114,7 +122,7 @@ class HybridProposer:
                 pending: Iterable[Mapping[str, Any]] = (), seen: set[str] | None = None) -> list[Proposal]:
         optimizer = self.optimizer(space)
         optimizer.sync(history)
-        n_llm = self._llm_count(n) if self.llm.available else 0
+        n_llm = self._llm_count(n, len(history.finished())) if self.llm.available else 0
         proposals: list[Proposal] = []
         if n_llm and self.mode == "generate":
             from_llm = self.llm.propose(space, history, n_llm, seed=seed, pending=pending, seen=seen,

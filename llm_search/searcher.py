@@ -69,6 +69,8 @@ class LLMSearcher(Searcher):
             LLM picks among the optimizer's candidates).
         warm_start: Hybrid only: the first proposals come from the LLM and become the
             optimizer's startup trials.
+        llm_after: Hybrid only: finished trials needed before the LLM proposes (default 3: the
+            LLM refines results; its share counts from then on).
         task: What is being tuned, in a sentence or two, for the prompt.
         seed: Seed for the LLM sampling seeds and the random fallback.
         max_trials: Return ``Searcher.FINISHED`` after this many suggestions (None: Tune decides).
@@ -115,6 +117,7 @@ class LLMSearcher(Searcher):
         optimizer: str = "tpe",
         hybrid_mode: str = "generate",
         warm_start: int = 0,
+        llm_after: int = 3,
         task: str | None = None,
         seed: int | None = None,
         max_trials: int | None = None,
@@ -162,7 +165,7 @@ class LLMSearcher(Searcher):
             self._proposer: LLMProposer | HybridProposer = llm
         elif strategy == "hybrid":
             self._proposer = HybridProposer(llm, optimizer=optimizer, seed=seed, llm_share=llm_share, mode=hybrid_mode,
-                                            warm_start=warm_start)
+                                            warm_start=warm_start, llm_after=llm_after)
         else:
             raise ValueError(f"strategy must be 'llm' or 'hybrid', got {strategy!r}")
         self.strategy = strategy

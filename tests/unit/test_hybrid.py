@@ -44,9 +44,13 @@ def run(proposer: HybridProposer, rounds: int, n: int = 1) -> tuple[History, Cou
 
 
 def test_llm_share_is_exact_over_time():
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.3, seed=0)
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.3, seed=0,
+                              llm_after=0)
     _, sources = run(proposer, 20)
     assert sources == Counter({"optimizer": 14, "llm": 6})
+    waiting = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.3, seed=0)
+    _, sources = run(waiting, 23)  # the default llm_after=3: 3 optimizer trials, then the share of 20
+    assert sources == Counter({"optimizer": 17, "llm": 6})
 
 
 def test_warm_start_comes_from_the_llm_and_seeds_the_optimizer():
@@ -76,7 +80,8 @@ def test_optimizer_learns_the_toy_problem():
 
 def test_judge_mode_picks_among_optimizer_candidates():
     backend = ScriptedBackend(default=judging_llm)
-    proposer = HybridProposer(LLMProposer(backend), llm_share=1.0, mode="judge", candidates_per_pick=3, seed=0)
+    proposer = HybridProposer(LLMProposer(backend), llm_share=1.0, mode="judge", candidates_per_pick=3, seed=0,
+                              llm_after=0)
     history, sources = run(proposer, 4, n=2)
     assert sources == Counter({"llm": 8})
     prompt = backend.history[0]["messages"][-1]["content"]
@@ -122,3 +127,15 @@ def test_parse_choices():
     assert parse_choices('{"choices": [1, 0]}', 3, 2) == ([1, 0], [])
     assert parse_choices("nonsense", 3, 2)[0] == []
     assert parse_choices('{"choices": ["2", true, null]}', 3, 2)[0] == [2]
+
+
+def test_llm_waits_for_results_before_proposing():
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.5, seed=0, llm_after=4)
+    history, sources = run(proposer, 12)
+    assert [r.source for r in history.records.values()][:4] == ["optimizer"] * 4
+    assert sources["llm"] == 4  # half of the 8 proposals made after 4 results
+    cold = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.5, seed=0, llm_after=0)
+    history, _ = run(cold, 2)
+    assert [r.source for r in history.records.values()] == ["optimizer", "llm"]
+    with pytest.raises(ValueError, match="llm_after"):
+        HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_after=-1)
