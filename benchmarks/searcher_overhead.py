@@ -7,8 +7,10 @@
 2. The share of trial-slot time spent waiting for proposals, with a slow backend (a scripted
    backend that takes ``--delay`` seconds per call, default 3) and 4 concurrent trials, for
    several ``prefetch`` settings, next to Tune's own random search on the same run as the floor.
-3. Prompt tokens versus history size (20, 200, 1000 trials), counted by the embedded model's
-   tokenizer (a 1-token completion per prompt).
+3. Prompt tokens versus history size (20, 50, 200, 1000 trials), counted by the embedded model's
+   tokenizer (a 1-token completion per prompt), and how many of them llama.cpp served from its
+   prefix cache when the previous prompt was the same history less its last trial (the common
+   case: one trial finished since the last call).
 """
 
 from __future__ import annotations
@@ -115,27 +117,37 @@ def part_slots(delay: float, n_trials: int, duration_s: float) -> None:
         print(f"{name:42} {f['wall_s']:7.1f} {f['idle_share']:6.1%} {lat:>28} {f.get('suggest_calls', '-'):>6}")
 
 
+def _history(space: Any, n: int) -> Any:
+    from llm_search.history import History
+
+    rng = np.random.default_rng(0)  # the same trials for every n: history(n - 1) is history(n) less its last
+    history = History("val_loss", "min")
+    for i in range(n):
+        history.start(f"t{i}", space.sample(rng), "llm")
+        history.add_result(f"t{i}", {"val_loss": float(rng.random()), "val_acc": float(rng.random()),
+                                     "grad_norm/total": 1.0, "grad_norm/conv1": 1e-6})
+        history.complete(f"t{i}", None, error="RuntimeError: CUDA out of memory" if i % 10 == 3 else None)
+    return history
+
+
 def part_tokens() -> None:
     from llm_search.backends import get_backend
-    from llm_search.history import History
     from llm_search.prompts import build_messages
     from llm_search.space import SearchSpace
 
     space = SearchSpace.from_tune(tune_space())
     backend = get_backend("local")
-    print("\nprompt tokens vs history size (SmolLM2 tokenizer, 4 configs asked, default ContextLimits)")
-    print(f"{'trials':>7} {'prompt tokens':>14} {'chars':>7}")
-    for n in (0, 20, 200, 1000):
-        rng = np.random.default_rng(n)
-        history = History("val_loss", "min")
-        for i in range(n):
-            history.start(f"t{i}", space.sample(rng), "llm")
-            history.add_result(f"t{i}", {"val_loss": float(rng.random()), "val_acc": float(rng.random()),
-                                         "grad_norm/total": 1.0, "grad_norm/conv1": 1e-6})
-            history.complete(f"t{i}", None, error="RuntimeError: CUDA out of memory" if i % 10 == 3 else None)
-        messages = build_messages(space=space, history=history, n_configs=4)
+    print("\nprompt tokens vs history size (SmolLM2 tokenizer, 4 configs asked, default ContextLimits);")
+    print("reused = served from llama.cpp's prefix cache after the prompt of the same history less one trial")
+    print(f"{'trials':>7} {'prompt tokens':>14} {'reused':>7} {'processed':>10} {'chars':>7}")
+    for n in (0, 20, 50, 200, 1000):
+        messages = build_messages(space=space, history=_history(space, n), n_configs=4)
+        if n:
+            backend.complete(build_messages(space=space, history=_history(space, n - 1), n_configs=4), max_tokens=1)
         completion = backend.complete(messages, max_tokens=1)
-        print(f"{n:7d} {completion.prompt_tokens:14d} {sum(len(m['content']) for m in messages):7d}")
+        reused = completion.cached_prompt_tokens if n else 0
+        print(f"{n:7d} {completion.prompt_tokens:14d} {reused:7d} {completion.prompt_tokens - reused:10d} "
+              f"{sum(len(m['content']) for m in messages):7d}")
 
 
 def main(argv: list[str] | None = None) -> None:

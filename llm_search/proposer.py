@@ -67,6 +67,7 @@ class ProposerStats:
     reasks: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    prefix_cached_tokens: int = 0  # prompt tokens the backend reused from its prefix cache
     llm_seconds: float = 0.0
     cost_usd: float = 0.0  # estimated from the price table (llm_search.pricing)
     proposed_by_llm: int = 0
@@ -233,11 +234,13 @@ class LLMProposer:
         if not cached:  # a cached answer was paid for by the run that stored it
             self.stats.prompt_tokens += completion.prompt_tokens
             self.stats.completion_tokens += completion.completion_tokens
+            self.stats.prefix_cached_tokens += completion.cached_prompt_tokens
             self.stats.cost_usd += cost
         self.stats.llm_seconds += completion.latency_s
         record.update({
             "model": completion.model, "answer": completion.text,
-            "tokens": {"prompt": completion.prompt_tokens, "completion": completion.completion_tokens},
+            "tokens": {"prompt": completion.prompt_tokens, "completion": completion.completion_tokens,
+                       "prefix_cached": completion.cached_prompt_tokens},
             "latency_s": round(completion.latency_s, 4), "finish_reason": completion.finish_reason,
             "cost_usd": round(cost, 6), "cached": cached,
         })

@@ -33,6 +33,9 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0
+    # Prompt tokens the server served from its prefix cache (llama.cpp, OpenAI-compatible servers);
+    # counted in prompt_tokens too. 0 where the backend does not say.
+    cached_prompt_tokens: int = 0
     finish_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -42,6 +45,22 @@ class Completion:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def cached_tokens_from_usage(usage: Any) -> int:
+    """``usage.prompt_tokens_details.cached_tokens`` of an OpenAI-style response (0 if absent).
+
+    Example:
+        >>> cached_tokens_from_usage({"prompt_tokens": 900, "prompt_tokens_details": {"cached_tokens": 640}})
+        640
+        >>> cached_tokens_from_usage({"prompt_tokens": 900})
+        0
+    """
+    details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else None
+    try:
+        return int((details or {}).get("cached_tokens") or 0)
+    except (TypeError, ValueError, AttributeError):
+        return 0
 
 
 class BackendError(Exception):

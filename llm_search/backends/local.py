@@ -23,6 +23,7 @@ from llm_search.backends.base import (
     Completion,
     Message,
     PermanentBackendError,
+    cached_tokens_from_usage,
     missing_dependency,
 )
 
@@ -138,6 +139,7 @@ class LocalBackend(Backend):
             model=self.model,
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
+            cached_prompt_tokens=cached_tokens_from_usage(usage),
             latency_s=latency,
             finish_reason=choice.get("finish_reason"),
         )

@@ -32,6 +32,7 @@ from llm_search.backends.base import (
     Message,
     PermanentBackendError,
     TransientBackendError,
+    cached_tokens_from_usage,
 )
 from llm_search.backends.retry import RetryPolicy
 
@@ -138,6 +139,7 @@ class OpenAICompatBackend(Backend):
             model=self.model,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
+            cached_prompt_tokens=cached_tokens_from_usage(usage),
             latency_s=time.perf_counter() - start,
             finish_reason=choice.get("finish_reason"),
         )
