@@ -3,10 +3,12 @@
 All functions take the table (one row per trial) and return small DataFrames. Definitions:
 
 - **best@n**: a run's best finite value among its first ``n`` trials (runs with ``budget >= n`` only).
-- **random's expected best@n**: the mean, over bootstrap resamples, of the best of ``n`` values drawn
-  with replacement from ALL of a problem's random-search trials pooled over seeds (the same-start
-  trial excluded): the expected result of a random search of ``n`` trials, with far less noise than
-  the few random seeds that were run.
+- **random's expected best@n**: for each random-search run, the mean best of ``n`` of its trials taken
+  in a random order (subsets without replacement; the same-start trial excluded), averaged over the
+  runs: the expected result of an ``n``-trial random search, with far less noise than the runs' own
+  first ``n`` trials. Runs are not pooled across seeds because a seed can be a different instance of
+  the problem (a tabular task answers all of a run's queries from one of its repeated evaluations):
+  the best of a pool mixing instances overstates what one random search reaches.
 - **error**: ``|perfect - value|`` (``1 - accuracy``, a loss itself, or a toy function's distance to
   its minimum): the quantity Zhang et al. compare.
 - **Zhang et al.'s statistic** at ``n`` (default 10): the share of problems on which a method's mean
@@ -67,39 +69,56 @@ def problem_info(table: pd.DataFrame) -> pd.DataFrame:
     return table.groupby("problem")[["mode", "optimum", "perfect"]].first()
 
 
+def baseline_runs(table: pd.DataFrame, baseline: str = BASELINE) -> dict[str, list[np.ndarray]]:
+    """Each problem's baseline runs: one array of finite values per seed (same-start trials left out)."""
+    rows = table[(table["method"] == baseline) & ~(table["same_start"].astype(bool) & (table["trial"] == 0))]
+    rows = rows[np.isfinite(rows["value"].astype(float))].sort_values("trial")
+    return {problem: [g["value"].to_numpy(float) for _, g in group.groupby("seed")]
+            for problem, group in rows.groupby("problem")}
+
+
 def baseline_pool(table: pd.DataFrame, baseline: str = BASELINE) -> dict[str, np.ndarray]:
     """Each problem's pooled finite values of the baseline method (same-start trials left out)."""
-    rows = table[(table["method"] == baseline) & ~(table["same_start"].astype(bool) & (table["trial"] == 0))]
-    rows = rows[np.isfinite(rows["value"].astype(float))]
-    return {problem: group["value"].to_numpy(float) for problem, group in rows.groupby("problem")}
+    return {problem: np.concatenate(runs) for problem, runs in baseline_runs(table, baseline).items()}
 
 
-def expected_best(values: np.ndarray, budgets: Sequence[int], mode: str, *, n_boot: int = 2000,
+def expected_best(runs: Sequence[np.ndarray], budgets: Sequence[int], mode: str, *, n_boot: int = 2000,
                   seed: int = 0) -> pd.DataFrame:
-    """Bootstrap the best of ``n`` draws (with replacement) from ``values``, for each ``n`` in ``budgets``.
+    """The best of ``n`` trials of a run taken in random order, over ``n_boot`` orders of every run.
+
+    Runs shorter than ``n`` do not count at that ``n``.
 
     Returns:
         Columns n, mean (the expected best), lo, hi (the 10% and 90% quantiles of one search's best).
 
     Example:
-        >>> expected_best(np.array([1.0, 2.0, 3.0]), [1], "min", n_boot=20000)["mean"].round(1).tolist()
-        [2.0]
+        >>> expected_best([np.array([1.0, 2.0, 3.0])], [1, 2, 3], "min", n_boot=20000)["mean"].round(2).tolist()
+        [2.0, 1.33, 1.0]
     """
     rng = np.random.default_rng(seed)
+    sign = -1.0 if mode == "max" else 1.0
+    curves = []  # per run: (n_boot, len(run)) best-so-far along random orders, as losses
+    for values in runs:
+        if len(values) == 0:
+            continue
+        orders = rng.random((n_boot, len(values))).argsort(axis=1)
+        curves.append(np.minimum.accumulate(sign * np.asarray(values, float)[orders], axis=1))
     rows = []
     for n in budgets:
-        draws = rng.choice(values, size=(n_boot, n), replace=True)
-        best = draws.min(axis=1) if mode == "min" else draws.max(axis=1)
-        rows.append({"n": n, "mean": best.mean(), "lo": np.quantile(best, 0.1), "hi": np.quantile(best, 0.9)})
-    return pd.DataFrame(rows)
+        best = [c[:, n - 1] for c in curves if c.shape[1] >= n]
+        if not best:
+            continue
+        values = sign * np.concatenate(best)
+        rows.append({"n": n, "mean": values.mean(), "lo": np.quantile(values, 0.1), "hi": np.quantile(values, 0.9)})
+    return pd.DataFrame(rows, columns=["n", "mean", "lo", "hi"])
 
 
 def random_expected_best(table: pd.DataFrame, budgets: Sequence[int], *, baseline: str = BASELINE,
                          n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """:func:`expected_best` of the baseline's pooled trials, per problem: columns problem, n, mean, lo, hi."""
+    """:func:`expected_best` of the baseline's runs, per problem: columns problem, n, mean, lo, hi."""
     info = problem_info(table)
-    frames = [expected_best(values, budgets, info.loc[problem, "mode"], n_boot=n_boot, seed=seed)
-              .assign(problem=problem) for problem, values in baseline_pool(table, baseline).items()]
+    frames = [expected_best(runs, budgets, info.loc[problem, "mode"], n_boot=n_boot, seed=seed)
+              .assign(problem=problem) for problem, runs in baseline_runs(table, baseline).items()]
     if not frames:
         return pd.DataFrame(columns=["problem", "n", "mean", "lo", "hi"])
     return pd.concat(frames, ignore_index=True)[["problem", "n", "mean", "lo", "hi"]]

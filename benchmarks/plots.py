@@ -37,7 +37,7 @@ def _log_scale(values: pd.Series) -> bool:
 def plot_curves(table: pd.DataFrame, path: str | os.PathLike[str], *, baseline: str = BASELINE) -> str:
     """Best-so-far vs evaluations, one panel per problem (mean over seeds, band = 1 s.e.m.).
 
-    The baseline's bootstrap expected best (dashed, 10-90% band) is drawn when the table has it.
+    The baseline's expected best (dashed, 10-90% band) is drawn when the table has it.
     At most :data:`MAX_PANELS` problems are drawn (the first ones by name).
 
     Returns:

@@ -140,7 +140,7 @@ def build_report(results: str | Path, out: str | Path) -> str:
         "",
         markdown_table(_final_table(table, budget)),
         "",
-        f"## Zhang et al.'s statistic at {zhang_n} evaluations (vs random search's bootstrap expectation)",
+        f"## Zhang et al.'s statistic at {zhang_n} evaluations (vs random search's expected best)",
         "",
         markdown_table(analysis.zhang_statistic(table, zhang_n).set_index("method")),
         "",

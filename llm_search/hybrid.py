@@ -15,7 +15,8 @@ Example:
     >>> from llm_search.proposer import LLMProposer
     >>> from llm_search.space import SearchSpace, FloatParam
     >>> space = SearchSpace([FloatParam("x", 0.0, 1.0)])
-    >>> hybrid = HybridProposer(LLMProposer(ScriptedBackend(['{"configs": [{"x": 0.5}]}'])), llm_share=0.5, seed=0)
+    >>> llm = LLMProposer(ScriptedBackend(['{"configs": [{"x": 0.5}]}']))
+    >>> hybrid = HybridProposer(llm, llm_share=0.5, seed=0, llm_after=0)  # default 3: wait for 3 results
     >>> sorted(p.source for p in hybrid.propose(space, History("y", "min"), 2, seed=0))
     ['llm', 'optimizer']
 """
