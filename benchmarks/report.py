@@ -1,8 +1,12 @@
 """Markdown report of a results directory, with PNG plots beside it.
 
     python -m benchmarks.report results/small --out docs/benchmark_report.md
+    python -m benchmarks.report results/full results/ab-after0=@after0 --out /tmp/ab.md
 
-writes ``docs/benchmark_report.md`` and ``docs/benchmark_report_{curves,regret,ranks}.png``.
+writes ``docs/benchmark_report.md`` and ``docs/benchmark_report_{curves,regret,ranks}.png``. Several
+results directories are reported together; ``DIR=SUFFIX`` appends ``SUFFIX`` to the method names of
+``DIR`` (the way to compare runs of one method with different ``--option`` values, which must be
+stored in separate directories).
 The statistics are defined in ``benchmarks.analysis`` and explained in ``docs/benchmarks.md``.
 """
 
@@ -12,6 +16,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,15 +108,31 @@ def _manifest(results: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def build_report(results: str | Path, out: str | Path) -> str:
-    """Write the markdown report of ``results`` to ``out`` (plots beside it); return the markdown.
+def load_labelled(sources: Sequence[str | Path]) -> pd.DataFrame:
+    """The results of several directories in one table; ``"DIR=SUFFIX"`` appends SUFFIX to DIR's methods.
+
+    Example:
+        >>> load_labelled(["results/full", "results/ab-after0=@after0"])  # doctest: +SKIP
+    """
+    frames = []
+    for source in sources:
+        directory, _, suffix = str(source).partition("=")
+        table = load_results(directory)
+        frames.append(table.assign(method=table["method"] + suffix) if suffix else table)
+    return pd.concat(frames, ignore_index=True)
+
+
+def build_report(results: str | Path | Sequence[str | Path], out: str | Path) -> str:
+    """Write the markdown report of ``results`` (one or several directories, see :func:`load_labelled`)
+    to ``out`` (plots beside it); return the markdown.
 
     Example:
         >>> build_report("results/small", "docs/benchmark_report.md")  # doctest: +SKIP
     """
-    results, out = Path(results), Path(out)
+    sources = [results] if isinstance(results, (str, Path)) else list(results)
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    loaded = load_results(results)
+    loaded = load_labelled(sources)
     table = analysis.complete_runs(loaded)
     budget = int(table["budget"].max())
     budgets = [n for n in analysis.RANK_BUDGETS if n <= budget] or [budget]
@@ -122,8 +143,8 @@ def build_report(results: str | Path, out: str | Path) -> str:
         "Normalized regret": plots.plot_regret(table, f"{stem}_regret.png"),
         "Mean rank": plots.plot_ranks(table, f"{stem}_ranks.png"),
     }
-    manifest = _manifest(results)
-    lines = [f"# Benchmark report: `{results}`", ""]
+    manifest = [entry for source in sources for entry in _manifest(Path(str(source).partition("=")[0]))]
+    lines = [f"# Benchmark report: {', '.join(f'`{s}`' for s in sources)}", ""]
     lines += ["- Commands: " + "; ".join(f"`{m['command']}`" for m in manifest)] if manifest else []
     lines += [f"- Machine: {manifest[-1]['machine']}, Python {manifest[-1]['python']}"] if manifest else []
     lines += [
@@ -175,7 +196,8 @@ def build_report(results: str | Path, out: str | Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     """``python -m benchmarks.report RESULTS --out REPORT.md``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n")[0])
-    parser.add_argument("results", help="results directory written by python -m benchmarks.run")
+    parser.add_argument("results", nargs="+",
+                        help="results directories written by python -m benchmarks.run (DIR=SUFFIX renames DIR's methods)")
     parser.add_argument("--out", default="docs/benchmark_report.md", help="markdown file to write")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     build_report(args.results, args.out)

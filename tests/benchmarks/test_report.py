@@ -62,3 +62,17 @@ def test_report_of_an_unfinished_suite_uses_complete_pairs_and_checks_targets(tm
     assert "llm-hybrid 3, llm-local 9, optuna-tpe 9, random 9" in text
     assert "the 3 (problem, seed) pairs every method ran (the suite is not finished" in text
     assert "## Targets" in text and "llm-hybrid regret < optuna-tpe at 10" in text
+
+
+def test_report_of_several_directories_renames_their_methods(tmp_path):
+    results, variant = tmp_path / "results", tmp_path / "variant"
+    write_fake_results(results)
+    for problem in ("toy/fake_min", "tab/fake_max", "cnn/fake"):
+        for seed in range(3):
+            mode = "max" if problem == "tab/fake_max" else "min"
+            write_run(run_rows("llm-local", problem, seed, np.full(12, 0.5), mode=mode),
+                      run_path(variant, "llm-local", problem, seed))
+    assert main([str(results), f"{variant}=@v2", "--out", str(tmp_path / "r.md")]) == 0
+    text = (tmp_path / "r.md").read_text()
+    assert "| llm-local@v2 |" in text and "| llm-local |" in text
+    assert f"`{variant}=@v2`" in text
