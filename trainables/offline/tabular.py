@@ -4,7 +4,7 @@ HPOBench MLP (8 OpenML classification tasks, val_acc, max), HPOLib FCNet (4 UCI 
 val_loss, min) and NAS-Bench-201 (3 image data sets, val_acc in percent, max). Each table stores a few
 repeated runs per grid point and returns one of them per query, picked by the query seed. A search's
 queries all carry its run seed, so they all read the same repetition: each seed is one instance of
-the task (on hpobench/kc1 the best values of different seeds range over 0.80-0.87), which is why
+the task (on hpobench/kc1, 50-trial random searches reach 0.80-0.87 depending on the seed), which is why
 benchmark statistics compare methods seed by seed. The tables hold final values only (no per-epoch
 curves), so these tasks have no fidelity.
 """
