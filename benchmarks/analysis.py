@@ -306,10 +306,14 @@ def target_check(table: pd.DataFrame, method: str, reference: str, budgets: Sequ
     Returns:
         Columns target, measured, met (bool); empty when either method is missing.
     """
-    pair = table[table["method"].isin([method, reference])]
-    if pair["method"].nunique() < 2:
+    if not {method, reference} <= set(table["method"]):
         return pd.DataFrame(columns=["target", "measured", "met"])
-    regrets = normalized_regret(complete_runs(pair), budgets)
+    # Regret over the whole table (its reference is random search's median value), then the two methods
+    # on the (problem, seed) pairs both ran.
+    regrets = normalized_regret(table, budgets)
+    regrets = regrets[regrets["method"].isin([method, reference])]
+    both = regrets.groupby(["problem", "seed", "n"])["method"].transform("nunique") == 2
+    regrets = regrets[both]
     mean = regrets.pivot_table(index="n", columns="method", values="regret", aggfunc="mean")
     rows = []
     for n in budgets:

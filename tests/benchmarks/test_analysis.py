@@ -157,6 +157,9 @@ def test_target_check_reports_met_and_missed_targets():
     assert checks.loc["llm-hybrid regret <= optuna-tpe at 2", "met"]
     assert checks.loc["llm-hybrid regret < optuna-tpe at 2", "met"]
     assert not checks.loc["llm-hybrid regret <= optuna-tpe at 4", "met"]
+    regret = analysis.normalized_regret(table(*runs), [4]).groupby("method")["regret"].mean()
+    assert checks.loc["llm-hybrid regret <= optuna-tpe at 4", "measured"] == \
+        f"{regret['llm-hybrid']:.3f} vs {regret['optuna-tpe']:.3f}"  # the same regrets as the report's table
     zhang = checks.loc["llm-hybrid beats random's expected best at 2 on > 81% of problems"]
     assert zhang["met"] and zhang["measured"] == "100% of 1"
     assert target_check(table(*runs[:2]), "llm-hybrid", "optuna-tpe", [2]).empty
