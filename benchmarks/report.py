@@ -24,6 +24,7 @@ import pandas as pd
 
 from benchmarks import analysis, plots
 from benchmarks.results import load_results
+from benchmarks.suites import parse_seeds
 
 ZHANG_BUDGET = 10
 TARGET_METHOD, TARGET_REFERENCE = "llm-hybrid", "optuna-tpe"
@@ -122,9 +123,10 @@ def load_labelled(sources: Sequence[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def build_report(results: str | Path | Sequence[str | Path], out: str | Path) -> str:
+def build_report(results: str | Path | Sequence[str | Path], out: str | Path, *,
+                 seeds: Sequence[int] | None = None) -> str:
     """Write the markdown report of ``results`` (one or several directories, see :func:`load_labelled`)
-    to ``out`` (plots beside it); return the markdown.
+    to ``out`` (plots beside it); return the markdown. ``seeds``: report these seeds only.
 
     Example:
         >>> build_report("results/small", "docs/benchmark_report.md")  # doctest: +SKIP
@@ -133,6 +135,8 @@ def build_report(results: str | Path | Sequence[str | Path], out: str | Path) ->
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     loaded = load_labelled(sources)
+    if seeds is not None:
+        loaded = loaded[loaded["seed"].isin(list(seeds))]
     table = analysis.complete_runs(loaded)
     budget = int(table["budget"].max())
     budgets = [n for n in analysis.RANK_BUDGETS if n <= budget] or [budget]
@@ -199,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", nargs="+",
                         help="results directories written by python -m benchmarks.run (DIR=SUFFIX renames DIR's methods)")
     parser.add_argument("--out", default="docs/benchmark_report.md", help="markdown file to write")
+    parser.add_argument("--seeds", help="report these seeds only, e.g. '0-2'")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    build_report(args.results, args.out)
+    build_report(args.results, args.out, seeds=parse_seeds(args.seeds) if args.seeds else None)
     print(f"wrote {args.out} and its plots")
     return 0
 

@@ -47,8 +47,9 @@ def test_report_renders_every_section_and_its_plots(tmp_path):
 def test_report_cli(tmp_path, capsys):
     results = tmp_path / "results"
     write_fake_results(results)
-    assert main([str(results), "--out", str(tmp_path / "r.md")]) == 0
+    assert main([str(results), "--out", str(tmp_path / "r.md"), "--seeds", "0-1"]) == 0
     assert "wrote" in capsys.readouterr().out
+    assert "seeds: 0, 1;" in (tmp_path / "r.md").read_text()
     assert (tmp_path / "r_curves.png").exists()
 
 
