@@ -134,10 +134,9 @@ def build_report(results: str | Path | Sequence[str | Path], out: str | Path, *,
     sources = [results] if isinstance(results, (str, Path)) else list(results)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    loaded = load_labelled(sources)
-    if seeds is not None:
-        loaded = loaded[loaded["seed"].isin(list(seeds))]
-    table = analysis.complete_runs(loaded)
+    stored = load_labelled(sources)
+    selected = stored if seeds is None else stored[stored["seed"].isin(list(seeds))]
+    table = analysis.complete_runs(selected)
     budget = int(table["budget"].max())
     budgets = [n for n in analysis.RANK_BUDGETS if n <= budget] or [budget]
     zhang_n = min(ZHANG_BUDGET, budget)
@@ -157,7 +156,7 @@ def build_report(results: str | Path | Sequence[str | Path], out: str | Path, *,
          f"{_joined(table.loc[table['backend'] != '', 'backend']) or '-'}"),
         (f"- Problems: {table['problem'].nunique()}; seeds: {_joined(table['seed'])}; budget: {budget}; "
          f"concurrency: {_joined(table['concurrency'])}; same start: {_joined(table['same_start'])}"),
-        _runs_line(loaded, table),
+        _runs_line(stored, table),
         "",
         "Definitions of every statistic: [docs/benchmarks.md](benchmarks.md#statistics).",
         "",
