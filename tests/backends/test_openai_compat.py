@@ -158,6 +158,17 @@ def test_end_to_end_json_schema(llama_server):
 
 
 @pytest.mark.integration
+def test_end_to_end_prefix_cache_is_reported(llama_server):
+    """A prompt that extends the previous one is served mostly from llama.cpp's prefix cache."""
+    backend = OpenAICompatBackend(f"smollm2@{llama_server}/v1", api_key=KEY, **FAST)
+    first = backend.complete(MESSAGES, max_tokens=1, seed=1)
+    longer = [MESSAGES[0], {"role": "user", "content": MESSAGES[1]["content"] + " Prefer small learning rates."}]
+    second = backend.complete(longer, max_tokens=1, seed=1)
+    assert second.prompt_tokens > first.prompt_tokens
+    assert first.prompt_tokens // 2 < second.cached_prompt_tokens < second.prompt_tokens
+
+
+@pytest.mark.integration
 def test_end_to_end_grammar_and_auth(llama_server):
     backend = OpenAICompatBackend(f"smollm2@{llama_server}/v1", api_key=KEY, grammar_field="grammar", **FAST)
     assert backend.complete(MESSAGES, grammar='root ::= "yes" | "no"', max_tokens=4, seed=1).text in ("yes", "no")
