@@ -52,3 +52,16 @@ def test_model_loads_once_per_process_and_backends_pickle_without_it():
 def test_missing_model_file_names_the_fix():
     with pytest.raises(PermanentBackendError, match="local:<path-to-model.gguf>"):
         LocalBackend("/nonexistent/model.gguf").complete([{"role": "user", "content": "hi"}])
+
+
+def test_a_grown_history_reuses_the_cached_prompt_prefix():
+    """One more finished trial appends to the prompt, so llama.cpp serves the rest from its cache."""
+    backend = LocalBackend()
+    history = History("loss", "min")
+    for i in range(6):
+        config = {"learning_rate": 1e-3 * (i + 1), "momentum": 0.9, "batch_size": 64, "optimizer": "adam"}
+        history.start(f"t{i}", config, "llm")
+        history.complete(f"t{i}", {"loss": 1.0 / (i + 1)})
+        completion = backend.complete(build_messages(space=SPACE, history=history, n_configs=2), max_tokens=1)
+    assert completion.cached_prompt_tokens > completion.prompt_tokens // 2
+    assert completion.prompt_tokens - completion.cached_prompt_tokens < 250  # the new trial line and the tail
