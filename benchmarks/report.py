@@ -109,6 +109,12 @@ def _manifest(results: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def _split_source(source: str | Path) -> tuple[Path, str]:
+    """``"DIR=SUFFIX"`` -> (DIR, SUFFIX); a plain directory has no suffix."""
+    directory, _, suffix = str(source).partition("=")
+    return Path(directory), suffix
+
+
 def load_labelled(sources: Sequence[str | Path]) -> pd.DataFrame:
     """The results of several directories in one table; ``"DIR=SUFFIX"`` appends SUFFIX to DIR's methods.
 
@@ -117,7 +123,7 @@ def load_labelled(sources: Sequence[str | Path]) -> pd.DataFrame:
     """
     frames = []
     for source in sources:
-        directory, _, suffix = str(source).partition("=")
+        directory, suffix = _split_source(source)
         table = load_results(directory)
         frames.append(table.assign(method=table["method"] + suffix) if suffix else table)
     return pd.concat(frames, ignore_index=True)
@@ -146,7 +152,7 @@ def build_report(results: str | Path | Sequence[str | Path], out: str | Path, *,
         "Normalized regret": plots.plot_regret(table, f"{stem}_regret.png"),
         "Mean rank": plots.plot_ranks(table, f"{stem}_ranks.png"),
     }
-    manifest = [entry for source in sources for entry in _manifest(Path(str(source).partition("=")[0]))]
+    manifest = [entry for source in sources for entry in _manifest(_split_source(source)[0])]
     lines = [f"# Benchmark report: {', '.join(f'`{s}`' for s in sources)}", ""]
     lines += ["- Commands: " + "; ".join(f"`{m['command']}`" for m in manifest)] if manifest else []
     lines += [f"- Machine: {manifest[-1]['machine']}, Python {manifest[-1]['python']}"] if manifest else []

@@ -92,8 +92,8 @@ def render_config(space: SearchSpace, config: Mapping[str, Any]) -> str:
     return json.dumps(labels, separators=(", ", ": "), default=repr)
 
 
-def _render_trial(space: SearchSpace, history: History, record: TrialRecord, show_error: bool = False,
-                  extra_metrics: int = 1) -> str:
+def _render_trial(space: SearchSpace, history: History, record: TrialRecord, *, extra_metrics: int,
+                  show_error: bool = False) -> str:
     line = render_config(space, record.config)
     metric = history.metric
     if record.status == "errored":
