@@ -137,10 +137,6 @@ class History:
         """Errored, or completed without a finite objective (NaN/inf or never reported)."""
         return record.status == "errored" or (record.status == "completed" and not _finite(record.objective))
 
-    def failures(self, k: int) -> list[TrialRecord]:
-        """The ``k`` latest failures (:meth:`is_failure`), oldest first."""
-        return [r for r in self.finished_in_order() if self.is_failure(r)][-k:]
-
     def counts(self) -> dict[str, int]:
         c = {"total": len(self.records), "completed": 0, "errored": 0, "running": 0, "non_finite": 0}
         for r in self.records.values():

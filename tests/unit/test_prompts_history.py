@@ -109,7 +109,7 @@ def test_nan_objectives_rank_last_and_count_as_failures():
         history.start(trial_id, {"x": 1}, "llm")
         history.complete(trial_id, {"loss": value})
     assert [r.trial_id for r in history.best(5)] == ["d", "b"]
-    assert {r.trial_id for r in history.failures(5)} == {"a", "c"}
+    assert {r.trial_id for r in history.finished() if history.is_failure(r)} == {"a", "c"}
     assert history.counts()["non_finite"] == 2
 
 
