@@ -26,6 +26,12 @@ All functions take the table (one row per trial) and return small DataFrames. De
 - **complete runs**: the (problem, seed) pairs that every method in the table ran; a suite stopped part
   way is reported on these only, so no method is compared on seeds another one lacks.
 - **targets**: the search-quality targets of the hybrid (see :func:`target_check`).
+- **who proposed what** (LLMSearcher methods, runs with the ``proposed_by`` column): per method,
+  proposer (``llm``, ``optimizer``, ``random`` fallback...) and phase of the run (trial index ranges),
+  the trials proposed, their mean normalized value (the regret formula applied to each trial's own
+  value, ``proxy_optimum=True``: 0 = the best seen, 1 = a typical random configuration) and the share
+  of them that improved their run's best so far. It tells whether the LLM's share of a hybrid run
+  finds better configurations than the optimizer's share at the same point of the run.
 - **paired comparison** of A vs B at ``n``: over the (problem, seed) pairs both ran, the mean
   difference of normalized regret (``proxy_optimum=True``; negative = A better) with a percentile
   bootstrap 95% confidence interval over pairs, and win/tie/loss counts on best@n.
@@ -92,8 +98,8 @@ def expected_best(runs: Sequence[np.ndarray], budgets: Sequence[int], mode: str,
         Columns n, mean (the expected best), lo, hi (the 10% and 90% quantiles of one search's best).
 
     Example:
-        >>> expected_best([np.array([1.0, 2.0, 3.0])], [1, 2, 3], "min", n_boot=20000)["mean"].round(2).tolist()
-        [2.0, 1.33, 1.0]
+        >>> expected_best([np.array([1.0, 2.0, 3.0])], [1, 2, 3], "min", n_boot=20000)["mean"].round(1).tolist()
+        [2.0, 1.3, 1.0]
     """
     rng = np.random.default_rng(seed)
     sign = -1.0 if mode == "max" else 1.0
@@ -163,6 +169,22 @@ def regret_reference(table: pd.DataFrame, *, baseline: str = BASELINE) -> pd.Ser
                       for p in table["problem"].unique()})
 
 
+def _normalize(table: pd.DataFrame, problems: pd.Series, values: pd.Series, *, proxy_optimum: bool,
+               baseline: str) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` (of ``problems``) as normalized regret (see module doc), and whether the optimum is usable."""
+    info = problem_info(table)
+    reference = regret_reference(table, baseline=baseline)
+    mode = problems.map(info["mode"])
+    optimum_loss = _loss(problems.map(info["optimum"]), mode)
+    if proxy_optimum:
+        observed = pd.Series(_loss(table["value"], table["mode"]), index=table.index).groupby(table["problem"]).min()
+        optimum_loss = np.where(np.isnan(optimum_loss), problems.map(observed), optimum_loss)
+    ref_loss = _loss(problems.map(reference), mode)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        regret = (_loss(values, mode) - optimum_loss) / (ref_loss - optimum_loss)
+    return np.where(ref_loss > optimum_loss, regret, np.nan), np.isfinite(optimum_loss)
+
+
 def normalized_regret(table: pd.DataFrame, budgets: Sequence[int], *, proxy_optimum: bool = False,
                       baseline: str = BASELINE) -> pd.DataFrame:
     """Normalized regret of best@n for every run and ``n``: columns method, problem, seed, n, best, regret.
@@ -170,21 +192,55 @@ def normalized_regret(table: pd.DataFrame, budgets: Sequence[int], *, proxy_opti
     Problems without a known optimum are left out, unless ``proxy_optimum`` (then the best value seen on
     the problem stands in for the optimum).
     """
-    info = problem_info(table)
-    reference = regret_reference(table, baseline=baseline)
-    observed = pd.Series(_loss(table["value"], table["mode"]), index=table.index).groupby(table["problem"]).min()
     frames = [best_at(table, n).assign(n=n) for n in budgets]
     runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RUN + ["best", "n"])
-    mode = runs["problem"].map(info["mode"])
-    optimum_loss = _loss(runs["problem"].map(info["optimum"]), mode)
-    if proxy_optimum:
-        optimum_loss = np.where(np.isnan(optimum_loss), runs["problem"].map(observed), optimum_loss)
-    best_loss = _loss(runs["best"], mode)
-    ref_loss = _loss(runs["problem"].map(reference), mode)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        regret = (best_loss - optimum_loss) / (ref_loss - optimum_loss)
-    runs["regret"] = np.where(ref_loss > optimum_loss, regret, np.nan)
-    return runs[np.isfinite(optimum_loss)].reset_index(drop=True)[RUN + ["n", "best", "regret"]]
+    runs["regret"], known = _normalize(table, runs["problem"], runs["best"], proxy_optimum=proxy_optimum,
+                                       baseline=baseline)
+    return runs[known].reset_index(drop=True)[RUN + ["n", "best", "regret"]]
+
+
+PROPOSER_PHASES = ((0, 10), (10, 25), (25, 50))
+
+
+def proposer_quality(table: pd.DataFrame, phases: Sequence[tuple[int, int]] = PROPOSER_PHASES, *,
+                     baseline: str = BASELINE) -> pd.DataFrame:
+    """Trials by proposer and phase of the run, for runs that recorded ``proposed_by`` (see module doc).
+
+    Returns:
+        Columns method, proposed_by, trials (the phase as ``"a-b"``: trial indices a..b-1), n (trials
+        proposed), mean_regret (mean normalized value of those trials), improved (share that set a new
+        best so far in their run); empty when no run recorded who proposed its trials.
+
+    Example:
+        >>> t = pd.DataFrame({"method": "m", "problem": "p", "seed": 0, "trial": [0, 1, 2, 3],
+        ...     "value": [4.0, 2.0, 3.0, 1.0], "best_so_far": [4.0, 2.0, 2.0, 1.0], "mode": "min",
+        ...     "optimum": 0.0, "perfect": 0.0, "same_start": False,
+        ...     "proposed_by": ["optimizer", "llm", "optimizer", "llm"]})
+        >>> proposer_quality(t, [(0, 4)])[["proposed_by", "n", "improved"]].values.tolist()
+        [['llm', 2, 1.0], ['optimizer', 2, 0.5]]
+    """
+    columns = ["method", "proposed_by", "trials", "n", "mean_regret", "improved"]
+    if "proposed_by" not in table or not (table["proposed_by"].fillna("") != "").any():
+        return pd.DataFrame(columns=columns)
+    ordered = table.sort_values(RUN + ["trial"])
+    previous_best = ordered.groupby(RUN)["best_so_far"].shift()
+    loss, previous = _loss(ordered["value"], ordered["mode"]), _loss(previous_best, ordered["mode"])
+    finite = np.isfinite(loss)
+    improved = finite & (np.isnan(previous) | (loss < np.where(np.isnan(previous), np.inf, previous)))
+    regret, _ = _normalize(table, ordered["problem"], ordered["value"], proxy_optimum=True, baseline=baseline)
+    trials = ordered.assign(regret=regret, improved=improved)
+    trials = trials[trials["proposed_by"].fillna("") != ""]
+    frames = []
+    for start, stop in phases:
+        phase = trials[(trials["trial"] >= start) & (trials["trial"] < stop)]
+        if phase.empty:
+            continue
+        grouped = phase.groupby(["method", "proposed_by"]).agg(
+            n=("trial", "size"), mean_regret=("regret", "mean"), improved=("improved", "mean")).reset_index()
+        frames.append(grouped.assign(trials=f"{start}-{stop}"))
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
 
 
 def mean_ranks(table: pd.DataFrame, budgets: Sequence[int] = RANK_BUDGETS) -> pd.DataFrame:

@@ -191,14 +191,21 @@ def run_one(spec: RunSpec) -> pd.DataFrame:
         logger.warning(MISSING_TRIALS, spec.method, problem.name, spec.seed, n_created, len(recorder.finished))
     stats = searcher.stats if method.uses_llm else {}
     backend = spec.backend if isinstance(spec.backend, str) else type(spec.backend).__name__
-    return _table(spec, problem, recorder.finished, stats, backend if method.uses_llm else "", run_time)
+    return _table(spec, problem, recorder.finished, stats, backend if method.uses_llm else "", run_time,
+                  _proposal_sources(searcher))
+
+
+def _proposal_sources(searcher: Any) -> dict[str, str]:
+    """Tune trial id -> who proposed it (``"llm"``, ``"optimizer"``, ``"random"``...), for LLMSearcher only."""
+    history = getattr(searcher, "history", None)
+    return {trial_id: record.source for trial_id, record in history.records.items()} if history else {}
 
 
 def _table(spec: RunSpec, problem: Problem, finished: Mapping[str, Mapping[str, Any]], stats: Mapping[str, Any],
-           backend: str, run_time: float) -> pd.DataFrame:
-    records = sorted(finished.values(), key=lambda r: _creation_index(r["tag"]))
+           backend: str, run_time: float, sources: Mapping[str, str]) -> pd.DataFrame:
+    records = sorted(finished.items(), key=lambda item: _creation_index(item[1]["tag"]))
     rows = []
-    for index, record in enumerate(records):
+    for index, (trial_id, record) in enumerate(records):
         raw = record["result"].get(problem.metric)
         value = finite_or_nan(raw)
         status = record["status"]
@@ -207,11 +214,11 @@ def _table(spec: RunSpec, problem: Problem, finished: Mapping[str, Mapping[str, 
         rows.append({
             "method": spec.method, "problem": problem.name, "seed": spec.seed, "trial": index,
             "config": config_json(record["config"]), "value": value if status == "ok" else float("nan"),
-            "status": status, "trial_time_s": finite_or_nan(record["result"].get("time_total_s")),
-            "elapsed_s": record["elapsed_s"],
+            "status": status, "proposed_by": sources.get(trial_id, ""),
+            "trial_time_s": finite_or_nan(record["result"].get("time_total_s")), "elapsed_s": record["elapsed_s"],
         })
     table = pd.DataFrame(rows, columns=["method", "problem", "seed", "trial", "config", "value", "status",
-                                        "trial_time_s", "elapsed_s"])
+                                        "proposed_by", "trial_time_s", "elapsed_s"])
     table["best_so_far"] = best_so_far(table["value"].astype(float), problem.mode)
     table = table.assign(
         metric=problem.metric, mode=problem.mode,

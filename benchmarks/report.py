@@ -193,6 +193,13 @@ def build_report(results: str | Path | Sequence[str | Path], out: str | Path, *,
         lines += ["## Paired comparisons over (problem, seed) pairs",
                   "", "Regret difference < 0: `method` is better; W/T/L: its wins/ties/losses on best value.", "",
                   markdown_table(paired, index=False), ""]
+    proposers = analysis.proposer_quality(table)
+    if not proposers.empty:
+        lines += ["## Who proposed the trials (LLMSearcher methods)", "",
+                  "Per proposer and trial range: trials proposed, their mean normalized value (0 = best seen, "
+                  "1 = a typical random configuration) and the share that improved their run's best so far. "
+                  "Runs stored before the runner recorded proposers are not counted.", "",
+                  markdown_table(proposers, index=False), ""]
     lines += ["## Cost per method", "", markdown_table(analysis.usage(table)), ""]
     for title, path in figures.items():
         if path:

@@ -11,6 +11,9 @@ Columns (:data:`COLUMNS`):
 - ``config``: the trial's resolved config as JSON (searched values plus the problem's constants).
 - ``value``: the metric's last reported value (NaN if the trial failed or reported NaN/inf).
 - ``status``: ``"ok"``, ``"error"`` (the trial raised) or ``"nonfinite"``.
+- ``proposed_by``: for LLMSearcher methods, who proposed the trial: ``"llm"``, ``"optimizer"``
+  (hybrid), ``"random"`` (fallback when the LLM gave nothing usable) or ``"points"`` (given start
+  points); ``""`` for other methods and for runs stored before the column existed.
 - ``best_so_far``: best finite ``value`` among trials ``0..trial`` (NaN before the first one).
 - ``trial_time_s``: the trial's own running time (Tune's ``time_total_s``).
 - ``elapsed_s``: seconds from the run's start to the trial's end (driver clock, includes Ray
@@ -49,7 +52,7 @@ logger = logging.getLogger(__name__)
 LLM_STAT_KEYS = ("llm_calls", "prompt_tokens", "completion_tokens", "llm_seconds", "proposed_by_llm",
                  "proposed_by_optimizer", "fallbacks", "rejected")
 COLUMNS = (
-    "method", "problem", "seed", "trial", "config", "value", "status", "best_so_far", "trial_time_s",
+    "method", "problem", "seed", "trial", "config", "value", "status", "proposed_by", "best_so_far", "trial_time_s",
     "elapsed_s", "metric", "mode", "optimum", "perfect", "budget", "concurrency", "same_start", "backend", "git_sha",
     *LLM_STAT_KEYS, "run_time_s",
 )
@@ -104,10 +107,11 @@ def load_results(out: str | os.PathLike[str]) -> pd.DataFrame:
     files = sorted([*root.glob("*/*/seed*.parquet"), *root.glob("*/*/seed*.csv")])
     if not files:
         raise FileNotFoundError(f"no benchmark runs under {root}")
-    text_columns = {"config": str, "backend": str, "git_sha": str}
+    text_columns = {"config": str, "backend": str, "git_sha": str, "proposed_by": str}
     tables = [pd.read_parquet(f) if f.suffix == ".parquet" else pd.read_csv(f, dtype=text_columns) for f in files]
-    table = pd.concat(tables, ignore_index=True)
-    table["backend"] = table["backend"].fillna("").astype(str)
+    table = pd.concat(tables, ignore_index=True).reindex(columns=list(COLUMNS))  # older runs lack proposed_by
+    for column in ("backend", "proposed_by"):
+        table[column] = table[column].fillna("").astype(str)
     return table.sort_values(["method", "problem", "seed", "trial"], ignore_index=True)
 
 

@@ -163,3 +163,23 @@ def test_target_check_reports_met_and_missed_targets():
     zhang = checks.loc["llm-hybrid beats random's expected best at 2 on > 81% of problems"]
     assert zhang["met"] and zhang["measured"] == "100% of 1"
     assert target_check(table(*runs[:2]), "llm-hybrid", "optuna-tpe", [2]).empty
+
+
+def test_proposer_quality_compares_the_llm_share_with_the_optimizer_share_per_phase():
+    # random's median value 4.0, optimum 0: a trial's normalized value is value / 4.
+    results = table(
+        run_rows("random", "p", 0, [4.0, 3.0, 5.0, 4.0], optimum=0.0),
+        run_rows("hybrid", "p", 0, [3.0, 2.0, 2.5, 1.0], optimum=0.0,
+                 proposed_by=["optimizer", "llm", "optimizer", "llm"]),
+        run_rows("hybrid", "p", 1, [2.0, 4.0, 3.0, 1.0], optimum=0.0,
+                 proposed_by=["optimizer", "llm", "random", "optimizer"]),
+    )
+    quality = analysis.proposer_quality(results, [(0, 2), (2, 4)]).set_index(["proposed_by", "trials"])
+    assert set(quality["method"]) == {"hybrid"}  # random search records no proposer
+    assert quality.loc[("llm", "0-2"), "n"] == 2
+    assert quality.loc[("llm", "0-2"), "mean_regret"] == pytest.approx((2.0 + 4.0) / 2 / 4)
+    assert quality.loc[("llm", "0-2"), "improved"] == pytest.approx(0.5)  # 2.0 beat 3.0; 4.0 did not beat 2.0
+    assert quality.loc[("optimizer", "0-2"), "improved"] == pytest.approx(1.0)  # a run's first trial
+    assert quality.loc[("optimizer", "2-4"), "mean_regret"] == pytest.approx((2.5 + 1.0) / 2 / 4)
+    assert quality.loc[("random", "2-4"), "improved"] == 0.0
+    assert analysis.proposer_quality(run_rows("random", "p", 0, [1.0, 2.0])).empty

@@ -54,8 +54,12 @@ def test_llm_stats_and_backend_are_recorded_for_llm_methods_only(harness, script
     llm = table[table["method"] == "llm-local"]
     assert (llm["backend"] == scripted_backend_spec).all()
     assert (llm["llm_calls"] > 0).all() and (llm["proposed_by_llm"] > 0).all()
+    assert set(llm["proposed_by"]) <= {"llm", "random"} and (llm["proposed_by"] == "llm").any()
+    for _, run_table in llm.groupby(["problem", "seed"]):  # the per-trial sources add up to the searcher's count
+        assert (run_table["proposed_by"] == "llm").sum() == run_table["proposed_by_llm"].iloc[0]
     others = table[table["method"] != "llm-local"]
     assert (others["backend"] == "").all() and (others["llm_calls"] == 0).all()
+    assert (others["proposed_by"] == "").all()
     assert len(list((out / "llm_logs" / "llm-local").glob("*/seed*.jsonl"))) == 4
 
 

@@ -106,6 +106,17 @@ def test_results_round_trip(tmp_path, suffix):
     assert json.loads(loaded["config"].iloc[0]) == {"x": 0}
 
 
+def test_runs_stored_before_proposed_by_existed_still_load(tmp_path):
+    old = run_rows("random", "toy/branin", 0, [2.0, 1.0]).drop(columns="proposed_by")
+    write_run(old, run_path(tmp_path, "random", "toy/branin", 0))
+    write_run(run_rows("llm-local", "toy/branin", 1, [2.0, 1.0], proposed_by=["random", "llm"]),
+              run_path(tmp_path, "llm-local", "toy/branin", 1))
+    loaded = load_results(tmp_path)
+    assert list(loaded.columns) == list(COLUMNS)
+    assert loaded.set_index(["method", "trial"])["proposed_by"].to_dict() == {
+        ("llm-local", 0): "random", ("llm-local", 1): "llm", ("random", 0): "", ("random", 1): ""}
+
+
 def test_load_results_concatenates_runs_in_order(tmp_path):
     for seed in (1, 0):
         write_run(run_rows("a", "p/x", seed, [1.0, 0.5]), run_path(tmp_path, "a", "p/x", seed))

@@ -19,8 +19,11 @@ def write_fake_results(root) -> None:
             for method, shift in (("random", 0.0), ("optuna-tpe", 0.1), ("llm-local", 0.2)):
                 draws = rng.uniform(0.2, 0.9, size=12)
                 values = np.maximum(draws - shift, 0.05) if mode == "min" else np.minimum(draws + shift, 0.99)
-                stats = {"llm_calls": 4, "prompt_tokens": 2000, "proposed_by_llm": 10} if method == "llm-local" else {}
-                rows = run_rows(method, problem, seed, values, mode=mode, optimum=optimum, perfect=perfect, **stats)
+                llm = method == "llm-local"
+                stats = {"llm_calls": 4, "prompt_tokens": 2000, "proposed_by_llm": 10} if llm else {}
+                proposers = ["random"] * 2 + ["llm"] * 10 if llm else ""
+                rows = run_rows(method, problem, seed, values, mode=mode, optimum=optimum, perfect=perfect,
+                                proposed_by=proposers, **stats)
                 write_run(rows, run_path(root, method, problem, seed))
     entry = {"command": "python -m benchmarks.run --suite test", "machine": "2-core x86_64", "python": "3.11"}
     (root / "manifest.jsonl").write_text(json.dumps(entry) + "\n")
@@ -34,10 +37,11 @@ def test_report_renders_every_section_and_its_plots(tmp_path):
     assert out.read_text() == text
     for heading in ("## Best value after 12 evaluations", "- Runs stored:", "## Zhang et al.'s statistic at 10 evaluations",
                     "## Mean rank", "## Mean normalized regret (2 problems with a known optimum)",
-                    "## Paired comparisons", "## Cost per method"):
+                    "## Paired comparisons", "## Who proposed the trials", "## Cost per method"):
         assert heading in text
     assert "`python -m benchmarks.run --suite test`" in text and "2-core x86_64" in text
     assert "| llm-local | random | 10 | 9 |" in text  # 3 problems x 3 seeds paired at 10 evaluations
+    assert "| llm-local | llm | 10-25 | 18 |" in text  # trials 10 and 11 of 9 runs
     for name in ("report_curves.png", "report_regret.png", "report_ranks.png"):
         png = out.parent / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
