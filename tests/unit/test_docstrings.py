@@ -1,4 +1,4 @@
-"""The examples in llm_search's docstrings run and say what they show."""
+"""The examples in llm_search's and the benchmark harness's docstrings run and say what they show."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import pkgutil
 
 import pytest
 
+import benchmarks
 import llm_search
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(llm_search.__path__, "llm_search."))
+MODULES = sorted(m.name for package in (llm_search, benchmarks)
+                 for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}."))
 
 
 @pytest.mark.parametrize("name", MODULES)
