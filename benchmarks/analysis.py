@@ -28,7 +28,7 @@ All functions take the table (one row per trial) and return small DataFrames. De
 - **targets**: the search-quality targets of the hybrid (see :func:`target_check`).
 - **who proposed what** (LLMSearcher methods, runs with the ``proposed_by`` column): per method,
   proposer (``llm``, ``optimizer``, ``random`` fallback...) and phase of the run (trial index ranges),
-  the trials proposed, their mean normalized value (the regret formula applied to each trial's own
+  the trials proposed, their median normalized value (the regret formula applied to each trial's own
   value, ``proxy_optimum=True``: 0 = the best seen, 1 = a typical random configuration) and the share
   of them that improved their run's best so far. It tells whether the LLM's share of a hybrid run
   finds better configurations than the optimizer's share at the same point of the run.
@@ -208,7 +208,7 @@ def proposer_quality(table: pd.DataFrame, phases: Sequence[tuple[int, int]] = PR
 
     Returns:
         Columns method, proposed_by, trials (the phase as ``"a-b"``: trial indices a..b-1), n (trials
-        proposed), mean_regret (mean normalized value of those trials), improved (share that set a new
+        proposed), median_regret (median normalized value of those trials), improved (share that set a new
         best so far in their run); empty when no run recorded who proposed its trials.
 
     Example:
@@ -219,7 +219,7 @@ def proposer_quality(table: pd.DataFrame, phases: Sequence[tuple[int, int]] = PR
         >>> proposer_quality(t, [(0, 4)])[["proposed_by", "n", "improved"]].values.tolist()
         [['llm', 2, 1.0], ['optimizer', 2, 0.5]]
     """
-    columns = ["method", "proposed_by", "trials", "n", "mean_regret", "improved"]
+    columns = ["method", "proposed_by", "trials", "n", "median_regret", "improved"]
     if "proposed_by" not in table or not (table["proposed_by"].fillna("") != "").any():
         return pd.DataFrame(columns=columns)
     ordered = table.sort_values(RUN + ["trial"])
@@ -236,7 +236,7 @@ def proposer_quality(table: pd.DataFrame, phases: Sequence[tuple[int, int]] = PR
         if phase.empty:
             continue
         grouped = phase.groupby(["method", "proposed_by"]).agg(
-            n=("trial", "size"), mean_regret=("regret", "mean"), improved=("improved", "mean")).reset_index()
+            n=("trial", "size"), median_regret=("regret", "median"), improved=("improved", "mean")).reset_index()
         frames.append(grouped.assign(trials=f"{start}-{stop}"))
     if not frames:
         return pd.DataFrame(columns=columns)

@@ -196,7 +196,7 @@ def build_report(results: str | Path | Sequence[str | Path], out: str | Path, *,
     proposers = analysis.proposer_quality(table)
     if not proposers.empty:
         lines += ["## Who proposed the trials (LLMSearcher methods)", "",
-                  "Per proposer and trial range: trials proposed, their mean normalized value (0 = best seen, "
+                  "Per proposer and trial range: trials proposed, their median normalized value (0 = best seen, "
                   "1 = a typical random configuration) and the share that improved their run's best so far. "
                   "Runs stored before the runner recorded proposers are not counted.", "",
                   markdown_table(proposers, index=False), ""]

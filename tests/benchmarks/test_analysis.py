@@ -177,9 +177,9 @@ def test_proposer_quality_compares_the_llm_share_with_the_optimizer_share_per_ph
     quality = analysis.proposer_quality(results, [(0, 2), (2, 4)]).set_index(["proposed_by", "trials"])
     assert set(quality["method"]) == {"hybrid"}  # random search records no proposer
     assert quality.loc[("llm", "0-2"), "n"] == 2
-    assert quality.loc[("llm", "0-2"), "mean_regret"] == pytest.approx((2.0 + 4.0) / 2 / 4)
+    assert quality.loc[("llm", "0-2"), "median_regret"] == pytest.approx((2.0 + 4.0) / 2 / 4)
     assert quality.loc[("llm", "0-2"), "improved"] == pytest.approx(0.5)  # 2.0 beat 3.0; 4.0 did not beat 2.0
     assert quality.loc[("optimizer", "0-2"), "improved"] == pytest.approx(1.0)  # a run's first trial
-    assert quality.loc[("optimizer", "2-4"), "mean_regret"] == pytest.approx((2.5 + 1.0) / 2 / 4)
+    assert quality.loc[("optimizer", "2-4"), "median_regret"] == pytest.approx((2.5 + 1.0) / 2 / 4)
     assert quality.loc[("random", "2-4"), "improved"] == 0.0
     assert analysis.proposer_quality(run_rows("random", "p", 0, [1.0, 2.0])).empty
