@@ -2,7 +2,9 @@
 
 Controlled studies found pure-LLM search losing to TPE/CMA-ES while a hybrid wins: the optimizer
 proposes most trials, the LLM a share (``llm_share``, default 0.3), seeing the optimizer's state
-(best trials, where it is sampling now). The LLM joins once ``llm_after`` trials have finished, so
+(best trials, where it is sampling now). With ``adaptive_share`` (the default) that share is earned:
+it follows how often the LLM's trials beat the running median compared with the optimizer's
+(:mod:`llm_search.credit`), so a weak model costs little and a strong one gets more of the budget. The LLM joins once ``llm_after`` trials have finished, so
 it has results to refine: a small model's cold guesses (no results yet) drift to the ends of the
 ranges and are worse than the optimizer's random startup samples. The LLM either writes configs (``mode="generate"``) or
 picks the most promising of the optimizer's candidates (``mode="judge"``). Its first proposals can
@@ -26,7 +28,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable, Mapping
 
-
+from llm_search.credit import DEFAULT_BOUNDS, earned_share, proposer_credit
 from llm_search.history import History
 from llm_search.optimizers import OptunaOptimizer
 from llm_search.proposer import LLMProposer, Proposal, ProposerStats
@@ -44,7 +46,11 @@ class HybridProposer:
         llm: The LLM proposer (its backend, prompt limits, call budget and log).
         optimizer: ``"tpe"`` (any space) or ``"cmaes"`` (continuous spaces).
         seed: Optimizer seed.
-        llm_share: Fraction of proposals that come from the LLM after the warm start.
+        llm_share: Fraction of proposals that come from the LLM after the warm start (the starting
+            share when ``adaptive_share``).
+        adaptive_share: Scale the share by the LLM's measured success against the optimizer's,
+            within ``share_bounds`` (see :mod:`llm_search.credit`); ``False`` keeps ``llm_share`` fixed.
+        share_bounds: (lowest, highest) adaptive share.
         mode: ``"generate"`` (LLM writes configs) or ``"judge"`` (LLM picks among candidates).
         warm_start: Number of first proposals that come from the LLM; they become the optimizer's
             startup trials (``n_startup_trials`` is set to ``max(warm_start, n_startup_trials)``).
@@ -56,9 +62,12 @@ class HybridProposer:
 
     def __init__(self, llm: LLMProposer, *, optimizer: str = "tpe", seed: int | None = None, llm_share: float = 0.3,
                  mode: str = "generate", warm_start: int = 0, candidates_per_pick: int = 4, n_startup_trials: int = 10,
-                 llm_after: int = 3):
+                 llm_after: int = 3, adaptive_share: bool = True,
+                 share_bounds: tuple[float, float] = DEFAULT_BOUNDS):
         if not 0.0 <= llm_share <= 1.0:
             raise ValueError(f"llm_share must be in [0, 1], got {llm_share}")
+        if not 0.0 <= share_bounds[0] <= share_bounds[1] <= 1.0:
+            raise ValueError(f"share_bounds must be (low, high) with 0 <= low <= high <= 1, got {share_bounds}")
         if mode not in MODES:
             raise ValueError(f"hybrid mode must be one of {MODES}, got {mode!r}")
         if warm_start < 0 or candidates_per_pick < 2 or llm_after < 0:
@@ -71,6 +80,9 @@ class HybridProposer:
         self.warm_start = warm_start
         self.candidates_per_pick = candidates_per_pick
         self.llm_after = llm_after
+        self.adaptive_share = adaptive_share
+        self.share_bounds = tuple(share_bounds)
+        self.current_share = llm_share
         self.n_startup_trials = max(warm_start, n_startup_trials) if warm_start else n_startup_trials
         self.proposed_by_optimizer = 0
         self._optimizer: OptunaOptimizer | None = None
@@ -100,13 +112,27 @@ class HybridProposer:
                                               n_startup_trials=self.n_startup_trials)
         return self._optimizer
 
-    def _llm_count(self, n: int, n_finished: int) -> int:
+    def _update_share(self, history: History) -> None:
+        if not self.adaptive_share:
+            return
+        credit = proposer_credit(history)
+        share = earned_share(credit, self.llm_share, bounds=self.share_bounds)
+        if abs(share - self.current_share) >= 0.05:
+            llm_rate, optimizer_rate = credit.rates()
+            logger.info("LLM share of new trials now %.2f: its trials beat the running median %d of %d times "
+                        "(smoothed rate %.2f), the optimizer's %d of %d (%.2f)", share, credit.llm_successes,
+                        credit.llm_trials, llm_rate, credit.optimizer_successes, credit.optimizer_trials,
+                        optimizer_rate)
+        self.current_share = share
+
+    def _llm_count(self, n: int, history: History) -> int:
         if self._proposed < self.warm_start:
             return min(n, self.warm_start - self._proposed)
-        if n_finished < self.llm_after:
+        if len(history.finished()) < self.llm_after:
             return 0
+        self._update_share(history)
         # Carry the fractional share between rounds so the long-run share is exact.
-        self._share_credit += n * self.llm_share
+        self._share_credit += n * self.current_share
         count = min(n, int(self._share_credit + 1e-9))  # 0.3 x 20 must give 6, not 5.999
         self._share_credit -= count
         return count
@@ -123,7 +149,7 @@ class HybridProposer:
                 pending: Iterable[Mapping[str, Any]] = (), seen: set[str] | None = None) -> list[Proposal]:
         optimizer = self.optimizer(space)
         optimizer.sync(history)
-        n_llm = self._llm_count(n, len(history.finished())) if self.llm.available else 0
+        n_llm = self._llm_count(n, history) if self.llm.available else 0
         proposals: list[Proposal] = []
         if n_llm and self.mode == "generate":
             from_llm = self.llm.propose(space, history, n_llm, seed=seed, pending=pending, seen=seen,

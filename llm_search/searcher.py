@@ -63,7 +63,10 @@ class LLMSearcher(Searcher):
             :class:`~llm_search.backends.Backend`.
         strategy: ``"llm"`` (every proposal from the LLM) or ``"hybrid"`` (Optuna TPE/CMA-ES
             drives, the LLM proposes ``llm_share`` of the trials; see :mod:`llm_search.hybrid`).
-        llm_share: Hybrid only: share of proposals from the LLM.
+        llm_share: Hybrid only: share of proposals from the LLM (where it starts with ``adaptive_share``).
+        adaptive_share: Hybrid only: the LLM's share follows how often its trials beat the running
+            median compared with the optimizer's (between 0.05 and 0.6; see :mod:`llm_search.credit`);
+            ``False`` keeps ``llm_share`` fixed.
         optimizer: Hybrid only: ``"tpe"`` or ``"cmaes"``.
         hybrid_mode: Hybrid only: ``"generate"`` (the LLM writes configs) or ``"judge"`` (the
             LLM picks among the optimizer's candidates).
@@ -114,6 +117,7 @@ class LLMSearcher(Searcher):
         backend: BackendSpec = "local",
         strategy: str = "llm",
         llm_share: float = 0.3,
+        adaptive_share: bool = True,
         optimizer: str = "tpe",
         hybrid_mode: str = "generate",
         warm_start: int = 0,
@@ -165,7 +169,7 @@ class LLMSearcher(Searcher):
             self._proposer: LLMProposer | HybridProposer = llm
         elif strategy == "hybrid":
             self._proposer = HybridProposer(llm, optimizer=optimizer, seed=seed, llm_share=llm_share, mode=hybrid_mode,
-                                            warm_start=warm_start, llm_after=llm_after)
+                                            warm_start=warm_start, llm_after=llm_after, adaptive_share=adaptive_share)
         else:
             raise ValueError(f"strategy must be 'llm' or 'hybrid', got {strategy!r}")
         self.strategy = strategy
@@ -381,7 +385,8 @@ class LLMSearcher(Searcher):
         """Counters: LLM calls, tokens, fallbacks to random sampling, rejections, suggestions."""
         stats = self._proposer.stats.to_dict()
         stats.update(suggested=self._n_suggested, queued=len(self._queue), llm_disabled=self._proposer.disabled_reason,
-                     proposed_by_optimizer=getattr(self._proposer, "proposed_by_optimizer", 0))
+                     proposed_by_optimizer=getattr(self._proposer, "proposed_by_optimizer", 0),
+                     llm_share=getattr(self._proposer, "current_share", None))
         return stats
 
     @property

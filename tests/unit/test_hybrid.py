@@ -43,14 +43,36 @@ def run(proposer: HybridProposer, rounds: int, n: int = 1) -> tuple[History, Cou
     return history, sources
 
 
-def test_llm_share_is_exact_over_time():
+def test_fixed_llm_share_is_exact_over_time():
     proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.3, seed=0,
-                              llm_after=0)
+                              llm_after=0, adaptive_share=False)
     _, sources = run(proposer, 20)
     assert sources == Counter({"optimizer": 14, "llm": 6})
-    waiting = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.3, seed=0)
+    waiting = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.3, seed=0,
+                             adaptive_share=False)
     _, sources = run(waiting, 23)  # the default llm_after=3: 3 optimizer trials, then the share of 20
     assert sources == Counter({"optimizer": 17, "llm": 6})
+
+
+def near_optimum_llm(messages, options):
+    rng = np.random.default_rng(options["seed"])
+    return json.dumps({"configs": [{"x": float(rng.uniform(-0.3, 0.3)), "y": float(rng.uniform(-0.3, 0.3)),
+                                    "c": "a"}]})
+
+
+def far_corner_llm(messages, options):
+    rng = np.random.default_rng(options["seed"])
+    return json.dumps({"configs": [{"x": float(rng.uniform(4.5, 5)), "y": float(rng.uniform(4.5, 5)), "c": "b"}]})
+
+
+@pytest.mark.parametrize(("answer", "share_range"), [(far_corner_llm, (0.05, 0.1)), (near_optimum_llm, (0.4, 0.6))])
+def test_adaptive_share_follows_the_llm_trials_success(answer, share_range):
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=answer)), llm_share=0.3, seed=0)
+    _, sources = run(proposer, 60)
+    low, high = share_range
+    assert low <= proposer.current_share <= high
+    fixed = 0.3 * (60 - 3)
+    assert (sources["llm"] < 0.6 * fixed) if high <= 0.1 else (sources["llm"] > 1.2 * fixed)
 
 
 def test_warm_start_comes_from_the_llm_and_seeds_the_optimizer():
@@ -81,7 +103,7 @@ def test_optimizer_learns_the_toy_problem():
 def test_judge_mode_picks_among_optimizer_candidates():
     backend = ScriptedBackend(default=judging_llm)
     proposer = HybridProposer(LLMProposer(backend), llm_share=1.0, mode="judge", candidates_per_pick=3, seed=0,
-                              llm_after=0)
+                              llm_after=0, adaptive_share=False)
     history, sources = run(proposer, 4, n=2)
     assert sources == Counter({"llm": 8})
     prompt = backend.history[0]["messages"][-1]["content"]

@@ -39,9 +39,10 @@ def make_llm_searcher(**kwargs) -> LLMSearcher:
 
 def make_hybrid(mode: str):
     def factory(**kwargs) -> LLMSearcher:
-        # llm_after=0: the LLM takes its share from the first round, so whether it is asked within a
-        # few trials does not hang on when background rounds run relative to trial completions.
-        return make_llm_searcher(strategy="hybrid", hybrid_mode=mode, llm_share=0.5, llm_after=0, **kwargs)
+        # llm_after=0 and a fixed share: the LLM takes its share from the first round, so whether it is
+        # asked within a few trials does not hang on background-round timing or on its trials' results.
+        return make_llm_searcher(strategy="hybrid", hybrid_mode=mode, llm_share=0.5, llm_after=0,
+                                 adaptive_share=False, **kwargs)
 
     return factory
 
