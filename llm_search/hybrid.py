@@ -82,7 +82,7 @@ class HybridProposer:
         self.llm_after = llm_after
         self.adaptive_share = adaptive_share
         self.share_bounds = tuple(share_bounds)
-        self.current_share = llm_share
+        self.current_share = self._logged_share = llm_share
         self.n_startup_trials = max(warm_start, n_startup_trials) if warm_start else n_startup_trials
         self.proposed_by_optimizer = 0
         self._optimizer: OptunaOptimizer | None = None
@@ -117,7 +117,8 @@ class HybridProposer:
             return
         credit = proposer_credit(history)
         share = earned_share(credit, self.llm_share, bounds=self.share_bounds)
-        if abs(share - self.current_share) >= 0.05:
+        if abs(share - self._logged_share) >= 0.1:  # a visible change, not every step of the estimate
+            self._logged_share = share
             llm_rate, optimizer_rate = credit.rates()
             logger.info("LLM share of new trials now %.2f: its trials beat the running median %d of %d times "
                         "(smoothed rate %.2f), the optimizer's %d of %d (%.2f)", share, credit.llm_successes,

@@ -66,11 +66,13 @@ def far_corner_llm(messages, options):
 
 
 @pytest.mark.parametrize(("answer", "share_range"), [(far_corner_llm, (0.05, 0.1)), (near_optimum_llm, (0.4, 0.6))])
-def test_adaptive_share_follows_the_llm_trials_success(answer, share_range):
+def test_adaptive_share_follows_the_llm_trials_success(answer, share_range, caplog):
     proposer = HybridProposer(LLMProposer(ScriptedBackend(default=answer)), llm_share=0.3, seed=0)
-    _, sources = run(proposer, 60)
+    with caplog.at_level("INFO", logger="llm_search.hybrid"):
+        _, sources = run(proposer, 60)
     low, high = share_range
     assert low <= proposer.current_share <= high
+    assert "LLM share of new trials now" in caplog.text
     fixed = 0.3 * (60 - 3)
     assert (sources["llm"] < 0.6 * fixed) if high <= 0.1 else (sources["llm"] > 1.2 * fixed)
 
