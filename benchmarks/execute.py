@@ -36,6 +36,7 @@ from benchmarks.results import (
     config_json,
     finite_or_nan,
     git_sha,
+    log_path,
     run_exists,
     run_path,
     write_run,
@@ -253,8 +254,7 @@ def run_all(specs: list[RunSpec], out: str | os.PathLike[str]) -> int:
             logger.info("%s: done before, skipped", label)
             continue
         if spec.llm_log is None and get_method(spec.method).uses_llm:
-            log = out / "llm_logs" / spec.method / problem.replace("/", "__") / f"seed{spec.seed}.jsonl"
-            spec = dataclasses.replace(spec, llm_log=str(log))
+            spec = dataclasses.replace(spec, llm_log=str(log_path(out, spec.method, problem, spec.seed)))
         try:
             table = run_one(spec)
         except (KeyError, TypeError, ValueError, ImportError) as exc:

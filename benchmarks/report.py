@@ -198,7 +198,8 @@ def build_report(results: str | Path | Sequence[str | Path], out: str | Path, *,
         lines += ["## Who proposed the trials (LLMSearcher methods)", "",
                   "Per proposer and trial range: trials proposed, their median normalized value (0 = best seen, "
                   "1 = a typical random configuration) and the share that improved their run's best so far. "
-                  "Runs stored before the runner recorded proposers are not counted.", "",
+                  "For runs stored before the runner recorded proposers, the LLM's trials are matched from their "
+                  "exchange logs.", "",
                   markdown_table(proposers, index=False), ""]
     lines += ["## Cost per method", "", markdown_table(analysis.usage(table)), ""]
     for title, path in figures.items():

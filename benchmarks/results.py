@@ -13,7 +13,8 @@ Columns (:data:`COLUMNS`):
 - ``status``: ``"ok"``, ``"error"`` (the trial raised) or ``"nonfinite"``.
 - ``proposed_by``: for LLMSearcher methods, who proposed the trial: ``"llm"``, ``"optimizer"``
   (hybrid), ``"random"`` (fallback when the LLM gave nothing usable) or ``"points"`` (given start
-  points); ``""`` for other methods and for runs stored before the column existed.
+  points); ``""`` for other methods. For runs stored before the column existed, ``load_results``
+  recovers it from the run's exchange log (:func:`proposers_from_logs`).
 - ``best_so_far``: best finite ``value`` among trials ``0..trial`` (NaN before the first one).
 - ``trial_time_s``: the trial's own running time (Tune's ``time_total_s``).
 - ``elapsed_s``: seconds from the run's start to the trial's end (driver clock, includes Ray
@@ -73,6 +74,11 @@ def run_path(out: str | os.PathLike[str], method: str, problem: str, seed: int) 
     return Path(out) / "runs" / method / problem.replace("/", "__") / f"seed{seed}.{suffix}"
 
 
+def log_path(out: str | os.PathLike[str], method: str, problem: str, seed: int) -> Path:
+    """Where the LLM exchange log of one run of an LLM method is written."""
+    return Path(out) / "llm_logs" / method / problem.replace("/", "__") / f"seed{seed}.jsonl"
+
+
 def run_exists(out: str | os.PathLike[str], method: str, problem: str, seed: int) -> bool:
     """Whether the run's table exists in either format (a finished run)."""
     path = run_path(out, method, problem, seed)
@@ -111,8 +117,37 @@ def load_results(out: str | os.PathLike[str]) -> pd.DataFrame:
     tables = [pd.read_parquet(f) if f.suffix == ".parquet" else pd.read_csv(f, dtype=text_columns) for f in files]
     table = pd.concat(tables, ignore_index=True).reindex(columns=list(COLUMNS))  # older runs lack proposed_by
     for column in ("backend", "proposed_by"):
-        table[column] = table[column].fillna("").astype(str)
-    return table.sort_values(["method", "problem", "seed", "trial"], ignore_index=True)
+        table[column] = table[column].astype(object).fillna("").astype(str)
+    table = table.sort_values(["method", "problem", "seed", "trial"], ignore_index=True)
+    return proposers_from_logs(table, out)
+
+
+def proposers_from_logs(table: pd.DataFrame, out: str | os.PathLike[str]) -> pd.DataFrame:
+    """Fill ``proposed_by`` of LLM runs stored before the column existed, from their exchange logs.
+
+    A trial whose searched values equal a config that the LLM's answers had accepted (each accepted
+    config matched once) was the LLM's; the run's other trials were the optimizer's (hybrid runs:
+    ``proposed_by_optimizer > 0``) or random fallbacks. Runs without a log are left as they are.
+    """
+    table = table.copy()
+    for (method, problem, seed), run in table.groupby(["method", "problem", "seed"]):
+        if run["llm_calls"].iloc[0] == 0 or (run["proposed_by"] != "").any():
+            continue
+        path = log_path(out, method, problem, seed)
+        if not path.exists():
+            continue
+        accepted = [json.loads(config) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+                    for config in json.loads(line).get("accepted", [])]
+        other = "optimizer" if run["proposed_by_optimizer"].iloc[0] > 0 else "random"
+        sources = []
+        for text in run.sort_values("trial")["config"]:
+            config = json.loads(text)
+            match = next((i for i, a in enumerate(accepted) if all(config.get(k) == v for k, v in a.items())), None)
+            sources.append(other if match is None else "llm")
+            if match is not None:
+                accepted.pop(match)
+        table.loc[run.sort_values("trial").index, "proposed_by"] = sources
+    return table
 
 
 def best_so_far(values: pd.Series, mode: str) -> pd.Series:

@@ -6,8 +6,7 @@ or NaN trial never succeeds). Each proposer's success rate is smoothed towards 1
 two rates, within ``bounds``: an LLM that does as well as the optimizer keeps its share, one that does
 better earns more (up to the upper bound), one that does worse is cut back, never below the lower
 bound, so it keeps being measured. Squared because a proposer that is right less often should lose
-budget faster than in proportion: on the 15 tabular tasks, the embedded 135M model's trials beat the
-running median 44% of the time against 69% for TPE's, in 82% of 60 runs.
+budget faster than in proportion. Why and what it changed: docs/benchmarks.md, "The LLM earns its share".
 
 Example:
     >>> from llm_search.history import History

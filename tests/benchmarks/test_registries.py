@@ -11,7 +11,7 @@ from ray.tune.search.sample import Categorical, Float, Integer
 
 from benchmarks.methods import METHODS, make_searcher
 from benchmarks.problems import get_problem, list_problems, resolve_problems
-from benchmarks.results import COLUMNS, load_results, run_exists, run_path, write_run
+from benchmarks.results import COLUMNS, load_results, log_path, run_exists, run_path, write_run
 from benchmarks.suites import SUITES, parse_seeds
 from tests.benchmarks.tables import run_rows, table
 
@@ -138,3 +138,23 @@ def test_cli_lists_and_parses_method_options(capsys):
         run._method_options(["llm_share=0.5"])
     with pytest.raises(SystemExit, match="--suite"):
         run.main(["--methods", "random"])
+
+
+def test_proposers_of_older_llm_runs_come_from_their_exchange_logs(tmp_path):
+    stats = {"llm_calls": 2, "proposed_by_llm": 2}
+    hybrid = run_rows("llm-hybrid", "toy/branin", 0, [3.0, 2.0, 1.0], proposed_by_optimizer=1, **stats)
+    llm = run_rows("llm-local", "toy/branin", 0, [3.0, 2.0, 1.0], **stats)
+    unlogged = run_rows("llm-local", "toy/branin", 1, [3.0, 2.0], **stats)
+    for rows in (hybrid, llm, unlogged):
+        method, seed = rows["method"].iloc[0], int(rows["seed"].iloc[0])
+        write_run(rows.drop(columns="proposed_by"), run_path(tmp_path, method, "toy/branin", seed))
+    # run_rows's configs are {"x": trial}; the LLM's answers had accepted x=0 and x=2 (and x=7, never run)
+    exchanges = [{"accepted": ['{"x": 0}']}, {"accepted": ['{"x": 7}', '{"x": 2}']}, {"answer": "not JSON"}]
+    for method in ("llm-hybrid", "llm-local"):
+        path = log_path(tmp_path, method, "toy/branin", 0)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(e) + "\n" for e in exchanges))
+    loaded = load_results(tmp_path).set_index(["method", "seed"])["proposed_by"]
+    assert loaded.loc[("llm-hybrid", 0)].tolist() == ["llm", "optimizer", "llm"]
+    assert loaded.loc[("llm-local", 0)].tolist() == ["llm", "random", "llm"]
+    assert loaded.loc[("llm-local", 1)].tolist() == ["", ""]  # no log: unknown
