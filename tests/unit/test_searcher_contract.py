@@ -222,3 +222,21 @@ def test_multi_objective_metrics_do_not_crash(factory):
     searcher.on_trial_complete("a", {"loss": 0.5, "latency": 3.0})
     assert searcher.history.best(1)[0].objective == 0.5
     assert searcher.history.records["a"].metrics["latency"] == 3.0
+
+
+def test_hybrid_share_adapts_and_is_reported_in_stats():
+    """The default hybrid cuts the share of an LLM whose configs (all at the worst corner) lose to TPE's."""
+
+    def worst_corner(messages, options):
+        n = int(messages[-1]["content"].split("exactly ")[1].split()[0])
+        return json.dumps({"configs": [{"lr": 0.1 * (0.99 ** i), "opt": "sgd", "model/depth": 1} for i in range(n)]})
+
+    searcher = LLMSearcher(space=SPACE, metric="loss", mode="min", backend=ScriptedBackend(default=worst_corner),
+                           strategy="hybrid", seed=0, llm_after=0)
+    assert searcher.stats["llm_share"] == 0.3
+    for i in range(40):
+        config = suggest_now(searcher, f"t{i}")
+        searcher.on_trial_complete(f"t{i}", {"loss": math.log10(config["lr"]) + 4 + 0.1 * config["model"]["depth"]})
+    assert searcher.stats["llm_share"] < 0.15
+    assert LLMSearcher(space=SPACE, metric="loss", mode="min", backend=ScriptedBackend(default=llm_answer)).stats[
+        "llm_share"] is None  # pure LLM search has no share
