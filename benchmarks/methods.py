@@ -7,7 +7,7 @@ the path users take. ``points_to_evaluate`` carries the ``--same-start`` default
 
 - ``llm-local``: ``LLMSearcher(strategy="llm")``, backend spec default ``"local"`` (any spec via ``--backend``)
 - ``llm-hybrid``: ``LLMSearcher(strategy="hybrid")``: Optuna TPE drives, the LLM proposes a share
-  (``llm_share``, ``warm_start``... through ``options``)
+  (``llm_share``, ``adaptive_share``, ``warm_start``... through ``options``)
 - ``llm-hybrid-judge``: the same with ``hybrid_mode="judge"`` (the LLM picks among TPE's candidates)
 - ``optuna-tpe``: ``OptunaSearch`` with ``TPESampler(seed=seed)``
 - ``optuna-cmaes``: ``OptunaSearch`` with ``CmaEsSampler(seed=seed)``; numerical spaces only
