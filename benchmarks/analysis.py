@@ -225,8 +225,7 @@ def proposer_quality(table: pd.DataFrame, phases: Sequence[tuple[int, int]] = PR
     ordered = table.sort_values(RUN + ["trial"])
     previous_best = ordered.groupby(RUN)["best_so_far"].shift()
     loss, previous = _loss(ordered["value"], ordered["mode"]), _loss(previous_best, ordered["mode"])
-    finite = np.isfinite(loss)
-    improved = finite & (np.isnan(previous) | (loss < np.where(np.isnan(previous), np.inf, previous)))
+    improved = np.isfinite(loss) & (loss < np.where(np.isnan(previous), np.inf, previous))  # a first value improves
     regret, _ = _normalize(table, ordered["problem"], ordered["value"], proxy_optimum=True, baseline=baseline)
     trials = ordered.assign(regret=regret, improved=improved)
     trials = trials[trials["proposed_by"].fillna("") != ""]

@@ -71,12 +71,16 @@ def _has_pyarrow() -> bool:
 def run_path(out: str | os.PathLike[str], method: str, problem: str, seed: int) -> Path:
     """Where the table of one run is stored (Parquet if ``pyarrow`` is installed, else CSV)."""
     suffix = "parquet" if _has_pyarrow() else "csv"
-    return Path(out) / "runs" / method / problem.replace("/", "__") / f"seed{seed}.{suffix}"
+    return _run_file(out, "runs", method, problem, f"seed{seed}.{suffix}")
 
 
 def log_path(out: str | os.PathLike[str], method: str, problem: str, seed: int) -> Path:
     """Where the LLM exchange log of one run of an LLM method is written."""
-    return Path(out) / "llm_logs" / method / problem.replace("/", "__") / f"seed{seed}.jsonl"
+    return _run_file(out, "llm_logs", method, problem, f"seed{seed}.jsonl")
+
+
+def _run_file(out: str | os.PathLike[str], kind: str, method: str, problem: str, name: str) -> Path:
+    return Path(out) / kind / method / problem.replace("/", "__") / name
 
 
 def run_exists(out: str | os.PathLike[str], method: str, problem: str, seed: int) -> bool:
@@ -139,14 +143,15 @@ def proposers_from_logs(table: pd.DataFrame, out: str | os.PathLike[str]) -> pd.
         accepted = [json.loads(config) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
                     for config in json.loads(line).get("accepted", [])]
         other = "optimizer" if run["proposed_by_optimizer"].iloc[0] > 0 else "random"
+        run = run.sort_values("trial")
         sources = []
-        for text in run.sort_values("trial")["config"]:
+        for text in run["config"]:
             config = json.loads(text)
             match = next((i for i, a in enumerate(accepted) if all(config.get(k) == v for k, v in a.items())), None)
             sources.append(other if match is None else "llm")
             if match is not None:
                 accepted.pop(match)
-        table.loc[run.sort_values("trial").index, "proposed_by"] = sources
+        table.loc[run.index, "proposed_by"] = sources
     return table
 
 

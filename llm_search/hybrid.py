@@ -4,10 +4,11 @@ Controlled studies found pure-LLM search losing to TPE/CMA-ES while a hybrid win
 proposes most trials, the LLM a share (``llm_share``, default 0.3), seeing the optimizer's state
 (best trials, where it is sampling now). With ``adaptive_share`` (the default) that share is earned:
 it follows how often the LLM's trials beat the running median compared with the optimizer's
-(:mod:`llm_search.credit`), so a weak model costs little and a strong one gets more of the budget. The LLM joins once ``llm_after`` trials have finished, so
-it has results to refine: a small model's cold guesses (no results yet) drift to the ends of the
-ranges and are worse than the optimizer's random startup samples. The LLM either writes configs (``mode="generate"``) or
-picks the most promising of the optimizer's candidates (``mode="judge"``). Its first proposals can
+(:mod:`llm_search.credit`), so a weak model costs little and a strong one gets more of the budget.
+The LLM joins once ``llm_after`` trials have finished, so it has results to refine: a small model's
+cold guesses (no results yet) drift to the ends of the ranges and are worse than the optimizer's
+random startup samples. The LLM either writes configs (``mode="generate"``) or picks the most
+promising of the optimizer's candidates (``mode="judge"``). Its first proposals can
 warm-start the optimizer (``warm_start``: they count as the optimizer's startup trials), as Zhang
 et al. found helpful. Every finished trial is told to the optimizer, whoever proposed it.
 
