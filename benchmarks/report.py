@@ -130,9 +130,10 @@ def load_labelled(sources: Sequence[str | Path]) -> pd.DataFrame:
 
 
 def build_report(results: str | Path | Sequence[str | Path], out: str | Path, *,
-                 seeds: Sequence[int] | None = None) -> str:
+                 seeds: Sequence[int] | None = None, methods: Sequence[str] | None = None) -> str:
     """Write the markdown report of ``results`` (one or several directories, see :func:`load_labelled`)
-    to ``out`` (plots beside it); return the markdown. ``seeds``: report these seeds only.
+    to ``out`` (plots beside it); return the markdown. ``seeds``, ``methods``: report these only (a method
+    left out does not shrink the set of (problem, seed) pairs the others are compared on).
 
     Example:
         >>> build_report("results/small", "docs/benchmark_report.md")  # doctest: +SKIP
@@ -141,6 +142,11 @@ def build_report(results: str | Path | Sequence[str | Path], out: str | Path, *,
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stored = load_labelled(sources)
+    if methods is not None:
+        unknown = sorted(set(methods) - set(stored["method"]))
+        if unknown:
+            raise ValueError(f"no stored runs of method(s) {unknown}; stored: {sorted(stored['method'].unique())}")
+        stored = stored[stored["method"].isin(list(methods))]
     selected = stored if seeds is None else stored[stored["seed"].isin(list(seeds))]
     table = analysis.complete_runs(selected)
     budget = int(table["budget"].max())
@@ -217,8 +223,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="results directories written by python -m benchmarks.run (DIR=SUFFIX renames DIR's methods)")
     parser.add_argument("--out", default="docs/benchmark_report.md", help="markdown file to write")
     parser.add_argument("--seeds", help="report these seeds only, e.g. '0-2'")
+    parser.add_argument("--methods", help="report these methods only, comma-separated, e.g. 'llm-hybrid,random'")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    build_report(args.results, args.out, seeds=parse_seeds(args.seeds) if args.seeds else None)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    try:
+        build_report(args.results, args.out, seeds=parse_seeds(args.seeds) if args.seeds else None, methods=methods)
+    except ValueError as error:
+        raise SystemExit(f"benchmarks.report: {error}") from None
     print(f"wrote {args.out} and its plots")
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from benchmarks.report import build_report, main
 from benchmarks.results import run_path, write_run
@@ -67,6 +68,25 @@ def test_report_of_an_unfinished_suite_uses_complete_pairs_and_checks_targets(tm
     assert "llm-hybrid 3, llm-local 9, optuna-tpe 9, random 9" in text
     assert "the 3 (problem, seed) pairs every method ran (the suite is not finished" in text
     assert "## Targets" in text and "llm-hybrid regret < optuna-tpe at 10" in text
+
+
+def test_report_of_chosen_methods_compares_them_on_their_own_complete_pairs(tmp_path):
+    results = tmp_path / "results"
+    write_fake_results(results)
+    write_run(run_rows("llm-hybrid", "toy/fake_min", 0, np.linspace(0.8, 0.1, 12), optimum=0.0),
+              run_path(results, "llm-hybrid", "toy/fake_min", 0))
+    assert main([str(results), "--out", str(tmp_path / "r.md"), "--methods", "random,optuna-tpe"]) == 0
+    text = (tmp_path / "r.md").read_text()
+    assert "- Methods: optuna-tpe, random;" in text
+    assert "the 9 (problem, seed) pairs every method ran" in text  # the one hybrid run does not cut it to 1
+    assert "| llm-local |" not in text
+
+
+def test_report_names_a_method_with_no_runs(tmp_path):
+    results = tmp_path / "results"
+    write_fake_results(results)
+    with pytest.raises(SystemExit, match=r"no stored runs of method\(s\) \['optuna-tpee'\]; stored: "):
+        main([str(results), "--out", str(tmp_path / "r.md"), "--methods", "random,optuna-tpee"])
 
 
 def test_report_of_several_directories_renames_their_methods(tmp_path):
