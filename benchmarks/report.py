@@ -194,7 +194,7 @@ def build_report(results: str | Path | Sequence[str | Path], out: str | Path, *,
     if not targets.empty:
         targets["met"] = targets["met"].map({True: "met", False: "**missed**"})
         lines += ["## Targets", "", markdown_table(targets, index=False), ""]
-    paired = _paired(table, sorted({zhang_n, budget}))
+    paired = _paired(table, sorted({n for n in budgets if n >= zhang_n} | {zhang_n, budget}))
     if not paired.empty:
         lines += ["## Paired comparisons over (problem, seed) pairs",
                   "", "Regret difference < 0: `method` is better; W/T/L: its wins/ties/losses on best value.", "",
