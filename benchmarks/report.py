@@ -24,7 +24,7 @@ import pandas as pd
 
 from benchmarks import analysis, plots
 from benchmarks.results import load_results
-from benchmarks.suites import parse_seeds
+from benchmarks.suites import parse_names, parse_seeds
 
 ZHANG_BUDGET = 10
 TARGET_METHOD, TARGET_REFERENCE = "llm-hybrid", "optuna-tpe"
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", help="report these seeds only, e.g. '0-2'")
     parser.add_argument("--methods", help="report these methods only, comma-separated, e.g. 'llm-hybrid,random'")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    methods = parse_names(args.methods) if args.methods else None
     try:
         build_report(args.results, args.out, seeds=parse_seeds(args.seeds) if args.seeds else None, methods=methods)
     except ValueError as error:

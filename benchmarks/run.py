@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.suites import SUITES, parse_seeds
+from benchmarks.suites import SUITES, parse_names, parse_seeds
 
 logger = logging.getLogger("benchmarks.run")
 
@@ -88,7 +88,7 @@ def _plan(args: argparse.Namespace) -> tuple[list[str], list[str], list[int], in
     problems_text = args.problems or (suite.problems if suite else None)
     if not methods_text or not problems_text:
         raise SystemExit("give --suite, or --methods and --problems (see --list)")
-    methods = [m.strip() for m in methods_text.split(",") if m.strip()]
+    methods = parse_names(methods_text)
     for method in methods:
         get_method(method)
     problems = resolve_problems(problems_text)

@@ -54,6 +54,16 @@ SUITES: dict[str, Suite] = {
 }
 
 
+def parse_names(text: str) -> list[str]:
+    """``"llm-hybrid, random"`` -> ``["llm-hybrid", "random"]`` (empty items dropped).
+
+    Example:
+        >>> parse_names("llm-hybrid, random,")
+        ['llm-hybrid', 'random']
+    """
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0-9"``, ``"0,3,5"`` or mixes (``"0-2,7"``) -> sorted unique seeds.
 
