@@ -85,10 +85,13 @@ def plot_regret(table: pd.DataFrame, path: str | os.PathLike[str]) -> str | None
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for method, group in regrets.groupby("method"):
-        line = group.groupby("n")["regret"].agg(["mean", "sem"]).reset_index().fillna(0.0)
+    lines = regrets.groupby(["method", "n"])["regret"].agg(["mean", "sem"]).reset_index().fillna(0.0)
+    for method, line in lines.groupby("method"):
         ax.plot(line["n"], line["mean"], label=method)
         ax.fill_between(line["n"], line["mean"] - line["sem"], line["mean"] + line["sem"], alpha=0.2)
+    # One awful first trial (regret in the hundreds on a tabular task) would flatten the rest of a linear plot.
+    if _log_scale(lines["mean"]):
+        ax.set_yscale("log")
     ax.set_xlabel("evaluations")
     ax.set_ylabel("normalized regret")
     ax.set_title(f"mean over {regrets['problem'].nunique()} problems with a known optimum "
