@@ -8,7 +8,7 @@ the path users take. ``points_to_evaluate`` carries the ``--same-start`` default
 - ``llm-local``: ``LLMSearcher(strategy="llm")``, backend spec default ``"local"`` (any spec via ``--backend``)
 - ``llm-hybrid``: ``LLMSearcher(strategy="hybrid")``: Optuna TPE drives, the LLM proposes a share
   (``llm_share``, ``adaptive_share``, ``warm_start``... through ``options``)
-- ``llm-hybrid-judge``: the same with ``hybrid_mode="judge"`` (the LLM picks among TPE's candidates)
+- ``llm-hybrid-judge``: the same with ``mode="judge"`` (the LLM picks among TPE's candidates)
 - ``optuna-tpe``: ``OptunaSearch`` with ``TPESampler(seed=seed)``
 - ``optuna-cmaes``: ``OptunaSearch`` with ``CmaEsSampler(seed=seed)``; numerical spaces only
 - ``hyperopt``: ``HyperOptSearch(random_state_seed=seed)``
@@ -83,7 +83,9 @@ def llm_searcher(
     strategy: str = "llm",
     **options: Any,
 ) -> Any:
-    """``LLMSearcher`` for a problem; ``options`` go to its constructor (``log_dir``, ``llm_share``...).
+    """``LLMSearcher`` for a problem; ``options`` go to its constructor (``log_dir``, ``temperature``...),
+    except the fields of :class:`~llm_search.hybrid.HybridConfig` (``llm_share``, ``mode``...), which
+    go into its ``hybrid`` settings.
 
     Example:
         >>> from benchmarks.problems import get_problem
@@ -93,8 +95,14 @@ def llm_searcher(
         ('hybrid', 0)
     """
     from llm_search import LLMSearcher
+    from llm_search.hybrid import HybridConfig
 
+    hybrid_fields = {f.name for f in dataclasses.fields(HybridConfig)}
+    hybrid = {k: options.pop(k) for k in list(options) if k in hybrid_fields}
+    if hybrid and strategy != "hybrid":
+        raise TypeError(f"options {sorted(hybrid)} are hybrid settings; the method's strategy is {strategy!r}")
     return LLMSearcher(
+        hybrid=hybrid if strategy == "hybrid" else None,
         points_to_evaluate=list(points_to_evaluate or []),
         backend=backend_spec,
         strategy=strategy,
@@ -162,7 +170,7 @@ METHODS: dict[str, Method] = {
     for method in (
         Method("llm-local", llm_searcher, uses_llm=True),
         Method("llm-hybrid", functools.partial(llm_searcher, strategy="hybrid"), uses_llm=True),
-        Method("llm-hybrid-judge", functools.partial(llm_searcher, strategy="hybrid", hybrid_mode="judge"),
+        Method("llm-hybrid-judge", functools.partial(llm_searcher, strategy="hybrid", mode="judge"),
                uses_llm=True),
         Method("optuna-tpe", functools.partial(_optuna, "tpe")),
         Method("optuna-cmaes", functools.partial(_optuna, "cmaes")),

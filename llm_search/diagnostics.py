@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
+from llm_search.numbers import real_number
+
 PREFIX = "grad_norm/"
 VANISHING_ABS = 1e-5  # a layer this small learns nothing in practice
 VANISHING_REL = 1e-3  # ... or this small relative to the median layer
@@ -26,8 +28,9 @@ def grad_norms_from_result(result: Mapping[str, object]) -> dict[str, float]:
     """The ``grad_norm/...`` entries of a Tune result as ``{layer: value}`` (``/max`` kept as-is)."""
     norms: dict[str, float] = {}
     for key, value in result.items():
-        if isinstance(key, str) and key.startswith(PREFIX) and isinstance(value, (int, float)) and not isinstance(value, bool):
-            norms[key[len(PREFIX):]] = float(value)
+        number = real_number(value)
+        if isinstance(key, str) and key.startswith(PREFIX) and number is not None:
+            norms[key[len(PREFIX):]] = number
     return norms
 
 

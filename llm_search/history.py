@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 from llm_search.diagnostics import diagnose, grad_norms_from_result
+from llm_search.numbers import real_number
+from llm_search.proposal import ProposalSource, TrialStatus
 
 MAX_SERIES = 16  # reports kept per gradient-norm series (oldest dropped)
 MAX_ERROR_CHARS = 400
@@ -28,7 +30,8 @@ KEPT_METRICS = 8  # numeric metrics kept per trial besides the objective
 
 
 def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    value = real_number(x)
+    return value is not None and math.isfinite(value)
 
 
 def summarize_error(text: str, limit: int = MAX_ERROR_CHARS) -> str:
@@ -49,8 +52,8 @@ def summarize_error(text: str, limit: int = MAX_ERROR_CHARS) -> str:
 class TrialRecord:
     trial_id: str
     config: dict[str, Any]
-    source: str = "llm"  # llm | random | points | external | optimizer
-    status: str = "running"  # running | completed | errored
+    source: ProposalSource = ProposalSource.LLM
+    status: TrialStatus = TrialStatus.RUNNING
     objective: float | None = None  # final reported value of the (primary) metric
     best_objective: float | None = None  # best value seen during the trial
     n_results: int = 0
@@ -59,6 +62,10 @@ class TrialRecord:
     error: str | None = None
     started: float = field(default_factory=time.time)
     ended: float | None = None
+    last_report: str | None = None  # identity of the last result added (Tune repeats it at completion)
+
+    def __post_init__(self) -> None:  # plain strings from older saved states and external callers
+        self.source, self.status = ProposalSource(self.source), TrialStatus(self.status)
 
     def diagnosis(self) -> str:
         return diagnose(self.grad_norms)
@@ -73,18 +80,23 @@ class History:
         self.records: dict[str, TrialRecord] = {}
 
     # ------------------------------------------------------------------ updates
-    def start(self, trial_id: str, config: Mapping[str, Any], source: str) -> None:
-        self.records[trial_id] = TrialRecord(trial_id, dict(config), source=source)
+    def start(self, trial_id: str, config: Mapping[str, Any], source: ProposalSource | str) -> None:
+        self.records[trial_id] = TrialRecord(trial_id, dict(config), source=ProposalSource(source))
 
     def add_result(self, trial_id: str, result: Mapping[str, Any]) -> None:
+        """Record one reported result; the same report passed again (as Tune does at completion) counts once."""
         record = self.records[trial_id]
+        identity = _report_identity(result)
+        if identity is not None and identity == record.last_report:
+            return
+        record.last_report = identity
         record.n_results += 1
         for layer, value in grad_norms_from_result(result).items():
             series = record.grad_norms.setdefault(layer, [])
             series.append(value)
             del series[:-MAX_SERIES]
-        numeric = {k: float(v) for k, v in result.items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool) and not str(k).startswith("grad_norm/")}
+        numeric = {k: number for k, v in result.items()
+                   if not str(k).startswith("grad_norm/") and (number := real_number(v)) is not None}
         kept = {k: v for k, v in numeric.items() if k == self.metric or k in record.metrics}
         for k, v in numeric.items():  # a few more metrics, in the order the trainable reports them
             if len(kept) >= KEPT_METRICS + 1:
@@ -93,8 +105,8 @@ class History:
                 kept.setdefault(k, v)
         record.metrics.update(kept)
         if self.metric and self.metric in result:
-            value = result[self.metric]
-            value = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("nan")
+            value = real_number(result[self.metric])
+            value = float("nan") if value is None else value
             record.objective = value
             if _finite(value) and (record.best_objective is None or self._better(value, record.best_objective)):
                 record.best_objective = value
@@ -103,7 +115,7 @@ class History:
         record = self.records[trial_id]
         if result:
             self.add_result(trial_id, result)
-        record.status = "errored" if error is not None else "completed"
+        record.status = TrialStatus.ERRORED if error is not None else TrialStatus.COMPLETED
         record.error = summarize_error(error) if error is not None else None
         record.ended = time.time()
 
@@ -119,13 +131,25 @@ class History:
         return value if self.mode == "min" else -value
 
     def finished(self) -> list[TrialRecord]:
-        return [r for r in self.records.values() if r.status != "running"]
+        return [r for r in self.records.values() if r.status in (TrialStatus.COMPLETED, TrialStatus.ERRORED)]
 
     def running(self) -> list[TrialRecord]:
-        return [r for r in self.records.values() if r.status == "running"]
+        return [r for r in self.records.values() if r.status is TrialStatus.RUNNING]
+
+    def interrupt_running(self) -> int:
+        """Mark running trials as interrupted (after a restore, until Tune reports on them again)."""
+        running = self.running()
+        for record in running:
+            record.status = TrialStatus.INTERRUPTED
+        return len(running)
+
+    def resume(self, trial_id: str) -> None:
+        """An interrupted or errored trial is running again (Tune resumed or retried it)."""
+        record = self.records[trial_id]
+        record.status, record.error, record.ended = TrialStatus.RUNNING, None, None
 
     def best(self, k: int) -> list[TrialRecord]:
-        scored = [r for r in self.finished() if r.status == "completed" and _finite(r.objective)]
+        scored = [r for r in self.finished() if r.status is TrialStatus.COMPLETED and _finite(r.objective)]
         return sorted(scored, key=self.score)[:k]
 
     def finished_in_order(self) -> list[TrialRecord]:
@@ -135,19 +159,21 @@ class History:
     @staticmethod
     def is_failure(record: TrialRecord) -> bool:
         """Errored, or completed without a finite objective (NaN/inf or never reported)."""
-        return record.status == "errored" or (record.status == "completed" and not _finite(record.objective))
+        return record.status is TrialStatus.ERRORED or (
+            record.status is TrialStatus.COMPLETED and not _finite(record.objective))
 
     def counts(self) -> dict[str, int]:
-        c = {"total": len(self.records), "completed": 0, "errored": 0, "running": 0, "non_finite": 0}
+        c = {"total": len(self.records), **{status.value: 0 for status in TrialStatus}, "non_finite": 0}
         for r in self.records.values():
-            c[r.status] += 1
-            if r.status == "completed" and not _finite(r.objective):
+            c[r.status.value] += 1
+            if r.status is TrialStatus.COMPLETED and not _finite(r.objective):
                 c["non_finite"] += 1
         return c
 
     # ------------------------------------------------------------------ state
     def to_state(self) -> dict[str, Any]:
-        return {"metric": self.metric, "mode": self.mode, "records": [asdict(r) for r in self.records.values()]}
+        records = [{**asdict(r), "source": r.source.value, "status": r.status.value} for r in self.records.values()]
+        return {"metric": self.metric, "mode": self.mode, "records": records}
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> "History":
@@ -155,6 +181,14 @@ class History:
         for data in state.get("records", []):
             history.records[data["trial_id"]] = TrialRecord(**data)
         return history
+
+
+def _report_identity(result: Mapping[str, Any]) -> str | None:
+    """What tells one report from the next: Tune's iteration counter and timestamp, else the numbers."""
+    marks = {k: result[k] for k in ("training_iteration", "timestamp", "time_total_s") if k in result}
+    if not marks:
+        marks = {str(k): v for k, v in result.items() if k != "done" and real_number(v) is not None}
+    return repr(sorted(marks.items())) if marks else None
 
 
 _BOOKKEEPING_KEYS = {

@@ -19,20 +19,22 @@ Example:
     >>> from llm_search.space import SearchSpace, FloatParam
     >>> space = SearchSpace([FloatParam("x", 0.0, 1.0)])
     >>> llm = LLMProposer(ScriptedBackend(['{"configs": [{"x": 0.5}]}']))
-    >>> hybrid = HybridProposer(llm, llm_share=0.5, seed=0, llm_after=0)  # default 3: wait for 3 results
-    >>> sorted(p.source for p in hybrid.propose(space, History("y", "min"), 2, seed=0))
+    >>> hybrid = HybridProposer(llm, HybridConfig(llm_share=0.5, llm_after=0), seed=0)  # default 3: wait for 3 results
+    >>> sorted(str(p.source) for p in hybrid.propose(space, History("y", "min"), 2, seed=0))
     ['llm', 'optimizer']
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from llm_search.credit import DEFAULT_BOUNDS, earned_share, proposer_credit
 from llm_search.history import History
 from llm_search.optimizers import OptunaOptimizer
-from llm_search.proposer import LLMProposer, Proposal, ProposerStats
+from llm_search.proposal import Proposal, ProposalSource, Proposer, ProposerStats
+from llm_search.proposer import LLMProposer
 from llm_search.space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -40,13 +42,12 @@ logger = logging.getLogger(__name__)
 MODES = ("generate", "judge")
 
 
-class HybridProposer:
-    """Optimizer + LLM proposals behind the same ``propose`` interface as :class:`LLMProposer`.
+@dataclass(frozen=True)
+class HybridConfig:
+    """Settings of the hybrid strategy (``LLMSearcher(strategy="hybrid", hybrid=HybridConfig(...))``).
 
     Args:
-        llm: The LLM proposer (its backend, prompt limits, call budget and log).
         optimizer: ``"tpe"`` (any space) or ``"cmaes"`` (continuous spaces).
-        seed: Optimizer seed.
         llm_share: Fraction of proposals that come from the LLM after the warm start (the starting
             share when ``adaptive_share``).
         adaptive_share: Scale the share by the LLM's measured success against the optimizer's,
@@ -55,69 +56,101 @@ class HybridProposer:
         mode: ``"generate"`` (LLM writes configs) or ``"judge"`` (LLM picks among candidates).
         warm_start: Number of first proposals that come from the LLM; they become the optimizer's
             startup trials (``n_startup_trials`` is set to ``max(warm_start, n_startup_trials)``).
-        candidates_per_pick: In judge mode, candidates shown per config to pick.
-        n_startup_trials: Random startup trials of the optimizer when there is no warm start.
         llm_after: Finished trials needed before the LLM proposes (its share counts from then on);
             not applied to the warm start, which is the LLM's cold start by definition.
+        candidates_per_pick: In judge mode, candidates shown per config to pick.
+        n_startup_trials: Random startup trials of the optimizer when there is no warm start.
+
+    Example:
+        >>> HybridConfig(llm_share=0.5, mode="judge").startup_trials
+        10
+        >>> HybridConfig(mode="vote")
+        Traceback (most recent call last):
+        ...
+        ValueError: hybrid mode must be one of ('generate', 'judge'), got 'vote'
     """
 
-    def __init__(self, llm: LLMProposer, *, optimizer: str = "tpe", seed: int | None = None, llm_share: float = 0.3,
-                 mode: str = "generate", warm_start: int = 0, candidates_per_pick: int = 4, n_startup_trials: int = 10,
-                 llm_after: int = 3, adaptive_share: bool = True,
-                 share_bounds: tuple[float, float] = DEFAULT_BOUNDS):
-        if not 0.0 <= llm_share <= 1.0:
-            raise ValueError(f"llm_share must be in [0, 1], got {llm_share}")
-        if not 0.0 <= share_bounds[0] <= share_bounds[1] <= 1.0:
-            raise ValueError(f"share_bounds must be (low, high) with 0 <= low <= high <= 1, got {share_bounds}")
-        if mode not in MODES:
-            raise ValueError(f"hybrid mode must be one of {MODES}, got {mode!r}")
-        if warm_start < 0 or candidates_per_pick < 2 or llm_after < 0:
+    optimizer: str = "tpe"
+    llm_share: float = 0.3
+    adaptive_share: bool = True
+    share_bounds: tuple[float, float] = DEFAULT_BOUNDS
+    mode: str = "generate"
+    warm_start: int = 0
+    llm_after: int = 3
+    candidates_per_pick: int = 4
+    n_startup_trials: int = 10
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("tpe", "cmaes"):
+            raise ValueError(f"optimizer must be 'tpe' or 'cmaes', got {self.optimizer!r}")
+        if not 0.0 <= self.llm_share <= 1.0:
+            raise ValueError(f"llm_share must be in [0, 1], got {self.llm_share}")
+        low, high = self.share_bounds
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"share_bounds must be (low, high) with 0 <= low <= high <= 1, got {self.share_bounds}")
+        if self.mode not in MODES:
+            raise ValueError(f"hybrid mode must be one of {MODES}, got {self.mode!r}")
+        if self.warm_start < 0 or self.candidates_per_pick < 2 or self.llm_after < 0:
             raise ValueError("warm_start and llm_after must be >= 0 and candidates_per_pick >= 2")
+
+    @property
+    def startup_trials(self) -> int:
+        """The optimizer's startup trials: the LLM's warm start, if any, counts as them."""
+        return max(self.warm_start, self.n_startup_trials) if self.warm_start else self.n_startup_trials
+
+
+class HybridProposer(Proposer):
+    """Optimizer + LLM proposals behind the :class:`~llm_search.proposal.Proposer` interface.
+
+    Args:
+        llm: The LLM proposer (its backend, prompt limits, call budget and log).
+        config: The hybrid's settings (:class:`HybridConfig`).
+        seed: Optimizer seed.
+    """
+
+    def __init__(self, llm: LLMProposer, config: HybridConfig = HybridConfig(), *, seed: int | None = None):
         self.llm = llm
-        self.optimizer_kind = optimizer
+        self.config = config
         self.seed = seed
-        self.llm_share = llm_share
-        self.mode = mode
-        self.warm_start = warm_start
-        self.candidates_per_pick = candidates_per_pick
-        self.llm_after = llm_after
-        self.adaptive_share = adaptive_share
-        self.share_bounds = tuple(share_bounds)
-        self.current_share = self._logged_share = llm_share
-        self.n_startup_trials = max(warm_start, n_startup_trials) if warm_start else n_startup_trials
+        self.current_share = self._logged_share = config.llm_share
         self.proposed_by_optimizer = 0
         self._optimizer: OptunaOptimizer | None = None
         self._share_credit = 0.0
         self._proposed = 0
 
-    # The searcher reads these like an LLMProposer's.
     @property
     def stats(self) -> ProposerStats:
         return self.llm.stats
-
-    @stats.setter
-    def stats(self, value: ProposerStats) -> None:
-        self.llm.stats = value
 
     @property
     def disabled_reason(self) -> str | None:
         return self.llm.disabled_reason
 
-    @disabled_reason.setter
-    def disabled_reason(self, value: str | None) -> None:
-        self.llm.disabled_reason = value
+    def report(self) -> dict[str, Any]:
+        return {"proposed_by_optimizer": self.proposed_by_optimizer, "llm_share": self.current_share}
+
+    def get_state(self) -> dict[str, Any]:
+        return {"llm": self.llm.get_state(), "current_share": self.current_share, "logged_share": self._logged_share,
+                "proposed_by_optimizer": self.proposed_by_optimizer, "share_credit": self._share_credit,
+                "proposed": self._proposed}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        self.llm.set_state(state["llm"])
+        self.current_share, self._logged_share = state["current_share"], state["logged_share"]
+        self.proposed_by_optimizer = state["proposed_by_optimizer"]
+        self._share_credit, self._proposed = state["share_credit"], state["proposed"]
 
     def optimizer(self, space: SearchSpace) -> OptunaOptimizer:
         if self._optimizer is None:
-            self._optimizer = OptunaOptimizer(space, kind=self.optimizer_kind, seed=self.seed,
-                                              n_startup_trials=self.n_startup_trials)
+            self._optimizer = OptunaOptimizer(space, kind=self.config.optimizer, seed=self.seed,
+                                              n_startup_trials=self.config.startup_trials)
         return self._optimizer
 
     def _update_share(self, history: History) -> None:
-        if not self.adaptive_share:
+        if not self.config.adaptive_share:
             return
         credit = proposer_credit(history)
-        share = earned_share(credit, self.llm_share, bounds=self.share_bounds)
+        share = earned_share(credit, self.config.llm_share, bounds=self.config.share_bounds)
         if abs(share - self._logged_share) >= 0.1:  # a visible change, not every step of the estimate
             self._logged_share = share
             llm_rate, optimizer_rate = credit.rates()
@@ -128,9 +161,9 @@ class HybridProposer:
         self.current_share = share
 
     def _llm_count(self, n: int, history: History) -> int:
-        if self._proposed < self.warm_start:
-            return min(n, self.warm_start - self._proposed)
-        if len(history.finished()) < self.llm_after:
+        if self._proposed < self.config.warm_start:
+            return min(n, self.config.warm_start - self._proposed)
+        if len(history.finished()) < self.config.llm_after:
             return 0
         self._update_share(history)
         # Carry the fractional share between rounds so the long-run share is exact.
@@ -153,18 +186,18 @@ class HybridProposer:
         optimizer.sync(history)
         n_llm = self._llm_count(n, history) if self.llm.available else 0
         proposals: list[Proposal] = []
-        if n_llm and self.mode == "generate":
+        if n_llm and self.config.mode == "generate":
             from_llm = self.llm.propose(space, history, n_llm, seed=seed, pending=pending, seen=seen,
                                         notes=self._notes(optimizer))
             # The optimizer, not random sampling, stands in for what the LLM could not deliver.
-            proposals = [p for p in from_llm if p.source == "llm"]
+            proposals = [p for p in from_llm if p.source is ProposalSource.LLM]
         elif n_llm:
-            candidates = optimizer.ask(n_llm * self.candidates_per_pick)
+            candidates = optimizer.ask(n_llm * self.config.candidates_per_pick)
             picked = self.llm.choose(space, history, candidates, n_llm, seed=seed, notes=self._notes(optimizer))
             optimizer.discard([c for i, c in enumerate(candidates) if i not in picked])
-            proposals = [Proposal(candidates[i], "llm") for i in picked]
+            proposals = [Proposal(candidates[i], ProposalSource.LLM) for i in picked]
         from_optimizer = optimizer.ask(n - len(proposals))
         self.proposed_by_optimizer += len(from_optimizer)
-        proposals += [Proposal(c, "optimizer") for c in from_optimizer]
+        proposals += [Proposal(c, ProposalSource.OPTIMIZER) for c in from_optimizer]
         self._proposed += len(proposals)
         return proposals

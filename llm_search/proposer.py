@@ -12,7 +12,7 @@ Example:
     >>> from llm_search.space import SearchSpace, FloatParam
     >>> space = SearchSpace([FloatParam("x", 0.0, 1.0)])
     >>> proposer = LLMProposer(ScriptedBackend(['{"configs": [{"x": 0.25}, {"x": 7}]}', '{"configs": [{"x": 0.5}]}']))
-    >>> [(p.config, p.source) for p in proposer.propose(space, History("y", "min"), 2, seed=0)]
+    >>> [(p.config, str(p.source)) for p in proposer.propose(space, History("y", "min"), 2, seed=0)]
     [({'x': 0.25}, 'llm'), ({'x': 0.5}, 'llm')]
     >>> proposer.stats.reasks, proposer.stats.llm_calls
     (1, 2)
@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -39,6 +39,7 @@ from llm_search.history import History
 from llm_search.parsing import ParseResult, parse_answer
 from llm_search.pricing import Budget, BudgetedBackend, estimate_cost
 from llm_search.prompts import ContextLimits, build_messages, render_config, repair_messages
+from llm_search.proposal import Proposal, ProposalSource, Proposer, ProposerStats
 from llm_search.space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -55,32 +56,6 @@ CALLS_SPENT = "max_llm_calls=%d reached: further proposals come from random samp
 
 
 @dataclass
-class Proposal:
-    config: dict[str, Any]  # flat parameter values
-    source: str  # "llm" or "random"
-
-
-@dataclass
-class ProposerStats:
-    llm_calls: int = 0
-    llm_failures: int = 0
-    reasks: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    prefix_cached_tokens: int = 0  # prompt tokens the backend reused from its prefix cache
-    llm_seconds: float = 0.0
-    cost_usd: float = 0.0  # estimated from the price table (llm_search.pricing)
-    proposed_by_llm: int = 0
-    fallbacks: int = 0  # configs the LLM should have given and random sampling gave instead
-    rejected: int = 0
-    duplicates: int = 0
-    repaired: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
 class _Round:
     """What one call produced, for the log."""
 
@@ -88,7 +63,7 @@ class _Round:
     accepted: list[dict[str, Any]] = field(default_factory=list)
 
 
-class LLMProposer:
+class LLMProposer(Proposer):
     """Asks a backend for configurations and returns validated, de-duplicated proposals.
 
     Args:
@@ -192,11 +167,11 @@ class LLMProposer:
                     if second is not None:
                         accepted += second.accepted
         accepted = accepted[:n]
-        proposals = [Proposal(c, "llm") for c in accepted]
+        proposals = [Proposal(c, ProposalSource.LLM) for c in accepted]
         self.stats.proposed_by_llm += len(proposals)
         taken = seen | {space.key(c) for c in accepted}
         for _ in range(n - len(proposals)):
-            proposals.append(Proposal(_random_unseen(space, rng, taken), "random"))
+            proposals.append(Proposal(_random_unseen(space, rng, taken), ProposalSource.RANDOM))
             self.stats.fallbacks += 1
         return proposals
 
@@ -291,6 +266,14 @@ class LLMProposer:
         self.stats.fallbacks += k - len(picked)
         rest = [i for i in range(len(candidates)) if i not in picked]
         return picked + rest[: k - len(picked)]
+
+    # ------------------------------------------------------------------ state
+    def get_state(self) -> dict[str, Any]:
+        return {"stats": self.stats.to_dict(), "disabled_reason": self.disabled_reason}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        self.stats = ProposerStats(**state["stats"])
+        self.disabled_reason = state["disabled_reason"]
 
     def _failed(self, exc: BackendError, record: dict[str, Any]) -> None:
         self.stats.llm_failures += 1

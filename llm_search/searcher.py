@@ -24,16 +24,17 @@ from ray.tune.search import Searcher
 from llm_search.backends.registry import BackendSpec
 from llm_search.exchange_log import ExchangeLog
 from llm_search.history import History
-from llm_search.hybrid import HybridProposer
+from llm_search.hybrid import HybridConfig, HybridProposer
 from llm_search.pricing import Budget
 from llm_search.prompts import ContextLimits
-from llm_search.proposer import LLMProposer, Proposal
+from llm_search.proposal import Proposal, ProposalSource, Proposer
+from llm_search.proposer import LLMProposer
 from llm_search.roles import RoleBackends
 from llm_search.space import SearchSpace
 
 logger = logging.getLogger(__name__)
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 MAX_BATCH = 8
 
 NO_SPACE = (
@@ -47,6 +48,7 @@ NO_METRIC = (
 BAD_MODE = "mode must be 'min' or 'max', got {mode!r}"
 UNKNOWN_TRIAL = "LLMSearcher got a result for unknown trial %s (restored or foreign trial?); ignored."
 LATE_RESULT = "LLMSearcher got a result for trial %s after it finished (late or duplicate report); ignored."
+HYBRID_WITHOUT_STRATEGY = "LLMSearcher got hybrid= settings with strategy='llm': drop one of them."
 BAD_POINT = "points_to_evaluate entry %d is not valid for the search space (%s); skipped."
 
 
@@ -62,18 +64,10 @@ class LLMSearcher(Searcher):
         backend: LLM backend spec (``"local"``, ``"local:<gguf>"``, ``"replay:<log>"``...) or a
             :class:`~llm_search.backends.Backend`.
         strategy: ``"llm"`` (every proposal from the LLM) or ``"hybrid"`` (Optuna TPE/CMA-ES
-            drives, the LLM proposes ``llm_share`` of the trials; see :mod:`llm_search.hybrid`).
-        llm_share: Hybrid only: share of proposals from the LLM (where it starts with ``adaptive_share``).
-        adaptive_share: Hybrid only: the LLM's share follows how often its trials beat the running
-            median compared with the optimizer's (between 0.05 and 0.6; see :mod:`llm_search.credit`);
-            ``False`` keeps ``llm_share`` fixed.
-        optimizer: Hybrid only: ``"tpe"`` or ``"cmaes"``.
-        hybrid_mode: Hybrid only: ``"generate"`` (the LLM writes configs) or ``"judge"`` (the
-            LLM picks among the optimizer's candidates).
-        warm_start: Hybrid only: the first proposals come from the LLM and become the
-            optimizer's startup trials.
-        llm_after: Hybrid only: finished trials needed before the LLM proposes (default 3: the
-            LLM refines results; its share counts from then on).
+            drives, the LLM proposes a share of the trials; see :mod:`llm_search.hybrid`).
+        hybrid: The hybrid's settings: a :class:`~llm_search.hybrid.HybridConfig` or a dict of its
+            fields (``llm_share``, ``adaptive_share``, ``optimizer``, ``mode``, ``warm_start``,
+            ``llm_after``...); implies ``strategy="hybrid"`` when given.
         task: What is being tuned, in a sentence or two, for the prompt.
         seed: Seed for the LLM sampling seeds and the random fallback.
         max_trials: Return ``Searcher.FINISHED`` after this many suggestions (None: Tune decides).
@@ -81,8 +75,8 @@ class LLMSearcher(Searcher):
         batch_size: Most configs asked for per LLM call (calls are sized to the free trial slots).
         prefetch: Extra proposals kept ready beyond the free slots, so a freed slot rarely waits
             for the LLM (at the cost of proposals that have not seen the newest results).
-        max_concurrent: Concurrent trials to plan for, if neither ``max_concurrent_trials`` nor a
-            ``ConcurrencyLimiter`` sets it.
+        max_concurrent: Most trials running at once, if neither ``max_concurrent_trials`` nor a
+            ``ConcurrencyLimiter`` sets it (``suggest`` returns ``None`` while that many run).
         temperature: LLM sampling temperature.
         context: How much history each prompt shows (:class:`~llm_search.prompts.ContextLimits`).
         log_dir: Directory (or ``.jsonl`` path) for the exchange log; default: the experiment dir.
@@ -115,13 +109,8 @@ class LLMSearcher(Searcher):
         points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
         *,
         backend: BackendSpec = "local",
-        strategy: str = "llm",
-        llm_share: float = 0.3,
-        adaptive_share: bool = True,
-        optimizer: str = "tpe",
-        hybrid_mode: str = "generate",
-        warm_start: int = 0,
-        llm_after: int = 3,
+        strategy: str | None = None,
+        hybrid: HybridConfig | Mapping[str, Any] | None = None,
         task: str | None = None,
         seed: int | None = None,
         max_trials: int | None = None,
@@ -165,11 +154,14 @@ class LLMSearcher(Searcher):
             temperature=temperature, max_llm_calls=max_llm_calls, exchange_log=self._log, budget=budget,
             cache_dir=cache_dir,
         )
+        strategy = strategy or ("hybrid" if hybrid is not None else "llm")
         if strategy == "llm":
-            self._proposer: LLMProposer | HybridProposer = llm
+            if hybrid is not None:
+                raise ValueError(HYBRID_WITHOUT_STRATEGY)
+            self._proposer: Proposer = llm
         elif strategy == "hybrid":
-            self._proposer = HybridProposer(llm, optimizer=optimizer, seed=seed, llm_share=llm_share, mode=hybrid_mode,
-                                            warm_start=warm_start, llm_after=llm_after, adaptive_share=adaptive_share)
+            config = hybrid if isinstance(hybrid, HybridConfig) else HybridConfig(**dict(hybrid or {}))
+            self._proposer = HybridProposer(llm, config, seed=seed)
         else:
             raise ValueError(f"strategy must be 'llm' or 'hybrid', got {strategy!r}")
         self.strategy = strategy
@@ -229,18 +221,26 @@ class LLMSearcher(Searcher):
         if self._max_trials is not None and self._n_suggested >= self._max_trials:
             return Searcher.FINISHED
         with self._lock:
+            if self._at_concurrency_limit():
+                # set_max_concurrency returned True: Tune relies on us to hold new trials back,
+                # and a prefetched spare waits in the queue until a running trial ends.
+                return None
             if self._points:
-                proposal = Proposal(self._points.popleft(), "points")
+                proposal = Proposal(self._points.popleft(), ProposalSource.POINTS)
             elif self._queue:
                 proposal = self._queue.popleft()
             else:
                 self._request_more()
                 return None
             self._history.start(trial_id, proposal.config, proposal.source)
+            self._proposer.on_trial_start(trial_id, proposal)
             self._n_suggested += 1
             if len(self._queue) < self._prefetch:
                 self._request_more()
         return self._space.to_config(proposal.config)
+
+    def _at_concurrency_limit(self) -> bool:
+        return self._max_concurrent is not None and len(self._history.running()) >= self._max_concurrent
 
     def _free_slots(self) -> int:
         running = len(self._history.running())
@@ -273,11 +273,11 @@ class LLMSearcher(Searcher):
         except Exception:  # never lose the experiment to a bug in a proposal round
             logger.exception("LLM proposal round failed; falling back to random sampling")
             rng = np.random.default_rng(seed)
-            proposals = [Proposal(self._space.sample(rng), "random") for _ in range(n)]
+            proposals = [Proposal(self._space.sample(rng), ProposalSource.RANDOM) for _ in range(n)]
         with self._lock:
             for proposal in proposals:
                 key = self._space.key(proposal.config)
-                if key in self._seen and proposal.source == "llm":
+                if key in self._seen and proposal.source is ProposalSource.LLM:
                     continue  # a config queued meanwhile (the LLM saw an older snapshot)
                 self._seen.add(key)
                 self._queue.append(proposal)
@@ -359,7 +359,7 @@ class LLMSearcher(Searcher):
             return
         with self._lock:
             trial_id = f"external_{len(self._history.records)}"
-            self._history.start(trial_id, flat, "external")
+            self._history.start(trial_id, flat, ProposalSource.EXTERNAL)
             result = {self._history.metric: value} if value is not None and self._history.metric else None
             self._history.complete(trial_id, result, error="evaluated externally with an error" if error else None)
             self._seen.add(self._space.key(flat))
@@ -385,8 +385,8 @@ class LLMSearcher(Searcher):
         """Counters: LLM calls, tokens, fallbacks to random sampling, rejections, suggestions."""
         stats = self._proposer.stats.to_dict()
         stats.update(suggested=self._n_suggested, queued=len(self._queue), llm_disabled=self._proposer.disabled_reason,
-                     proposed_by_optimizer=getattr(self._proposer, "proposed_by_optimizer", 0),
-                     llm_share=getattr(self._proposer, "current_share", None))
+                     proposed_by_optimizer=0, llm_share=None)
+        stats.update(self._proposer.report())
         return stats
 
     @property
@@ -413,13 +413,12 @@ class LLMSearcher(Searcher):
                 "points": list(self._points),
                 "raw_points": self._raw_points,
                 "external_points": self._external_points,
-                "queue": [(p.config, p.source) for p in self._queue],
+                "queue": [(p.config, p.source.value, p.ticket) for p in self._queue],
                 "seen": sorted(self._seen),
                 "rng": self._rng.bit_generator.state,
                 "n_suggested": self._n_suggested,
                 "max_concurrent": self._max_concurrent,
-                "stats": self._proposer.stats.to_dict(),
-                "disabled_reason": self._proposer.disabled_reason,
+                "proposer": self._proposer.get_state(),
                 "log_path": self._log.path,
                 "budget_spent": self._budget.spent() if self._budget else None,
             }
@@ -427,8 +426,6 @@ class LLMSearcher(Searcher):
     def set_state(self, state: dict[str, Any]) -> None:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"Unsupported LLMSearcher state version {state.get('version')!r}")
-        from llm_search.proposer import ProposerStats
-
         with self._lock:
             self._space = state["space"]
             self._metric, self._mode = state["metric"], state["mode"]
@@ -436,13 +433,12 @@ class LLMSearcher(Searcher):
             self._points = deque(state["points"])
             self._raw_points = state["raw_points"]
             self._external_points = state["external_points"]
-            self._queue = deque(Proposal(c, s) for c, s in state["queue"])
+            self._queue = deque(Proposal(c, ProposalSource(s), t) for c, s, t in state["queue"])
             self._seen = set(state["seen"])
             self._rng.bit_generator.state = state["rng"]
             self._n_suggested = state["n_suggested"]
             self._max_concurrent = state["max_concurrent"] or self._max_concurrent
-            self._proposer.stats = ProposerStats(**state["stats"])
-            self._proposer.disabled_reason = state["disabled_reason"]
+            self._proposer.set_state(state["proposer"])
             if state.get("budget_spent") and self._budget is not None:
                 self._budget.load_spent(state["budget_spent"])
             if state.get("log_path") and self._log.path is None:

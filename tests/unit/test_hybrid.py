@@ -13,7 +13,7 @@ from ray import tune
 from llm_search.backends import PermanentBackendError, ScriptedBackend
 from llm_search.choices import parse_choices
 from llm_search.history import History
-from llm_search.hybrid import HybridProposer
+from llm_search.hybrid import HybridConfig, HybridProposer
 from llm_search.optimizers import OptunaOptimizer
 from llm_search.proposer import LLMProposer
 from llm_search.space import SearchSpace
@@ -44,12 +44,10 @@ def run(proposer: HybridProposer, rounds: int, n: int = 1) -> tuple[History, Cou
 
 
 def test_fixed_llm_share_is_exact_over_time():
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.3, seed=0,
-                              llm_after=0, adaptive_share=False)
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.3, llm_after=0, adaptive_share=False), seed=0)
     _, sources = run(proposer, 20)
     assert sources == Counter({"optimizer": 14, "llm": 6})
-    waiting = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.3, seed=0,
-                             adaptive_share=False)
+    waiting = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.3, adaptive_share=False), seed=0)
     _, sources = run(waiting, 23)  # the default llm_after=3: 3 optimizer trials, then the share of 20
     assert sources == Counter({"optimizer": 17, "llm": 6})
 
@@ -67,7 +65,7 @@ def far_corner_llm(messages, options):
 
 @pytest.mark.parametrize(("answer", "share_range"), [(far_corner_llm, (0.05, 0.1)), (near_optimum_llm, (0.4, 0.6))])
 def test_adaptive_share_follows_the_llm_trials_success(answer, share_range, caplog):
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=answer)), llm_share=0.3, seed=0)
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=answer)), HybridConfig(llm_share=0.3), seed=0)
     with caplog.at_level("INFO", logger="llm_search.hybrid"):
         _, sources = run(proposer, 60)
     low, high = share_range
@@ -78,17 +76,17 @@ def test_adaptive_share_follows_the_llm_trials_success(answer, share_range, capl
 
 
 def test_warm_start_comes_from_the_llm_and_seeds_the_optimizer():
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.0, warm_start=5, seed=0)
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.0, warm_start=5), seed=0)
     history, sources = run(proposer, 8)
     assert [r.source for r in history.records.values()][:5] == ["llm"] * 5
     assert sources["optimizer"] == 3
-    assert proposer.optimizer(SPACE).n_startup_trials == 10 and proposer.n_startup_trials == 10
-    warm10 = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), warm_start=12)
-    assert warm10.n_startup_trials == 12
+    assert proposer.optimizer(SPACE).n_startup_trials == 10
+    warm10 = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(warm_start=12))
+    assert warm10.config.startup_trials == 12
 
 
 def test_every_finished_trial_is_told_to_the_optimizer():
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.5, seed=0)
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.5), seed=0)
     history, _ = run(proposer, 12)
     optimizer = proposer.optimizer(SPACE)
     optimizer.sync(history)
@@ -97,15 +95,14 @@ def test_every_finished_trial_is_told_to_the_optimizer():
 
 
 def test_optimizer_learns_the_toy_problem():
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.0, seed=0)
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.0), seed=0)
     history, _ = run(proposer, 40)
     assert history.best(1)[0].objective < 1.0  # TPE finds the basin of x^2 + y^2 on [-5, 5]^2
 
 
 def test_judge_mode_picks_among_optimizer_candidates():
     backend = ScriptedBackend(default=judging_llm)
-    proposer = HybridProposer(LLMProposer(backend), llm_share=1.0, mode="judge", candidates_per_pick=3, seed=0,
-                              llm_after=0, adaptive_share=False)
+    proposer = HybridProposer(LLMProposer(backend), HybridConfig(llm_share=1.0, mode="judge", candidates_per_pick=3, llm_after=0, adaptive_share=False), seed=0)
     history, sources = run(proposer, 4, n=2)
     assert sources == Counter({"llm": 8})
     prompt = backend.history[0]["messages"][-1]["content"]
@@ -119,13 +116,13 @@ def test_judge_mode_picks_among_optimizer_candidates():
 
 def test_dead_llm_leaves_the_optimizer_in_charge():
     backend = ScriptedBackend([PermanentBackendError("no access")])
-    proposer = HybridProposer(LLMProposer(backend), llm_share=0.5, seed=0)
+    proposer = HybridProposer(LLMProposer(backend), HybridConfig(llm_share=0.5), seed=0)
     _, sources = run(proposer, 10)
     assert sources == Counter({"optimizer": 10}) and len(backend.history) == 1
 
 
 def test_optimizer_state_is_rebuilt_from_history_after_pickling():
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.3, seed=0)
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.3), seed=0)
     history, _ = run(proposer, 6)
     clone = pickle.loads(pickle.dumps(proposer))
     assert clone._optimizer._study is None
@@ -134,7 +131,7 @@ def test_optimizer_state_is_rebuilt_from_history_after_pickling():
 
 def test_generate_mode_shows_the_optimizer_focus():
     backend = ScriptedBackend(default=generating_llm)
-    proposer = HybridProposer(LLMProposer(backend), llm_share=0.5, seed=0)
+    proposer = HybridProposer(LLMProposer(backend), HybridConfig(llm_share=0.5), seed=0)
     run(proposer, 6)
     assert any("It is currently sampling here" in c["messages"][-1]["content"] for c in backend.history)
 
@@ -154,12 +151,12 @@ def test_parse_choices():
 
 
 def test_llm_waits_for_results_before_proposing():
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.5, seed=0, llm_after=4)
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.5, llm_after=4), seed=0)
     history, sources = run(proposer, 12)
     assert [r.source for r in history.records.values()][:4] == ["optimizer"] * 4
     assert sources["llm"] == 4  # half of the 8 proposals made after 4 results
-    cold = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_share=0.5, seed=0, llm_after=0)
+    cold = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.5, llm_after=0), seed=0)
     history, _ = run(cold, 2)
     assert [r.source for r in history.records.values()] == ["optimizer", "llm"]
     with pytest.raises(ValueError, match="llm_after"):
-        HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), llm_after=-1)
+        HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_after=-1))

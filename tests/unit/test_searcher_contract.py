@@ -41,8 +41,7 @@ def make_hybrid(mode: str):
     def factory(**kwargs) -> LLMSearcher:
         # llm_after=0 and a fixed share: the LLM takes its share from the first round, so whether it is
         # asked within a few trials does not hang on background-round timing or on its trials' results.
-        return make_llm_searcher(strategy="hybrid", hybrid_mode=mode, llm_share=0.5, llm_after=0,
-                                 adaptive_share=False, **kwargs)
+        return make_llm_searcher(hybrid=dict(mode=mode, llm_share=0.5, llm_after=0, adaptive_share=False), **kwargs)
 
     return factory
 
@@ -232,7 +231,7 @@ def test_hybrid_share_adapts_and_is_reported_in_stats():
         return json.dumps({"configs": [{"lr": 0.1 * (0.99 ** i), "opt": "sgd", "model/depth": 1} for i in range(n)]})
 
     searcher = LLMSearcher(space=SPACE, metric="loss", mode="min", backend=ScriptedBackend(default=worst_corner),
-                           strategy="hybrid", seed=0, llm_after=0)
+                           hybrid={"llm_after": 0}, seed=0)
     assert searcher.stats["llm_share"] == 0.3
     for i in range(40):
         config = suggest_now(searcher, f"t{i}")

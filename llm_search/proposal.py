@@ -1,0 +1,122 @@
+"""The proposer interface: what the searcher drives, whoever makes the proposals.
+
+:class:`LLMSearcher` queues, hands out and records proposals; a :class:`Proposer` makes them.
+Every strategy (the pure LLM proposer, the hybrid of an optimizer and the LLM, and later the
+architecture proposer) implements this one small interface, as Optuna's ``BaseSampler`` does for
+samplers, so the searcher never needs to know which one it holds.
+
+Example:
+    >>> ProposalSource("llm") is ProposalSource.LLM, f"{ProposalSource.OPTIMIZER}"
+    (True, 'optimizer')
+    >>> TrialStatus.RUNNING == "running"  # members are strings: saved states and tables stay plain
+    True
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+if TYPE_CHECKING:
+    from llm_search.history import History
+    from llm_search.space import SearchSpace
+
+
+class _StrEnum(str, Enum):
+    """A string enum that prints as its value (``enum.StrEnum`` needs Python 3.11)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    __format__ = str.__format__
+
+
+class ProposalSource(_StrEnum):
+    """Who proposed a trial's configuration."""
+
+    LLM = "llm"
+    RANDOM = "random"  # a fallback for what the LLM could not deliver
+    OPTIMIZER = "optimizer"  # the hybrid's classical optimizer
+    POINTS = "points"  # points_to_evaluate
+    EXTERNAL = "external"  # add_evaluated_point / add_evaluated_trials
+
+
+class TrialStatus(_StrEnum):
+    """Where a trial stands, as the searcher knows it."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    ERRORED = "errored"
+    # Running when the searcher's state was saved, and not heard of since it was restored: Tune may
+    # resume it (its next result makes it running again) or may never run it again.
+    INTERRUPTED = "interrupted"
+
+
+@dataclass
+class Proposal:
+    """One configuration to run, with who proposed it.
+
+    ``ticket`` identifies the proposer's own bookkeeping for it (e.g. the optimizer trial it asked),
+    handed back through :meth:`Proposer.on_trial_start` once Tune gives the trial its id.
+    """
+
+    config: dict[str, Any]  # flat parameter values
+    source: ProposalSource
+    ticket: str | None = None
+
+
+@dataclass
+class ProposerStats:
+    llm_calls: int = 0
+    llm_failures: int = 0
+    reasks: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prefix_cached_tokens: int = 0  # prompt tokens the backend reused from its prefix cache
+    llm_seconds: float = 0.0
+    cost_usd: float = 0.0  # estimated from the price table (llm_search.pricing)
+    proposed_by_llm: int = 0
+    fallbacks: int = 0  # configs the LLM should have given and random sampling gave instead
+    rejected: int = 0
+    duplicates: int = 0
+    repaired: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Proposer(abc.ABC):
+    """Makes the configurations the searcher hands to Tune.
+
+    The searcher calls :meth:`propose` from its background thread with a snapshot of the history,
+    :meth:`on_trial_start` from Tune's driver loop when a proposal becomes a trial, and
+    :meth:`get_state` / :meth:`set_state` when Tune saves or restores the experiment. A proposer
+    never raises for bad LLM answers or failing backends: it falls back and counts.
+    """
+
+    @abc.abstractmethod
+    def propose(self, space: SearchSpace, history: History, n: int, *, seed: int,
+                pending: Iterable[Mapping[str, Any]] = (), seen: set[str] | None = None) -> list[Proposal]:
+        """``n`` proposals (``pending``: configs running or queued; ``seen``: keys already tried)."""
+
+    #: LLM call and proposal counters.
+    stats: ProposerStats
+    #: Why the LLM is no longer asked (None while it is).
+    disabled_reason: str | None
+
+    def on_trial_start(self, trial_id: str, proposal: Proposal) -> None:
+        """Tune started ``proposal`` as trial ``trial_id`` (called in the driver loop: keep it fast)."""
+
+    def report(self) -> dict[str, Any]:
+        """Counters for ``LLMSearcher.stats`` beyond :attr:`stats` (e.g. the hybrid's LLM share)."""
+        return {}
+
+    @abc.abstractmethod
+    def get_state(self) -> dict[str, Any]:
+        """Plain, picklable state that :meth:`set_state` restores (no clients or handles)."""
+
+    @abc.abstractmethod
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`get_state` wrote."""

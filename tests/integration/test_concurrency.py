@@ -1,0 +1,69 @@
+"""The trial concurrency limit holds in real Tune runs: counted from the trials' own start/end times.
+
+Ray gets more CPU slots than the limit (trials of 0.25 CPU on 2 CPUs: 8 could run at once), so
+only the searcher's own limit keeps the count down. ``max_concurrent_trials`` and an explicit
+``ConcurrencyLimiter`` both hand the limit to the searcher (``set_max_concurrency`` returns True),
+which is then the only thing enforcing it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from ray import tune
+from ray.tune.search import ConcurrencyLimiter
+
+from llm_search import LLMSearcher
+from llm_search.backends import ScriptedBackend
+
+from tests.unit.test_searcher_contract import llm_answer
+
+pytestmark = pytest.mark.integration
+
+SPACE = {"lr": tune.loguniform(1e-4, 1e-1), "opt": tune.choice(["sgd", "adam"]), "model": {"depth": tune.randint(1, 4)}}
+LIMIT = 2
+
+
+def timed_trainable(config: dict) -> None:
+    """Sleeps long enough for overlapping trials to show (Tune starts one pending trial at a time,
+    and a worker takes a second or two to start on 2 cores), and reports its own start and end."""
+    start = time.time()
+    time.sleep(6.0)
+    tune.report({"loss": config["lr"], "start": start, "end": time.time()})
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    """Most intervals open at one instant."""
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    most = running = 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def make_searcher(strategy: str) -> LLMSearcher:
+    # An instant LLM that always answers with as many configs as asked: proposals are never the bottleneck.
+    options = {"hybrid": dict(llm_after=0, llm_share=0.5, adaptive_share=False)} if strategy == "hybrid" else {}
+    return LLMSearcher(backend=ScriptedBackend(default=llm_answer), seed=0, prefetch=2, **options)
+
+
+@pytest.mark.parametrize("strategy", ["llm", "hybrid"])
+@pytest.mark.parametrize("limiter", ["max_concurrent_trials", "ConcurrencyLimiter"])
+def test_no_more_trials_run_at_once_than_the_limit(ray_session, storage, strategy, limiter):
+    searcher = make_searcher(strategy)
+    if limiter == "ConcurrencyLimiter":
+        search_alg, max_concurrent_trials = ConcurrencyLimiter(searcher, max_concurrent=LIMIT), None
+    else:
+        search_alg, max_concurrent_trials = searcher, LIMIT
+    analysis = tune.run(
+        tune.with_resources(timed_trainable, {"cpu": 0.25}), config=SPACE, search_alg=search_alg,
+        metric="loss", mode="min", num_samples=6, max_concurrent_trials=max_concurrent_trials,
+        storage_path=storage, name=f"{strategy}-{limiter}", verbose=0,
+    )
+    intervals = [(t.last_result["start"], t.last_result["end"]) for t in analysis.trials]
+    assert len(intervals) == 6
+    most = max_overlap(intervals)
+    print(f"strategy={strategy} limiter={limiter}: at most {most} trials ran at once (limit {LIMIT})")
+    assert most == LIMIT  # never above the limit, and the limit is used
