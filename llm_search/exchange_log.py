@@ -38,6 +38,7 @@ class ExchangeLog:
         self._lock = threading.Lock()
         self._buffer: list[str] = []
         self._path: str | None = None
+        self.pinned = bool(path)  # a path the user chose; the searcher moves an unpinned log with the experiment
         if path:
             self.set_path(path)
 
@@ -81,12 +82,13 @@ class ExchangeLog:
 
     def __getstate__(self) -> dict:
         with self._lock:
-            return {"path": self._path, "buffer": list(self._buffer)}
+            return {"path": self._path, "buffer": list(self._buffer), "pinned": self.pinned}
 
     def __setstate__(self, state: dict) -> None:
         self._lock = threading.Lock()
         self._path = state["path"]
         self._buffer = state["buffer"]
+        self.pinned = state.get("pinned", False)
 
 
 def read_exchanges(path: str) -> Iterator[dict[str, Any]]:

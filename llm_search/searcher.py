@@ -23,11 +23,11 @@ from ray.tune.search import Searcher
 
 from llm_search.backends.registry import BackendSpec
 from llm_search.exchange_log import ExchangeLog
-from llm_search.history import History
+from llm_search.history import History, TrialRecord
 from llm_search.hybrid import HybridConfig, HybridProposer
 from llm_search.pricing import Budget
 from llm_search.prompts import ContextLimits
-from llm_search.proposal import Proposal, ProposalSource, Proposer
+from llm_search.proposal import Proposal, ProposalSource, Proposer, TrialStatus
 from llm_search.proposer import LLMProposer
 from llm_search.roles import RoleBackends
 from llm_search.space import SearchSpace
@@ -46,8 +46,14 @@ NO_METRIC = (
     "tune.TuneConfig / tune.run."
 )
 BAD_MODE = "mode must be 'min' or 'max', got {mode!r}"
-UNKNOWN_TRIAL = "LLMSearcher got a result for unknown trial %s (restored or foreign trial?); ignored."
+OBJECTIVE_CONFLICT = (
+    "LLMSearcher was given {name}={ours!r}, but Tune runs it with {name}={tunes!r}: give the {name} in one "
+    "place only (tune.TuneConfig / tune.run, or LLMSearcher), or make them agree."
+)
+UNKNOWN_TRIAL = "LLMSearcher got a result for unknown trial %s without a config of this search space; ignored."
 LATE_RESULT = "LLMSearcher got a result for trial %s after it finished (late or duplicate report); ignored."
+RESUMED_TRIAL = "Trial %s reports again after it was %s: Tune resumed it; its results count."
+ADOPTED_TRIAL = "Trial %s was not started by this searcher%s; recorded from the config in its result."
 HYBRID_WITHOUT_STRATEGY = "LLMSearcher got hybrid= settings with strategy='llm': drop one of them."
 BAD_POINT = "points_to_evaluate entry %d is not valid for the search space (%s); skipped."
 
@@ -179,20 +185,23 @@ class LLMSearcher(Searcher):
         return first_metric, first_mode
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
-        if self._space is not None:
-            return False
-        if not config:
+        self._adopt_objective(metric, mode)
+        if self._space is not None or not config:
             return False
         self._space = SearchSpace.from_tune(config)
-        if metric and not self._metric:
-            self._metric = metric
-        if mode and not self._mode:
-            if mode not in ("min", "max") and not isinstance(mode, (list, tuple)):
-                raise ValueError(BAD_MODE.format(mode=mode))
-            self._mode = mode
-        self._history.metric, self._history.mode = self._primary(self._metric, self._mode)
         self._prepare_points()
         return True
+
+    def _adopt_objective(self, metric: Any, mode: Any) -> None:
+        """Take Tune's metric and mode, as Ray's own searchers do; a different one given to us is an error."""
+        if mode and mode not in ("min", "max") and not isinstance(mode, (list, tuple)):
+            raise ValueError(BAD_MODE.format(mode=mode))
+        for name, ours, tunes in (("metric", self._metric, metric), ("mode", self._mode, mode)):
+            if ours and tunes and ours != tunes:
+                raise ValueError(OBJECTIVE_CONFLICT.format(name=name, ours=ours, tunes=tunes))
+        self._metric = metric or self._metric
+        self._mode = mode or self._mode
+        self._history.metric, self._history.mode = self._primary(self._metric, self._mode)
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
         self._max_concurrent = max_concurrent
@@ -296,22 +305,13 @@ class LLMSearcher(Searcher):
     # ------------------------------------------------------------------ Tune contract: results
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         with self._lock:
-            record = self._history.records.get(trial_id)
-            if record is None:
-                logger.warning(UNKNOWN_TRIAL, trial_id)
-            elif record.status != "running":
-                logger.warning(LATE_RESULT, trial_id)
-            else:
+            if self._live_record(trial_id, result) is not None:
                 self._history.add_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool | str | BaseException = False) -> None:
         with self._lock:
-            record = self._history.records.get(trial_id)
+            record = self._live_record(trial_id, result)
             if record is None:
-                logger.warning(UNKNOWN_TRIAL, trial_id)
-                return
-            if record.status != "running":
-                logger.warning(LATE_RESULT, trial_id)
                 return
             error_text = None
             if error is not False and error is not None:
@@ -322,6 +322,47 @@ class LLMSearcher(Searcher):
             if error_text is None and value is not None and not math.isfinite(value):
                 logger.info("Trial %s finished with %s=%s; recorded as a failed configuration.",
                             trial_id, self._history.metric, value)
+
+    def _live_record(self, trial_id: str, result: Mapping[str, Any] | None) -> TrialRecord | None:
+        """The running record a report belongs to, or None (logged) when the report is to be ignored.
+
+        Tune reports on trials the searcher did not start in this session: after ``Tuner.restore``
+        it resumes interrupted trials and, with ``resume_errored``, errored ones under their old ids;
+        with ``restart_errored`` it re-runs them under new ids. Their results count like any other.
+        """
+        record = self._history.records.get(trial_id)
+        if record is None:
+            return self._adopt(trial_id, result)
+        if record.status in (TrialStatus.INTERRUPTED, TrialStatus.ERRORED):
+            logger.info(RESUMED_TRIAL, trial_id, record.status.value)
+            self._history.resume(trial_id)
+        elif record.status is not TrialStatus.RUNNING:
+            logger.warning(LATE_RESULT, trial_id)
+            return None
+        return record
+
+    def _adopt(self, trial_id: str, result: Mapping[str, Any] | None) -> TrialRecord | None:
+        """Start a record for a trial Tune runs under an id we never gave out, from its result's config."""
+        flat = self._config_in_result(result) if result and self._space is not None else None
+        if flat is None:
+            logger.warning(UNKNOWN_TRIAL, trial_id)
+            return None
+        key = self._space.key(flat)
+        earlier = [r for r in self._history.records.values() if self._space.key(r.config) == key]
+        source = earlier[-1].source if earlier else ProposalSource.EXTERNAL
+        logger.info(ADOPTED_TRIAL, trial_id, f" (a re-run of {earlier[-1].trial_id})" if earlier else "")
+        self._history.start(trial_id, flat, source)
+        self._seen.add(key)
+        return self._history.records[trial_id]
+
+    def _config_in_result(self, result: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The searched values of the config Tune puts in every result (flattened to ``config/...`` keys)."""
+        config = result.get("config")
+        if not isinstance(config, Mapping):  # flat "a/b" names are what the space's names are
+            prefix = "config/"
+            config = {k[len(prefix):]: v for k, v in result.items() if str(k).startswith(prefix)}
+        flat, _ = self._space.validate(config) if config else (None, [])
+        return flat
 
     def _find_error_text(self, trial_id: str) -> str:
         """The error Tune wrote for a failed trial (Tune passes only ``error=True`` to searchers)."""
@@ -398,7 +439,7 @@ class LLMSearcher(Searcher):
         # Tune calls this with the experiment's driver directory: the place for the exchange log,
         # and where failed trials leave their error.txt.
         self._experiment_dir = checkpoint_dir
-        if self._log.path is None:
+        if not self._log.pinned:  # follow the experiment, also into a restored run's new directory
             self._log.set_path(checkpoint_dir)
         super().save_to_dir(checkpoint_dir, session_str)
 
@@ -430,6 +471,9 @@ class LLMSearcher(Searcher):
             self._space = state["space"]
             self._metric, self._mode = state["metric"], state["mode"]
             self._history = History.from_state(state["history"])
+            # Tune resumes some of these (their next report revives them) and may skip others: until
+            # then they neither take a trial slot nor show as running in the prompt.
+            self._history.interrupt_running()
             self._points = deque(state["points"])
             self._raw_points = state["raw_points"]
             self._external_points = state["external_points"]

@@ -16,6 +16,7 @@ from ray.tune.search import Searcher
 
 from llm_search import LLMSearcher
 from llm_search.backends import ScriptedBackend
+from llm_search.exchange_log import read_exchanges
 
 SPACE = {"lr": tune.loguniform(1e-4, 1e-1), "opt": tune.choice(["sgd", "adam"]), "model": {"depth": tune.randint(1, 4), "act": "relu"}}
 
@@ -82,7 +83,22 @@ def test_space_from_tune_and_set_search_properties_contract(factory):
     assert searcher.set_search_properties("loss", "min", SPACE) is False  # already set
     assert suggest_now(searcher, "t0")["opt"] in ("sgd", "adam")
     with_space = factory(space=SPACE, metric="loss", mode="min")
-    assert with_space.set_search_properties("other", "max", SPACE) is False
+    assert with_space.set_search_properties("loss", "min", SPACE) is False  # the space was given already
+
+
+def test_tunes_metric_is_used_and_a_conflicting_one_is_an_error(factory):
+    searcher = factory(space=SPACE)  # metric and mode come from tune.run / TuneConfig
+    searcher.set_search_properties("acc", "max", {})
+    suggest_now(searcher, "a")
+    searcher.on_trial_complete("a", {"acc": 0.9, "loss": 5.0})
+    suggest_now(searcher, "b")
+    searcher.on_trial_complete("b", {"acc": 0.8, "loss": 1.0})
+    assert searcher.history.best(1)[0].trial_id == "a"  # the highest acc, not the lowest loss
+    with_metric = factory(space=SPACE, metric="loss", mode="min")
+    with pytest.raises(ValueError, match="metric='loss', but Tune runs it with metric='acc'"):
+        with_metric.set_search_properties("acc", "max", SPACE)
+    with pytest.raises(ValueError, match="mode='min', but Tune runs it with mode='max'"):
+        factory(metric="loss", mode="min").set_search_properties("loss", "max", SPACE)
 
 
 def test_metric_is_required(factory):
@@ -198,7 +214,10 @@ def test_save_restore_round_trip(factory, tmp_path):
     searcher.save(str(path))
     fresh = factory(metric="loss", mode="min")
     fresh.restore(str(path))
-    assert fresh.history.to_state() == searcher.history.to_state()
+    assert fresh.history.records.keys() == searcher.history.records.keys()
+    assert fresh.history.records["t0"] == searcher.history.records["t0"]  # finished: as it was
+    assert fresh.history.records["t1"].status == "interrupted"  # running at the save: until Tune reports again
+    assert fresh.history.records["t1"].grad_norms == searcher.history.records["t1"].grad_norms
     assert fresh.get_state()["queue"] == searcher.get_state()["queue"]
     assert fresh.get_state()["rng"] == searcher.get_state()["rng"]
     assert fresh.stats["suggested"] == 3
@@ -239,3 +258,94 @@ def test_hybrid_share_adapts_and_is_reported_in_stats():
     assert searcher.stats["llm_share"] < 0.15
     assert LLMSearcher(space=SPACE, metric="loss", mode="min", backend=ScriptedBackend(default=llm_answer)).stats[
         "llm_share"] is None  # pure LLM search has no share
+
+
+def test_numpy_and_torch_scalars_are_numbers(factory):
+    import numpy as np
+    import torch
+
+    searcher = factory(space=SPACE, metric="loss", mode="min")
+    for trial_id, value in (("np", np.float32(0.5)), ("np64", np.float64(0.25)), ("torch", torch.tensor(0.125)),
+                            ("int", np.int64(2))):
+        suggest_now(searcher, trial_id)
+        searcher.on_trial_result(trial_id, {"loss": value, "grad_norm/total": np.float32(1.5), "acc": torch.tensor(0.9)})
+        searcher.on_trial_complete(trial_id, {"loss": value, "training_iteration": 1})
+    records = searcher.history.records
+    assert [records[t].objective for t in ("np", "np64", "torch", "int")] == [0.5, 0.25, 0.125, 2.0]
+    assert records["np"].grad_norms["total"] == [1.5] and records["torch"].metrics["acc"] == pytest.approx(0.9)
+    assert searcher.history.best(1)[0].trial_id == "torch" and searcher.history.counts()["non_finite"] == 0
+
+
+def test_the_last_result_repeated_at_completion_counts_once(factory):
+    searcher = factory(space=SPACE, metric="loss", mode="min")
+    suggest_now(searcher, "a")
+    first = {"loss": 2.0, "grad_norm/total": 1.0, "training_iteration": 1}
+    last = {"loss": 1.0, "grad_norm/total": 0.5, "training_iteration": 2}
+    searcher.on_trial_result("a", first)
+    searcher.on_trial_result("a", last)
+    searcher.on_trial_complete("a", dict(last))  # Tune passes the last result again
+    record = searcher.history.records["a"]
+    assert record.n_results == 2 and record.grad_norms["total"] == [1.0, 0.5]
+
+
+def test_errored_trials_resumed_or_restarted_by_tune_keep_their_results(factory):
+    searcher = factory(space=SPACE, metric="loss", mode="min")
+    config = suggest_now(searcher, "a")
+    searcher.on_trial_complete("a", error="RuntimeError: node died")
+    # resume_errored: Tune re-runs the trial under its old id
+    searcher.on_trial_result("a", {"loss": 0.4, "training_iteration": 2})
+    searcher.on_trial_complete("a", {"loss": 0.3, "training_iteration": 3})
+    record = searcher.history.records["a"]
+    assert record.status == "completed" and record.objective == 0.3 and record.error is None
+    # restart_errored: a new id, and the config only in the (flattened) result
+    suggest_now(searcher, "b")
+    searcher.on_trial_complete("b", error="RuntimeError: node died")
+    b_config = searcher.history.records["b"].config
+    flat_result = {"loss": 0.2, "training_iteration": 1, "config/lr": b_config["lr"], "config/opt": b_config["opt"],
+                   "config/model/depth": b_config["model/depth"], "config/model/act": "relu"}
+    searcher.on_trial_result("b_restarted", flat_result)
+    searcher.on_trial_complete("b_restarted", flat_result)
+    restarted = searcher.history.records["b_restarted"]
+    assert restarted.config == b_config and restarted.objective == 0.2 and restarted.status == "completed"
+    assert restarted.source == searcher.history.records["b"].source
+    searcher.on_trial_result("ghost", {"loss": 1.0})  # no config: nothing to record it by
+    assert "ghost" not in searcher.history.records and config["model"]["act"] == "relu"
+
+
+def test_trials_running_at_a_save_do_not_hold_slots_after_a_restore(factory, tmp_path):
+    searcher = factory(space=SPACE, metric="loss", mode="min", prefetch=0)
+    searcher.set_max_concurrency(2)
+    suggest_now(searcher, "a")
+    suggest_now(searcher, "b")
+    assert searcher.suggest("c") is None  # two running: at the limit
+    searcher.save(str(tmp_path / "state.pkl"))
+    fresh = factory(metric="loss", mode="min", prefetch=0)
+    fresh.restore(str(tmp_path / "state.pkl"))
+    # Tune skipped "b" on resume and resumed "a": only "a" reports again.
+    fresh.on_trial_result("a", {"loss": 1.0, "training_iteration": 1})
+    assert suggest_now(fresh, "c") is not None  # "b" holds no slot
+    assert fresh.suggest("d") is None  # "a" and "c" run
+    prompt = fresh.history.counts()
+    assert prompt["running"] == 2 and prompt["interrupted"] == 1
+
+
+def test_exchange_log_follows_the_experiment_into_a_restored_run(tmp_path):
+    factory = make_llm_searcher  # the hybrid asks the LLM for a share of the trials only
+    first_dir, second_dir = tmp_path / "session1", tmp_path / "session2"
+    first_dir.mkdir(), second_dir.mkdir()
+    searcher = factory(space=SPACE, metric="loss", mode="min", prefetch=0)  # every trial asks the LLM
+    searcher.save_to_dir(str(first_dir), "s")
+    suggest_now(searcher, "a")
+    searcher.save_to_dir(str(first_dir), "s")
+    fresh = pickle.loads(cloudpickle.dumps(searcher))  # Tuner.restore unpickles the searcher...
+    fresh.restore_from_dir(str(first_dir))  # ...and restores its state
+    fresh.on_trial_complete("a", {"loss": 1.0})
+    fresh.save_to_dir(str(second_dir), "s")  # the restored run's own directory
+    suggest_now(fresh, "b")
+    before = list(read_exchanges(str(first_dir / "llm_exchanges.jsonl")))
+    after = list(read_exchanges(str(second_dir / "llm_exchanges.jsonl")))
+    assert len(after) > len(before) >= 1 and after[:len(before)] == before
+    pinned = factory(space=SPACE, metric="loss", mode="min", log_dir=str(tmp_path / "mine.jsonl"))
+    pinned.save_to_dir(str(second_dir), "s")
+    suggest_now(pinned, "a")
+    assert pinned.exchange_log_path == str(tmp_path / "mine.jsonl")
