@@ -8,7 +8,8 @@ it follows how often the LLM's trials beat the running median compared with the 
 The LLM joins once ``llm_after`` trials have finished, so it has results to refine: a small model's
 cold guesses (no results yet) drift to the ends of the ranges and are worse than the optimizer's
 random startup samples. The LLM either writes configs (``mode="generate"``) or picks the most
-promising of the optimizer's candidates (``mode="judge"``). Its first proposals can
+promising of the optimizer's candidates (``mode="judge"``: only its own picks count as its trials;
+candidates filling in for picks it did not make are the optimizer's). Its first proposals can
 warm-start the optimizer (``warm_start``: they count as the optimizer's startup trials), as Zhang
 et al. found helpful. Every finished trial is told to the optimizer, whoever proposed it.
 
@@ -140,6 +141,15 @@ class HybridProposer(Proposer):
         self.proposed_by_optimizer = state["proposed_by_optimizer"]
         self._share_credit, self._proposed = state["share_credit"], state["proposed"]
 
+    def on_trial_start(self, trial_id: str, proposal: Proposal) -> None:
+        optimizer = self._optimizer
+        if proposal.ticket is not None and optimizer is not None:  # no optimizer yet: an old ticket, unknown
+            optimizer.started(trial_id, proposal.ticket)
+
+    def on_discard(self, proposal: Proposal) -> None:
+        if proposal.ticket is not None and self._optimizer is not None:
+            self._optimizer.discard([proposal])
+
     def optimizer(self, space: SearchSpace) -> OptunaOptimizer:
         if self._optimizer is None:
             self._optimizer = OptunaOptimizer(space, kind=self.config.optimizer, seed=self.seed,
@@ -192,12 +202,21 @@ class HybridProposer(Proposer):
             # The optimizer, not random sampling, stands in for what the LLM could not deliver.
             proposals = [p for p in from_llm if p.source is ProposalSource.LLM]
         elif n_llm:
-            candidates = optimizer.ask(n_llm * self.config.candidates_per_pick)
-            picked = self.llm.choose(space, history, candidates, n_llm, seed=seed, notes=self._notes(optimizer))
-            optimizer.discard([c for i, c in enumerate(candidates) if i not in picked])
-            proposals = [Proposal(candidates[i], ProposalSource.LLM) for i in picked]
+            proposals = self._judge(optimizer, space, history, n_llm, seed=seed)
         from_optimizer = optimizer.ask(n - len(proposals))
         self.proposed_by_optimizer += len(from_optimizer)
-        proposals += [Proposal(c, ProposalSource.OPTIMIZER) for c in from_optimizer]
+        proposals += from_optimizer
         self._proposed += len(proposals)
         return proposals
+
+    def _judge(self, optimizer: OptunaOptimizer, space: SearchSpace, history: History, k: int, *,
+               seed: int) -> list[Proposal]:
+        """``k`` of the optimizer's candidates: the LLM's picks, then the first others for picks it did not make."""
+        candidates = optimizer.ask(k * self.config.candidates_per_pick)
+        picked = self.llm.choose(space, history, [c.config for c in candidates], k, seed=seed,
+                                 notes=self._notes(optimizer))
+        rest = [c for i, c in enumerate(candidates) if i not in picked]
+        fill_ins, unused = rest[: k - len(picked)], rest[k - len(picked):]
+        optimizer.discard(unused)
+        self.proposed_by_optimizer += len(fill_ins)  # they stay the optimizer's (source and credit)
+        return [Proposal(candidates[i].config, ProposalSource.LLM, candidates[i].ticket) for i in picked] + fill_ins

@@ -109,6 +109,9 @@ class Proposer(abc.ABC):
     def on_trial_start(self, trial_id: str, proposal: Proposal) -> None:
         """Tune started ``proposal`` as trial ``trial_id`` (called in the driver loop: keep it fast)."""
 
+    def on_discard(self, proposal: Proposal) -> None:
+        """``proposal`` will never run (the searcher dropped it as a duplicate of a queued one)."""
+
     def report(self) -> dict[str, Any]:
         """Counters for ``LLMSearcher.stats`` beyond :attr:`stats` (e.g. the hybrid's LLM share)."""
         return {}

@@ -243,10 +243,11 @@ class LLMProposer(Proposer):
 
     def choose(self, space: SearchSpace, history: History, candidates: list[dict[str, Any]], k: int, *,
                seed: int, notes: Sequence[str] = ()) -> list[int]:
-        """Indices of the ``k`` candidates the LLM judges most promising (in order; no repeats).
+        """Indices of up to ``k`` candidates the LLM judges most promising (in order; no repeats).
 
-        What the LLM does not deliver (failure, invalid or repeated indices) is filled with the
-        first candidates not yet picked, so the result always has ``k`` entries.
+        Only the LLM's own valid picks are returned (and counted in ``proposed_by_llm``); what it
+        does not deliver (failure, invalid or repeated indices) is counted in ``fallbacks`` and left
+        to the caller to fill, so a fill-in is never credited to the LLM.
         """
         rng = np.random.default_rng(seed)
         picked: list[int] = []
@@ -264,8 +265,7 @@ class LLMProposer(Proposer):
                 self.exchange_log.append(record)
         self.stats.proposed_by_llm += len(picked)
         self.stats.fallbacks += k - len(picked)
-        rest = [i for i in range(len(candidates)) if i not in picked]
-        return picked + rest[: k - len(picked)]
+        return picked
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from ray import tune
 
 from llm_search.backends import PermanentBackendError, ScriptedBackend
 from llm_search.choices import parse_choices
+from llm_search.credit import proposer_credit
 from llm_search.history import History
 from llm_search.hybrid import HybridConfig, HybridProposer
 from llm_search.optimizers import OptunaOptimizer
@@ -38,6 +39,7 @@ def run(proposer: HybridProposer, rounds: int, n: int = 1) -> tuple[History, Cou
         for i, p in enumerate(proposer.propose(SPACE, history, n, seed=r)):
             trial_id = f"t{r}_{i}"
             history.start(trial_id, p.config, p.source)
+            proposer.on_trial_start(trial_id, p)  # as the searcher does
             history.complete(trial_id, {"loss": p.config["x"] ** 2 + p.config["y"] ** 2})
             sources[p.source] += 1
     return history, sources
@@ -76,13 +78,39 @@ def test_adaptive_share_follows_the_llm_trials_success(answer, share_range, capl
 
 
 def test_warm_start_comes_from_the_llm_and_seeds_the_optimizer():
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.0, warm_start=5), seed=0)
-    history, sources = run(proposer, 8)
-    assert [r.source for r in history.records.values()][:5] == ["llm"] * 5
-    assert sources["optimizer"] == 3
-    assert proposer.optimizer(SPACE).n_startup_trials == 10
-    warm10 = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(warm_start=12))
-    assert warm10.config.startup_trials == 12
+    config = HybridConfig(llm_share=0.0, warm_start=10)  # as many as the optimizer's startup trials
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), config, seed=0)
+    optimizer = proposer.optimizer(SPACE)
+    known_at_first_ask, ask = [], optimizer.ask
+
+    def spy(n):
+        if n and not known_at_first_ask:
+            known_at_first_ask.append(sorted(optimizer._from_params(t.params)["x"] for t in optimizer._study.trials
+                                             if t.state.name == "COMPLETE"))
+        return ask(n)
+
+    optimizer.ask = spy
+    history, _ = run(proposer, 13)
+    records = list(history.records.values())
+    assert [r.source for r in records] == ["llm"] * 10 + ["optimizer"] * 3
+    # Its first (model-based) proposal was made knowing exactly the LLM's warm-start trials...
+    assert known_at_first_ask == [sorted(r.config["x"] for r in records[:10])]
+    # ... and it differs from what the same optimizer proposes cold (random startup samples).
+    cold = OptunaOptimizer(SPACE, seed=0, n_startup_trials=config.startup_trials)
+    assert [r.config for r in records[10:]] != [p.config for p in cold.ask(3)]
+
+
+def test_the_optimizer_moves_towards_higher_values_in_max_mode():
+    space = SearchSpace.from_tune({"x": tune.uniform(0, 10)})
+    proposer = HybridProposer(LLMProposer(ScriptedBackend([])), HybridConfig(llm_share=0.0), seed=0)
+    history = History("acc", "max")
+    for r in range(30):
+        p = proposer.propose(space, history, 1, seed=r)[0]
+        history.start(f"t{r}", p.config, p.source)
+        proposer.on_trial_start(f"t{r}", p)
+        history.complete(f"t{r}", {"acc": p.config["x"]})
+    modelled = [record.config["x"] for record in list(history.records.values())[10:]]  # after 10 random startups
+    assert max(modelled) > 9.5 and np.median(modelled) > 7.5
 
 
 def test_every_finished_trial_is_told_to_the_optimizer():
@@ -114,6 +142,19 @@ def test_judge_mode_picks_among_optimizer_candidates():
     assert states == Counter({"COMPLETE": 8, "FAIL": 16})  # unpicked candidates closed, never left running
 
 
+def test_judge_mode_fill_ins_are_the_optimizers_proposals():
+    def one_valid_pick(messages, options):
+        return json.dumps({"choices": [1, 1]})  # 2 wanted: one pick, one repeat (invalid)
+
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=one_valid_pick)), HybridConfig(
+        llm_share=1.0, mode="judge", candidates_per_pick=3, llm_after=0, adaptive_share=False), seed=0)
+    history, sources = run(proposer, 4, n=2)
+    assert sources == Counter({"llm": 4, "optimizer": 4})
+    assert (proposer.stats.proposed_by_llm, proposer.proposed_by_optimizer, proposer.stats.fallbacks) == (4, 4, 4)
+    credit = proposer_credit(history)  # the first finished trial (an LLM pick) has nothing to beat
+    assert (credit.llm_trials, credit.optimizer_trials) == (3, 4)
+
+
 def test_dead_llm_leaves_the_optimizer_in_charge():
     backend = ScriptedBackend([PermanentBackendError("no access")])
     proposer = HybridProposer(LLMProposer(backend), HybridConfig(llm_share=0.5), seed=0)
@@ -141,7 +182,7 @@ def test_cmaes_refuses_categorical_spaces():
         OptunaOptimizer(SPACE, kind="cmaes")
     continuous = SearchSpace.from_tune({"x": tune.uniform(-5, 5), "y": tune.loguniform(1e-3, 1)})
     optimizer = OptunaOptimizer(continuous, kind="cmaes", seed=0)
-    assert set(optimizer.ask(2)[0]) == {"x", "y"}
+    assert set(optimizer.ask(2)[0].config) == {"x", "y"}
 
 
 def test_parse_choices():
