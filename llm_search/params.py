@@ -21,6 +21,10 @@ import numpy as np
 # just past an edge is a near miss worth keeping; one far outside is a misunderstanding.
 CLIP_MARGIN_LINEAR = 0.5  # fraction of the range width
 CLIP_MARGIN_LOG_DECADES = 1.0
+# Duplicate detection (``key``): a float range is cut into this many steps on its own scale, and a
+# ``tune.randn`` value into steps of ``sd * NORMAL_KEY_STEP``.
+KEY_BUCKETS = 10_000
+NORMAL_KEY_STEP = 1e-3
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,26 @@ def _as_number(name: str, value: Any) -> float:
     if not math.isfinite(number):
         raise Rejected(f"expected a finite number, got {value!r}")
     return number
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _cell(value: Any, origin: float, step: float) -> Any:
+    """``round((value - origin) / step)``: the duplicate-detection cell of a number.
+
+    Anything else (a missing value, a string, NaN, an overflow) keeps its JSON label, so that a key
+    never raises and never merges it with a real number.
+
+    >>> _cell(0.26, 0.0, 0.25), _cell(None, 0.0, 0.25), _cell(True, 0.0, 1.0)
+    (1, None, True)
+    """
+    if _is_real(value) and step > 0:
+        index = (float(value) - origin) / step
+        if math.isfinite(index):
+            return round(index)
+    return json_label(value)
 
 
 def _snap(value: float, q: float, low: float, high: float) -> float:
@@ -124,6 +148,19 @@ class FloatParam:
             number = snapped
         return number, problems
 
+    def key(self, value: Any) -> Any:
+        """Duplicate-detection cell: the step index if quantized, else one of ``KEY_BUCKETS`` steps across the range.
+
+        >>> FloatParam("x", 0.0, 1.0).key(0.12344), FloatParam("x", 1e-4, 1.0, log=True).key(1e-2)
+        (1234, 5000)
+        """
+        if self.q:
+            return _cell(value, 0.0, self.q)
+        if not self.log:
+            return _cell(value, self.low, (self.high - self.low) / KEY_BUCKETS)
+        log_value = math.log(value) if _is_real(value) and value > 0 else value
+        return _cell(log_value, math.log(self.low), math.log(self.high / self.low) / KEY_BUCKETS)
+
     def describe(self) -> str:
         scale = "log scale" if self.log else "linear scale"
         step = f", multiples of {self.q:g}" if self.q else ""
@@ -173,6 +210,10 @@ class IntParam:
                 problems.append(Problem(self.name, "snapped", f"{result} snapped to a multiple of {self.q}: {snapped}"))
             result = snapped
         return result, problems
+
+    def key(self, value: Any) -> Any:
+        """Duplicate-detection cell: the integer itself."""
+        return _cell(value, 0.0, 1.0)
 
     def describe(self) -> str:
         scale = "log scale" if self.log else "linear scale"
@@ -224,6 +265,12 @@ class NormalParam:
                 problems.append(Problem(self.name, "snapped", f"{number:g} snapped to the step {self.q:g}: {snapped:g}"))
             number = snapped
         return number, problems
+
+    def key(self, value: Any) -> Any:
+        """Duplicate-detection cell: the step index if quantized, else steps of ``sd * NORMAL_KEY_STEP`` from the mean."""
+        if self.q:
+            return _cell(value, 0.0, self.q)
+        return _cell(value, self.mean, self.sd * NORMAL_KEY_STEP)
 
     def describe(self) -> str:
         step = f", multiples of {self.q:g}" if self.q else ""
@@ -293,6 +340,10 @@ class CategoricalParam:
         shown = ", ".join(json.dumps(label) for label in labels[:12])
         more = " ..." if len(labels) > 12 else ""
         raise Rejected(f"{json.dumps(json_label(value))[:60]} is not one of [{shown}{more}]")
+
+    def key(self, value: Any) -> JsonValue:
+        """Duplicate-detection identity: the JSON label (``canonical_json`` sorts dict keys)."""
+        return json_label(value)
 
     def describe(self) -> str:
         return "one of " + json.dumps(self.labels)

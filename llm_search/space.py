@@ -9,7 +9,9 @@ quantization, and can
 * describe itself for a prompt, and
 * export a JSON schema (API backends) or a grammar (the embedded model, see ``grammar.py``).
 
-Nested keys are flattened to ``"a/b"`` names: that is the form the LLM sees and answers in.
+Nested keys are flattened to ``"a/b"`` names: that is the form the LLM sees and answers in. Values
+are read along the space's own names, so a dict at a parameter's name (``tune.choice`` of dicts) is
+that parameter's value, not more keys.
 
 Example:
     >>> from ray import tune
@@ -67,6 +69,9 @@ class SearchSpace:
         self._by_name = {p.name: p for p in self.params}
         for name in list(self._by_name) + list(self.constants):
             self.paths.setdefault(name, tuple(name.split(SEP)))
+        # Names of the nested dicts that hold parameters ("a" and "a/b" for "a/b/c").
+        parts = [name.split(SEP) for name in list(self._by_name) + list(self.constants)]
+        self._prefixes = {SEP.join(p[:i]) for p in parts for i in range(1, len(p))}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -128,7 +133,7 @@ class SearchSpace:
         """
         if not isinstance(proposal, Mapping):
             return None, [Problem("<config>", "rejected", f"expected a JSON object, got {type(proposal).__name__}")]
-        flat = _flatten(proposal)
+        flat = self._flatten(proposal)
         problems: list[Problem] = []
         result: dict[str, Any] = {}
         for param in self.params:
@@ -150,14 +155,22 @@ class SearchSpace:
         return result, problems
 
     def key(self, flat: Mapping[str, Any]) -> str:
-        """A canonical identity for duplicate detection (floats to 4 significant digits)."""
+        """A canonical identity for duplicate detection, at each parameter's own resolution.
 
-        def norm(value: Any) -> Any:
-            if isinstance(value, float):
-                return float(f"{value:.4g}")
-            return json_label(value)
+        Each parameter's ``key`` (``params.py``): floats map to the nearest of 10,001 evenly spaced points
+        across their range (``KEY_BUCKETS`` steps), on their own scale (linear or log); quantized floats
+        and integers keep their exact step; ``tune.randn`` values go in steps of ``sd / 1000``;
+        categories by their JSON label. So a narrow range keeps many distinct keys, and values nearer to
+        the same point of the range than to any other count as one configuration:
 
-        return canonical_json({name: norm(flat.get(name)) for name in self.names})
+        >>> from ray import tune
+        >>> space = SearchSpace.from_tune({"beta": tune.uniform(0.999, 0.9999)})
+        >>> len({space.key({"beta": 0.999 + 0.0009 * i / 1000}) for i in range(1001)})
+        1001
+        >>> space.key({"beta": 0.99945}), space.key({"beta": 0.99945 + 1e-9})
+        ('{"beta":5000}', '{"beta":5000}')
+        """
+        return canonical_json({p.name: p.key(flat.get(p.name)) for p in self.params})
 
     def to_config(self, flat: Mapping[str, Any]) -> dict[str, Any]:
         """Nested Tune config from a flat one, with the constants put back."""
@@ -177,8 +190,25 @@ class SearchSpace:
 
     def from_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Flat parameter values from a nested config (constants dropped, unknown keys ignored)."""
-        flat = _flatten(config)
+        flat = self._flatten(config)
         return {name: flat[name] for name in self.names if name in flat}
+
+    def _flatten(self, node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        """Flat ``"a/b"`` names -> values of a flat, nested or mixed mapping, read along the space's names.
+
+        A key that names a parameter or constant holds its whole value, even a dict (``tune.choice`` of
+        dicts); only a dict at a key that merely leads to names is walked into. Any other key is kept
+        under its flat name, for ``validate`` to report.
+        """
+        flat: dict[str, Any] = {}
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            known = name in self._by_name or name in self.constants
+            if not known and name in self._prefixes and isinstance(value, Mapping):
+                flat.update(self._flatten(value, name + SEP))
+            else:
+                flat[name] = value
+        return flat
 
     def describe(self) -> str:
         """One line per parameter, for the prompt."""
@@ -198,17 +228,6 @@ class SearchSpace:
             "required": ["configs"],
             "additionalProperties": False,
         }
-
-
-def _flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(_flatten(value, name + SEP))
-        else:
-            flat[name] = value
-    return flat
 
 
 def _param_from_domain(name: str, domain: Any, sample: Any) -> Param:

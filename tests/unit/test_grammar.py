@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 
 from ray import tune
 
 from llm_search.grammar import answer_grammar, number_grid
+from llm_search.parsing import parse_answer
 from llm_search.space import CategoricalParam, SearchSpace
 
 from tests.unit.test_space import ALL_DOMAINS
@@ -42,3 +44,37 @@ def test_grammar_fixes_keys_count_and_categories():
     assert '"\\"sgd\\""' in grammar and '"null"' in grammar and '"[1,2]"' in grammar
     assert re.search(r'p1: "1" \| "2" \| "3"$', grammar, re.M)
     assert '",\\"n/k\\":"' in grammar
+
+
+def _sentence(grammar: str, rng: random.Random) -> str:
+    """One answer the grammar admits: each rule expands to a randomly picked alternative."""
+    token = re.compile(r'"(?:[^"\\]|\\.)*"|\w+|\|')
+    rules = {}
+    for line in grammar.splitlines()[1:]:
+        name, body = line.split(": ", 1)
+        alternatives: list[list[str]] = [[]]
+        for tok in token.findall(body):
+            if tok == "|":
+                alternatives.append([])
+            else:
+                alternatives[-1].append(tok)
+        rules[name] = alternatives
+
+    def expand(name: str) -> str:
+        alternative = rng.choice(rules[name])
+        return "".join(json.loads(tok) if tok.startswith('"') else expand(tok) for tok in alternative)
+
+    return expand("start")
+
+
+def test_answers_the_grammar_admits_are_valid_with_dict_and_list_categories():
+    space = SearchSpace.from_tune({"model": tune.choice([{"layers": 2}, {"layers": 4, "act": "relu"}]),
+                                   "widths": tune.choice([[32, 32], [64], []]),
+                                   "train": {"lr": tune.loguniform(1e-4, 1e-1), "head": tune.choice([{"p": 0.1}, None])}})
+    grammar = answer_grammar(space, 3)
+    assert '"{\\"layers\\":4,\\"act\\":\\"relu\\"}"' in grammar and '"[32,32]"' in grammar and '"[]"' in grammar
+    rng = random.Random(0)
+    for _ in range(30):
+        result = parse_answer(_sentence(grammar, rng), space)
+        assert not result.rejections and not result.error and not result.repairs, result
+        assert len(result.accepted) + result.duplicates == 3

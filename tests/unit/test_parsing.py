@@ -61,7 +61,7 @@ def test_unreadable_answers_report_an_error(text, error):
         ({**GOOD, "opt": "lion"}, "not one of"),
         ({"lr": 0.01}, "missing"),
         ("just a string", "expected a JSON object"),
-        ({**GOOD, "layers": {"$gt": 1}}, "missing"),  # an object where a number belongs
+        ({**GOOD, "layers": {"$gt": 1}}, "expected a number"),  # an object where a number belongs
     ],
 )
 def test_invalid_configs_are_rejected_with_reasons(config, reason):
@@ -100,6 +100,12 @@ def test_limits_on_answer_size():
     assert parse_answer(huge, SPACE).accepted == [GOOD]
 
 
-def test_prompt_injection_keys_are_ignored_not_executed():
-    result = parse_answer(answer({**GOOD, "__import__('os').system('rm -rf /')": 1}), SPACE)
-    assert result.accepted == [GOOD]
+def test_hostile_strings_are_data_never_code(tmp_path):
+    marker = tmp_path / "pwned"
+    code = f"__import__('pathlib').Path({str(marker)!r}).touch() or 0.01"  # a number, if evaluated
+    result = parse_answer(answer({**GOOD, "lr": code}, {**GOOD, "opt": code, "layers": 3},
+                                 {**GOOD, code: 0.01, "layers": 4}), SPACE)
+    assert not marker.exists()
+    assert result.accepted == [{**GOOD, "layers": 4}]  # the code key is dropped, not carried into the config
+    reasons = " ".join(result.problems_for_llm)
+    assert "lr: expected a number, got the text" in reasons and "opt:" in reasons and "is not one of" in reasons
