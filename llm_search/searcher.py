@@ -287,7 +287,8 @@ class LLMSearcher(Searcher):
             for proposal in proposals:
                 key = self._space.key(proposal.config)
                 if key in self._seen and proposal.source is ProposalSource.LLM:
-                    continue  # a config queued meanwhile (the LLM saw an older snapshot)
+                    self._proposer.on_discard(proposal)  # a config queued meanwhile (the LLM saw an older snapshot)
+                    continue
                 self._seen.add(key)
                 self._queue.append(proposal)
 
@@ -455,7 +456,6 @@ class LLMSearcher(Searcher):
                 "raw_points": self._raw_points,
                 "external_points": self._external_points,
                 "queue": [(p.config, p.source.value, p.ticket) for p in self._queue],
-                "seen": sorted(self._seen),
                 "rng": self._rng.bit_generator.state,
                 "n_suggested": self._n_suggested,
                 "max_concurrent": self._max_concurrent,
@@ -465,10 +465,10 @@ class LLMSearcher(Searcher):
             }
 
     def set_state(self, state: dict[str, Any]) -> None:
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"Unsupported LLMSearcher state version {state.get('version')!r}")
+        state = _migrate_state(state)
         with self._lock:
-            self._space = state["space"]
+            space = state["space"]  # rebuilt, so a space pickled by an older version gets today's lookups
+            self._space = SearchSpace(space.params, space.constants, space.paths)
             self._metric, self._mode = state["metric"], state["mode"]
             self._history = History.from_state(state["history"])
             # Tune resumes some of these (their next report revives them) and may skip others: until
@@ -478,7 +478,9 @@ class LLMSearcher(Searcher):
             self._raw_points = state["raw_points"]
             self._external_points = state["external_points"]
             self._queue = deque(Proposal(c, ProposalSource(s), t) for c, s, t in state["queue"])
-            self._seen = set(state["seen"])
+            # Derived, not restored: keys of older versions may differ from today's.
+            self._seen = {self._space.key(c) for c in [*(r.config for r in self._history.records.values()),
+                                                         *self._points, *(p.config for p in self._queue)]}
             self._rng.bit_generator.state = state["rng"]
             self._n_suggested = state["n_suggested"]
             self._max_concurrent = state["max_concurrent"] or self._max_concurrent
@@ -507,3 +509,16 @@ class LLMSearcher(Searcher):
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._lock = threading.RLock()
+
+
+def _migrate_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A saved state in today's form; version 1 (before the proposer interface) is converted."""
+    version = state.get("version")
+    if version == 1:
+        state = {**state, "version": STATE_VERSION,
+                 "queue": [(config, source, None) for config, source in state["queue"]],
+                 "proposer": {"stats": state["stats"], "disabled_reason": state["disabled_reason"]}}
+    elif version != STATE_VERSION:
+        raise ValueError(f"Unsupported LLMSearcher state version {version!r}: it was saved by a newer llm-search; "
+                         "upgrade llm-search to restore it.")
+    return state

