@@ -79,8 +79,10 @@ def baseline_runs(table: pd.DataFrame, baseline: str = BASELINE) -> dict[str, li
     """Each problem's baseline runs: one array of finite values per seed (same-start trials left out)."""
     rows = table[(table["method"] == baseline) & ~(table["same_start"].astype(bool) & (table["trial"] == 0))]
     rows = rows[np.isfinite(rows["value"].astype(float))].sort_values("trial")
-    return {problem: [g["value"].to_numpy(float) for _, g in group.groupby("seed")]
-            for problem, group in rows.groupby("problem")}
+    return {
+        problem: [g["value"].to_numpy(float) for _, g in group.groupby("seed")]
+        for problem, group in rows.groupby("problem")
+    }
 
 
 def baseline_pool(table: pd.DataFrame, baseline: str = BASELINE) -> dict[str, np.ndarray]:
@@ -88,8 +90,9 @@ def baseline_pool(table: pd.DataFrame, baseline: str = BASELINE) -> dict[str, np
     return {problem: np.concatenate(runs) for problem, runs in baseline_runs(table, baseline).items()}
 
 
-def expected_best(runs: Sequence[np.ndarray], budgets: Sequence[int], mode: str, *, n_boot: int = 2000,
-                  seed: int = 0) -> pd.DataFrame:
+def expected_best(
+    runs: Sequence[np.ndarray], budgets: Sequence[int], mode: str, *, n_boot: int = 2000, seed: int = 0
+) -> pd.DataFrame:
     """The best of ``n`` trials of a run taken in random order, over ``n_boot`` orders of every run.
 
     Runs shorter than ``n`` do not count at that ``n``.
@@ -119,19 +122,23 @@ def expected_best(runs: Sequence[np.ndarray], budgets: Sequence[int], mode: str,
     return pd.DataFrame(rows, columns=["n", "mean", "lo", "hi"])
 
 
-def random_expected_best(table: pd.DataFrame, budgets: Sequence[int], *, baseline: str = BASELINE,
-                         n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def random_expected_best(
+    table: pd.DataFrame, budgets: Sequence[int], *, baseline: str = BASELINE, n_boot: int = 2000, seed: int = 0
+) -> pd.DataFrame:
     """:func:`expected_best` of the baseline's runs, per problem: columns problem, n, mean, lo, hi."""
     info = problem_info(table)
-    frames = [expected_best(runs, budgets, info.loc[problem, "mode"], n_boot=n_boot, seed=seed)
-              .assign(problem=problem) for problem, runs in baseline_runs(table, baseline).items()]
+    frames = [
+        expected_best(runs, budgets, info.loc[problem, "mode"], n_boot=n_boot, seed=seed).assign(problem=problem)
+        for problem, runs in baseline_runs(table, baseline).items()
+    ]
     if not frames:
         return pd.DataFrame(columns=["problem", "n", "mean", "lo", "hi"])
     return pd.concat(frames, ignore_index=True)[["problem", "n", "mean", "lo", "hi"]]
 
 
-def zhang_statistic(table: pd.DataFrame, n: int = 10, *, baseline: str = BASELINE, n_boot: int = 2000,
-                    seed: int = 0) -> pd.DataFrame:
+def zhang_statistic(
+    table: pd.DataFrame, n: int = 10, *, baseline: str = BASELINE, n_boot: int = 2000, seed: int = 0
+) -> pd.DataFrame:
     """Zhang et al.'s comparison with random search at ``n`` evaluations, per method.
 
     Returns:
@@ -154,9 +161,15 @@ def zhang_statistic(table: pd.DataFrame, n: int = 10, *, baseline: str = BASELIN
             beats.append(err_method < err_random)
             changes.append((err_random - err_method) / err_random if err_random > 0 else np.nan)
         if beats:
-            rows.append({"method": method, "problems": len(beats), "beats_random": float(np.mean(beats)),
-                         "median_change": float(np.nanmedian(changes)) if np.isfinite(changes).any() else np.nan,
-                         "mean_change": float(np.nanmean(changes)) if np.isfinite(changes).any() else np.nan})
+            rows.append(
+                {
+                    "method": method,
+                    "problems": len(beats),
+                    "beats_random": float(np.mean(beats)),
+                    "median_change": float(np.nanmedian(changes)) if np.isfinite(changes).any() else np.nan,
+                    "mean_change": float(np.nanmean(changes)) if np.isfinite(changes).any() else np.nan,
+                }
+            )
     return pd.DataFrame(rows, columns=["method", "problems", "beats_random", "median_change", "mean_change"])
 
 
@@ -165,12 +178,14 @@ def regret_reference(table: pd.DataFrame, *, baseline: str = BASELINE) -> pd.Ser
     pool = baseline_pool(table, baseline)
     finite = table[np.isfinite(table["value"].astype(float))]
     overall = finite.groupby("problem")["value"].median()
-    return pd.Series({p: float(np.median(pool[p])) if p in pool else overall.get(p, np.nan)
-                      for p in table["problem"].unique()})
+    return pd.Series(
+        {p: float(np.median(pool[p])) if p in pool else overall.get(p, np.nan) for p in table["problem"].unique()}
+    )
 
 
-def _normalize(table: pd.DataFrame, problems: pd.Series, values: pd.Series, *, proxy_optimum: bool,
-               baseline: str) -> tuple[np.ndarray, np.ndarray]:
+def _normalize(
+    table: pd.DataFrame, problems: pd.Series, values: pd.Series, *, proxy_optimum: bool, baseline: str
+) -> tuple[np.ndarray, np.ndarray]:
     """``values`` (of ``problems``) as normalized regret (see module doc), and whether the optimum is usable."""
     info = problem_info(table)
     reference = regret_reference(table, baseline=baseline)
@@ -185,8 +200,9 @@ def _normalize(table: pd.DataFrame, problems: pd.Series, values: pd.Series, *, p
     return np.where(ref_loss > optimum_loss, regret, np.nan), np.isfinite(optimum_loss)
 
 
-def normalized_regret(table: pd.DataFrame, budgets: Sequence[int], *, proxy_optimum: bool = False,
-                      baseline: str = BASELINE) -> pd.DataFrame:
+def normalized_regret(
+    table: pd.DataFrame, budgets: Sequence[int], *, proxy_optimum: bool = False, baseline: str = BASELINE
+) -> pd.DataFrame:
     """Normalized regret of best@n for every run and ``n``: columns method, problem, seed, n, best, regret.
 
     Problems without a known optimum are left out, unless ``proxy_optimum`` (then the best value seen on
@@ -194,16 +210,18 @@ def normalized_regret(table: pd.DataFrame, budgets: Sequence[int], *, proxy_opti
     """
     frames = [best_at(table, n).assign(n=n) for n in budgets]
     runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RUN + ["best", "n"])
-    runs["regret"], known = _normalize(table, runs["problem"], runs["best"], proxy_optimum=proxy_optimum,
-                                       baseline=baseline)
+    runs["regret"], known = _normalize(
+        table, runs["problem"], runs["best"], proxy_optimum=proxy_optimum, baseline=baseline
+    )
     return runs[known].reset_index(drop=True)[RUN + ["n", "best", "regret"]]
 
 
 PROPOSER_PHASES = ((0, 10), (10, 25), (25, 50))
 
 
-def proposer_quality(table: pd.DataFrame, phases: Sequence[tuple[int, int]] = PROPOSER_PHASES, *,
-                     baseline: str = BASELINE) -> pd.DataFrame:
+def proposer_quality(
+    table: pd.DataFrame, phases: Sequence[tuple[int, int]] = PROPOSER_PHASES, *, baseline: str = BASELINE
+) -> pd.DataFrame:
     """Trials by proposer and phase of the run, for runs that recorded ``proposed_by`` (see module doc).
 
     Returns:
@@ -234,8 +252,11 @@ def proposer_quality(table: pd.DataFrame, phases: Sequence[tuple[int, int]] = PR
         phase = trials[(trials["trial"] >= start) & (trials["trial"] < stop)]
         if phase.empty:
             continue
-        grouped = phase.groupby(["method", "proposed_by"]).agg(
-            n=("trial", "size"), median_regret=("regret", "median"), improved=("improved", "mean")).reset_index()
+        grouped = (
+            phase.groupby(["method", "proposed_by"])
+            .agg(n=("trial", "size"), median_regret=("regret", "median"), improved=("improved", "mean"))
+            .reset_index()
+        )
         frames.append(grouped.assign(trials=f"{start}-{stop}"))
     if not frames:
         return pd.DataFrame(columns=columns)
@@ -265,8 +286,9 @@ def mean_ranks(table: pd.DataFrame, budgets: Sequence[int] = RANK_BUDGETS) -> pd
     return pd.DataFrame(columns).reindex(methods)
 
 
-def paired_comparison(table: pd.DataFrame, a: str, b: str, n: int, *, n_boot: int = 2000,
-                      seed: int = 0) -> dict[str, float | int | str]:
+def paired_comparison(
+    table: pd.DataFrame, a: str, b: str, n: int, *, n_boot: int = 2000, seed: int = 0
+) -> dict[str, float | int | str]:
     """Method ``a`` vs ``b`` at ``n`` over the (problem, seed) pairs both ran.
 
     Returns:
@@ -274,16 +296,30 @@ def paired_comparison(table: pd.DataFrame, a: str, b: str, n: int, *, n_boot: in
         (95% bootstrap interval of diff), wins, ties, losses (a's best@n against b's).
     """
     regrets = normalized_regret(table, [n], proxy_optimum=True)
-    wide = regrets[regrets["method"].isin([a, b])].pivot_table(index=["problem", "seed"], columns="method",
-                                                                values="regret")
+    wide = regrets[regrets["method"].isin([a, b])].pivot_table(
+        index=["problem", "seed"], columns="method", values="regret"
+    )
     bests = best_at(table[table["method"].isin([a, b])], n)
     bests["loss"] = _loss(bests["best"], bests["problem"].map(problem_info(table)["mode"]))
     duel = bests.pivot_table(index=["problem", "seed"], columns="method", values="loss").dropna()
-    result: dict[str, float | int | str] = {"a": a, "b": b, "n": n, "pairs": 0, "diff": np.nan, "lo": np.nan,
-                                            "hi": np.nan, "wins": 0, "ties": 0, "losses": 0}
+    result: dict[str, float | int | str] = {
+        "a": a,
+        "b": b,
+        "n": n,
+        "pairs": 0,
+        "diff": np.nan,
+        "lo": np.nan,
+        "hi": np.nan,
+        "wins": 0,
+        "ties": 0,
+        "losses": 0,
+    }
     if a in duel and b in duel:
-        result.update(wins=int((duel[a] < duel[b]).sum()), ties=int((duel[a] == duel[b]).sum()),
-                      losses=int((duel[a] > duel[b]).sum()))
+        result.update(
+            wins=int((duel[a] < duel[b]).sum()),
+            ties=int((duel[a] == duel[b]).sum()),
+            losses=int((duel[a] > duel[b]).sum()),
+        )
     if a not in wide or b not in wide:
         return result
     diff = (wide[a] - wide[b]).dropna().to_numpy()
@@ -291,8 +327,12 @@ def paired_comparison(table: pd.DataFrame, a: str, b: str, n: int, *, n_boot: in
         return result
     rng = np.random.default_rng(seed)
     means = rng.choice(diff, size=(n_boot, len(diff)), replace=True).mean(axis=1)
-    result.update(pairs=len(diff), diff=float(diff.mean()), lo=float(np.quantile(means, 0.025)),
-                  hi=float(np.quantile(means, 0.975)))
+    result.update(
+        pairs=len(diff),
+        diff=float(diff.mean()),
+        lo=float(np.quantile(means, 0.025)),
+        hi=float(np.quantile(means, 0.975)),
+    )
     return result
 
 
@@ -314,17 +354,30 @@ def final_summary(table: pd.DataFrame, n: int) -> pd.DataFrame:
 def usage(table: pd.DataFrame) -> pd.DataFrame:
     """Per method: runs, trials, mean run time, time per trial, LLM calls/tokens per run, totals of
     LLM-proposed configs, fallbacks to random sampling and failed trials."""
-    runs = table.groupby(RUN).agg(
-        trials=("trial", "size"), run_time_s=("run_time_s", "first"), llm_calls=("llm_calls", "first"),
-        prompt_tokens=("prompt_tokens", "first"), completion_tokens=("completion_tokens", "first"),
-        proposed_by_llm=("proposed_by_llm", "first"), fallbacks=("fallbacks", "first"),
-        failed=("status", lambda s: int((s != "ok").sum())),
-    ).reset_index()
+    runs = (
+        table.groupby(RUN)
+        .agg(
+            trials=("trial", "size"),
+            run_time_s=("run_time_s", "first"),
+            llm_calls=("llm_calls", "first"),
+            prompt_tokens=("prompt_tokens", "first"),
+            completion_tokens=("completion_tokens", "first"),
+            proposed_by_llm=("proposed_by_llm", "first"),
+            fallbacks=("fallbacks", "first"),
+            failed=("status", lambda s: int((s != "ok").sum())),
+        )
+        .reset_index()
+    )
     summary = runs.groupby("method").agg(
-        runs=("seed", "size"), trials=("trials", "sum"), mean_run_s=("run_time_s", "mean"),
-        llm_calls_per_run=("llm_calls", "mean"), prompt_tokens_per_run=("prompt_tokens", "mean"),
-        completion_tokens_per_run=("completion_tokens", "mean"), proposed_by_llm=("proposed_by_llm", "sum"),
-        fallbacks=("fallbacks", "sum"), failed_trials=("failed", "sum"),
+        runs=("seed", "size"),
+        trials=("trials", "sum"),
+        mean_run_s=("run_time_s", "mean"),
+        llm_calls_per_run=("llm_calls", "mean"),
+        prompt_tokens_per_run=("prompt_tokens", "mean"),
+        completion_tokens_per_run=("completion_tokens", "mean"),
+        proposed_by_llm=("proposed_by_llm", "sum"),
+        fallbacks=("fallbacks", "sum"),
+        failed_trials=("failed", "sum"),
     )
     summary.insert(3, "s_per_trial", runs.groupby("method")["run_time_s"].sum() / summary["trials"])
     return summary
@@ -348,8 +401,16 @@ def complete_runs(table: pd.DataFrame) -> pd.DataFrame:
 ZHANG_GPT4_SHARE = 0.81  # GPT-4's share of tasks beating random search at 10 evaluations (Zhang et al., 2023)
 
 
-def target_check(table: pd.DataFrame, method: str, reference: str, budgets: Sequence[int], *,
-                 zhang_n: int = 10, ahead_at: int = 10, zhang_bar: float = ZHANG_GPT4_SHARE) -> pd.DataFrame:
+def target_check(
+    table: pd.DataFrame,
+    method: str,
+    reference: str,
+    budgets: Sequence[int],
+    *,
+    zhang_n: int = 10,
+    ahead_at: int = 10,
+    zhang_bar: float = ZHANG_GPT4_SHARE,
+) -> pd.DataFrame:
     """The hybrid's targets, each with the measured figure and whether it is met.
 
     - mean normalized regret of ``method`` <= ``reference``'s at every budget (over problems with a
@@ -375,15 +436,26 @@ def target_check(table: pd.DataFrame, method: str, reference: str, budgets: Sequ
         if n not in mean.index or mean.loc[n].reindex([method, reference]).isna().any():
             continue  # a method whose runs are shorter than n
         a, b = mean.loc[n, method], mean.loc[n, reference]
-        rows.append({"target": f"{method} regret <= {reference} at {n}", "measured": f"{a:.3f} vs {b:.3f}",
-                     "met": bool(a <= b)})
+        rows.append(
+            {"target": f"{method} regret <= {reference} at {n}", "measured": f"{a:.3f} vs {b:.3f}", "met": bool(a <= b)}
+        )
         if n == ahead_at:
-            rows.append({"target": f"{method} regret < {reference} at {n}", "measured": f"{a:.3f} vs {b:.3f}",
-                         "met": bool(a < b)})
+            rows.append(
+                {
+                    "target": f"{method} regret < {reference} at {n}",
+                    "measured": f"{a:.3f} vs {b:.3f}",
+                    "met": bool(a < b),
+                }
+            )
     zhang = zhang_statistic(table, zhang_n).set_index("method")
     if method in zhang.index:
         share = float(zhang.loc[method, "beats_random"])
         problems = int(zhang.loc[method, "problems"])
-        rows.append({"target": f"{method} beats random's expected best at {zhang_n} on > {zhang_bar:.0%} of problems",
-                     "measured": f"{share:.0%} of {problems}", "met": share > zhang_bar})
+        rows.append(
+            {
+                "target": f"{method} beats random's expected best at {zhang_n} on > {zhang_bar:.0%} of problems",
+                "measured": f"{share:.0%} of {problems}",
+                "met": share > zhang_bar,
+            }
+        )
     return pd.DataFrame(rows, columns=["target", "measured", "met"])

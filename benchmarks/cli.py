@@ -29,8 +29,10 @@ def _replay_summary(args) -> int:
     accepted = sum(len(r.get("accepted") or []) for r in records)
     rejected = sum(len(r.get("rejections") or []) for r in records)
     print(f"{args.log}: {len(records)} LLM calls, model {records[0].get('model')}, backend {records[0].get('backend')}")
-    print(f"tokens in/out: {tokens_in}/{tokens_out}; configs accepted {accepted}, rejected {rejected}, "
-          f"duplicates {sum(r.get('duplicates') or 0 for r in records)}; backend errors {dict(errors) or 0}")
+    print(
+        f"tokens in/out: {tokens_in}/{tokens_out}; configs accepted {accepted}, rejected {rejected}, "
+        f"duplicates {sum(r.get('duplicates') or 0 for r in records)}; backend errors {dict(errors) or 0}"
+    )
     if args.verbose:
         for r in records:
             print(json.dumps({k: r.get(k) for k in ("attempt", "latency_s", "answer", "rejections", "error")}))
@@ -54,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("log")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     if args.command == "demo":
         from benchmarks.demo import main as demo_main
 

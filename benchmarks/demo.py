@@ -83,8 +83,11 @@ def _progress_callback(name: str, total: int):
             self.done += 1
             loss = trial.last_result.get("val_loss", float("nan"))
             self.best = min(self.best, loss) if math.isfinite(loss) else self.best
-            print(f"  [{name:12}] trial {self.done:2d}/{total}  val_loss={loss:.4f}  "
-                  f"val_acc={trial.last_result.get('val_acc', float('nan')):.3f}  best={self.best:.4f}", flush=True)
+            print(
+                f"  [{name:12}] trial {self.done:2d}/{total}  val_loss={loss:.4f}  "
+                f"val_acc={trial.last_result.get('val_acc', float('nan')):.3f}  best={self.best:.4f}",
+                flush=True,
+            )
 
         def on_trial_error(self, iteration, trials, trial, **info):
             self.done += 1
@@ -93,8 +96,9 @@ def _progress_callback(name: str, total: int):
     return Progress()
 
 
-def run_demo(trials: int = 12, concurrency: int = 2, seed: int = 0, backend: str = "local",
-             storage: str | None = None) -> list[MethodResult]:
+def run_demo(
+    trials: int = 12, concurrency: int = 2, seed: int = 0, backend: str = "local", storage: str | None = None
+) -> list[MethodResult]:
     import ray
     from ray import tune
 
@@ -113,9 +117,19 @@ def run_demo(trials: int = 12, concurrency: int = 2, seed: int = 0, backend: str
         experiment = name.split()[0].lower() + f"_seed{seed}"
         limit = {} if name == "random" else {"max_concurrent_trials": concurrency}
         analysis = tune.run(
-            train_image_classifier, config=search_space(), search_alg=search_alg, metric="val_loss", mode="min",
-            num_samples=trials, resources_per_trial={"cpu": 1}, storage_path=storage, name=experiment, verbose=0,
-            raise_on_failed_trial=False, callbacks=[_progress_callback(name, trials)], **limit,
+            train_image_classifier,
+            config=search_space(),
+            search_alg=search_alg,
+            metric="val_loss",
+            mode="min",
+            num_samples=trials,
+            resources_per_trial={"cpu": 1},
+            storage_path=storage,
+            name=experiment,
+            verbose=0,
+            raise_on_failed_trial=False,
+            callbacks=[_progress_callback(name, trials)],
+            **limit,
         )
         result = MethodResult(name, wall_s=time.perf_counter() - start, trials=len(analysis.trials))
         finished = [t.last_result for t in analysis.trials if t.last_result.get("val_loss") is not None]
@@ -132,26 +146,33 @@ def run_demo(trials: int = 12, concurrency: int = 2, seed: int = 0, backend: str
 
 
 def format_table(results: list[MethodResult]) -> str:
-    header = f"{'searcher':14} {'best val_loss':>13} {'val_acc':>8} {'trials':>6} {'failed':>6} {'wall s':>7} " \
-             f"{'LLM calls':>9} {'tokens in/out':>14} {'cost $':>7} {'fallbacks':>9}"
+    header = (
+        f"{'searcher':14} {'best val_loss':>13} {'val_acc':>8} {'trials':>6} {'failed':>6} {'wall s':>7} "
+        f"{'LLM calls':>9} {'tokens in/out':>14} {'cost $':>7} {'fallbacks':>9}"
+    )
     lines = [header, "-" * len(header)]
     for r in results:
         calls = str(r.llm.get("llm_calls", "-"))
         tokens = f"{r.llm['prompt_tokens']}/{r.llm['completion_tokens']}" if r.llm else "-"
         fallbacks = str(r.llm.get("fallbacks", "-"))
         cost = f"{r.llm['cost_usd']:.4f}" if r.llm else "-"
-        lines.append(f"{r.name:14} {r.best_val_loss:13.4f} {r.best_val_acc:8.3f} {r.trials:6d} {r.errored:6d} "
-                     f"{r.wall_s:7.1f} {calls:>9} {tokens:>14} {cost:>7} {fallbacks:>9}")
+        lines.append(
+            f"{r.name:14} {r.best_val_loss:13.4f} {r.best_val_acc:8.3f} {r.trials:6d} {r.errored:6d} "
+            f"{r.wall_s:7.1f} {calls:>9} {tokens:>14} {cost:>7} {fallbacks:>9}"
+        )
     return "\n".join(lines)
 
 
 def main(args) -> int:
-    results = run_demo(trials=args.trials, concurrency=args.concurrency, seed=args.seed, backend=args.backend,
-                       storage=args.storage)
+    results = run_demo(
+        trials=args.trials, concurrency=args.concurrency, seed=args.seed, backend=args.backend, storage=args.storage
+    )
     print("\n" + format_table(results))
     for r in results:
         if r.llm:
-            print(f"\n{r.name}: {r.llm['proposed_by_llm']} configs from the LLM, {r.llm['fallbacks']} random fallbacks "
-                  f"({r.llm['duplicates']} duplicates, {r.llm['rejected']} rejected, {r.llm['reasks']} re-asks); "
-                  f"LLM time {r.llm['llm_seconds']:.1f} s. Exchange log: {r.llm['log']}")
+            print(
+                f"\n{r.name}: {r.llm['proposed_by_llm']} configs from the LLM, {r.llm['fallbacks']} random fallbacks "
+                f"({r.llm['duplicates']} duplicates, {r.llm['rejected']} rejected, {r.llm['reasks']} re-asks); "
+                f"LLM time {r.llm['llm_seconds']:.1f} s. Exchange log: {r.llm['log']}"
+            )
     return 0

@@ -133,8 +133,11 @@ def _trial_recorder(start: float) -> Any:
 
         def _record(self, trial: Any, status: str) -> None:
             self.finished[trial.trial_id] = {
-                "tag": trial.experiment_tag, "config": dict(trial.config), "result": dict(trial.last_result or {}),
-                "status": status, "elapsed_s": time.perf_counter() - start,
+                "tag": trial.experiment_tag,
+                "config": dict(trial.config),
+                "result": dict(trial.last_result or {}),
+                "status": status,
+                "elapsed_s": time.perf_counter() - start,
             }
 
     return TrialRecorder()
@@ -163,8 +166,16 @@ def run_one(spec: RunSpec) -> pd.DataFrame:
     if method.uses_llm and spec.llm_log:
         Path(spec.llm_log).parent.mkdir(parents=True, exist_ok=True)
         options.setdefault("log_dir", spec.llm_log)
-    searcher = make_searcher(spec.method, seed=spec.seed, budget=spec.budget, concurrency=spec.concurrency,
-                             problem=problem, backend=spec.backend, same_start=spec.same_start, options=options)
+    searcher = make_searcher(
+        spec.method,
+        seed=spec.seed,
+        budget=spec.budget,
+        concurrency=spec.concurrency,
+        problem=problem,
+        backend=spec.backend,
+        same_start=spec.same_start,
+        options=options,
+    )
     ensure_ray()
     start = time.perf_counter()
     recorder = _trial_recorder(start)
@@ -192,8 +203,15 @@ def run_one(spec: RunSpec) -> pd.DataFrame:
         logger.warning(MISSING_TRIALS, spec.method, problem.name, spec.seed, n_created, len(recorder.finished))
     stats = searcher.stats if method.uses_llm else {}
     backend = spec.backend if isinstance(spec.backend, str) else type(spec.backend).__name__
-    return _table(spec, problem, recorder.finished, stats, backend if method.uses_llm else "", run_time,
-                  _proposal_sources(searcher))
+    return _table(
+        spec,
+        problem,
+        recorder.finished,
+        stats,
+        backend if method.uses_llm else "",
+        run_time,
+        _proposal_sources(searcher),
+    )
 
 
 def _proposal_sources(searcher: Any) -> dict[str, str]:
@@ -202,8 +220,15 @@ def _proposal_sources(searcher: Any) -> dict[str, str]:
     return {trial_id: record.source for trial_id, record in history.records.items()} if history else {}
 
 
-def _table(spec: RunSpec, problem: Problem, finished: Mapping[str, Mapping[str, Any]], stats: Mapping[str, Any],
-           backend: str, run_time: float, sources: Mapping[str, str]) -> pd.DataFrame:
+def _table(
+    spec: RunSpec,
+    problem: Problem,
+    finished: Mapping[str, Mapping[str, Any]],
+    stats: Mapping[str, Any],
+    backend: str,
+    run_time: float,
+    sources: Mapping[str, str],
+) -> pd.DataFrame:
     records = sorted(finished.items(), key=lambda item: _creation_index(item[1]["tag"]))
     rows = []
     for index, (trial_id, record) in enumerate(records):
@@ -212,20 +237,47 @@ def _table(spec: RunSpec, problem: Problem, finished: Mapping[str, Mapping[str, 
         status = record["status"]
         if status == "ok" and math.isnan(value):  # reported NaN/inf (or nothing)
             status = "nonfinite"
-        rows.append({
-            "method": spec.method, "problem": problem.name, "seed": spec.seed, "trial": index,
-            "config": config_json(record["config"]), "value": value if status == "ok" else float("nan"),
-            "status": status, "proposed_by": sources.get(trial_id, ""),
-            "trial_time_s": finite_or_nan(record["result"].get("time_total_s")), "elapsed_s": record["elapsed_s"],
-        })
-    table = pd.DataFrame(rows, columns=["method", "problem", "seed", "trial", "config", "value", "status",
-                                        "proposed_by", "trial_time_s", "elapsed_s"])
+        rows.append(
+            {
+                "method": spec.method,
+                "problem": problem.name,
+                "seed": spec.seed,
+                "trial": index,
+                "config": config_json(record["config"]),
+                "value": value if status == "ok" else float("nan"),
+                "status": status,
+                "proposed_by": sources.get(trial_id, ""),
+                "trial_time_s": finite_or_nan(record["result"].get("time_total_s")),
+                "elapsed_s": record["elapsed_s"],
+            }
+        )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "method",
+            "problem",
+            "seed",
+            "trial",
+            "config",
+            "value",
+            "status",
+            "proposed_by",
+            "trial_time_s",
+            "elapsed_s",
+        ],
+    )
     table["best_so_far"] = best_so_far(table["value"].astype(float), problem.mode)
     table = table.assign(
-        metric=problem.metric, mode=problem.mode,
-        optimum=float("nan") if problem.optimum is None else float(problem.optimum), perfect=float(problem.perfect),
-        budget=spec.budget, concurrency=spec.concurrency,
-        same_start=spec.same_start, backend=backend, git_sha=git_sha(), run_time_s=run_time,
+        metric=problem.metric,
+        mode=problem.mode,
+        optimum=float("nan") if problem.optimum is None else float(problem.optimum),
+        perfect=float(problem.perfect),
+        budget=spec.budget,
+        concurrency=spec.concurrency,
+        same_start=spec.same_start,
+        backend=backend,
+        git_sha=git_sha(),
+        run_time_s=run_time,
         **{key: float(stats.get(key, 0) or 0) for key in LLM_STAT_KEYS},
     )
     return table[list(COLUMNS)]
@@ -263,12 +315,19 @@ def run_all(specs: list[RunSpec], out: str | os.PathLike[str]) -> int:
             continue
         if len(table) < spec.budget:  # interrupted (or a searcher that stopped early): not a finished run
             failed += 1
-            logger.warning("%s: only %d of %d trials finished; not stored, a rerun repeats it", label, len(table),
-                           spec.budget)
+            logger.warning(
+                "%s: only %d of %d trials finished; not stored, a rerun repeats it", label, len(table), spec.budget
+            )
             continue
         write_run(table, run_path(out, spec.method, problem, spec.seed))
         best = table["best_so_far"].iloc[-1] if len(table) else float("nan")
         calls = int(table["llm_calls"].iloc[0]) if len(table) else 0
-        logger.info("%s: best %.6g after %d trials in %.1f s%s", label, best, len(table),
-                    table["run_time_s"].iloc[0] if len(table) else 0.0, f", {calls} LLM calls" if calls else "")
+        logger.info(
+            "%s: best %.6g after %d trials in %.1f s%s",
+            label,
+            best,
+            len(table),
+            table["run_time_s"].iloc[0] if len(table) else 0.0,
+            f", {calls} LLM calls" if calls else "",
+        )
     return failed

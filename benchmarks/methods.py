@@ -114,9 +114,17 @@ def llm_searcher(
     )
 
 
-def _optuna(sampler_name: str, seed: int, budget: int, concurrency: int, backend_spec: Any, *,
-            problem: Problem, points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
-            **options: Any) -> Any:
+def _optuna(
+    sampler_name: str,
+    seed: int,
+    budget: int,
+    concurrency: int,
+    backend_spec: Any,
+    *,
+    problem: Problem,
+    points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
+    **options: Any,
+) -> Any:
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
@@ -142,8 +150,16 @@ def _check_numerical(problem: Problem) -> None:
         raise ValueError(CMAES_NEEDS_NUMBERS.format(problem=problem.name, params=categorical))
 
 
-def _hyperopt(seed: int, budget: int, concurrency: int, backend_spec: Any, *, problem: Problem,
-              points_to_evaluate: Sequence[Mapping[str, Any]] | None = None, **options: Any) -> Any:
+def _hyperopt(
+    seed: int,
+    budget: int,
+    concurrency: int,
+    backend_spec: Any,
+    *,
+    problem: Problem,
+    points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
+    **options: Any,
+) -> Any:
     from ray.tune.search.hyperopt import HyperOptSearch
 
     _no_options("hyperopt", options)
@@ -151,14 +167,23 @@ def _hyperopt(seed: int, budget: int, concurrency: int, backend_spec: Any, *, pr
     return HyperOptSearch(points_to_evaluate=_copies(points_to_evaluate), random_state_seed=seed)
 
 
-def _random(seed: int, budget: int, concurrency: int, backend_spec: Any, *, problem: Problem,
-            points_to_evaluate: Sequence[Mapping[str, Any]] | None = None, **options: Any) -> Any:
+def _random(
+    seed: int,
+    budget: int,
+    concurrency: int,
+    backend_spec: Any,
+    *,
+    problem: Problem,
+    points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
+    **options: Any,
+) -> Any:
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     _no_options("random", options)
     # Each point of points_to_evaluate replaces one of the num_samples random draws.
-    return BasicVariantGenerator(points_to_evaluate=_copies(points_to_evaluate), random_state=seed,
-                                 max_concurrent=concurrency)
+    return BasicVariantGenerator(
+        points_to_evaluate=_copies(points_to_evaluate), random_state=seed, max_concurrent=concurrency
+    )
 
 
 def _copies(points: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
@@ -170,8 +195,7 @@ METHODS: dict[str, Method] = {
     for method in (
         Method("llm-local", llm_searcher, uses_llm=True),
         Method("llm-hybrid", functools.partial(llm_searcher, strategy="hybrid"), uses_llm=True),
-        Method("llm-hybrid-judge", functools.partial(llm_searcher, strategy="hybrid", mode="judge"),
-               uses_llm=True),
+        Method("llm-hybrid-judge", functools.partial(llm_searcher, strategy="hybrid", mode="judge"), uses_llm=True),
         Method("optuna-tpe", functools.partial(_optuna, "tpe")),
         Method("optuna-cmaes", functools.partial(_optuna, "cmaes")),
         Method("hyperopt", _hyperopt),
@@ -231,5 +255,6 @@ def make_searcher(
     """
     method = get_method(name)
     points = [dict(problem.default_config)] if same_start else None
-    return method.factory(seed, budget, concurrency, backend, problem=problem, points_to_evaluate=points,
-                          **dict(options or {}))
+    return method.factory(
+        seed, budget, concurrency, backend, problem=problem, points_to_evaluate=points, **dict(options or {})
+    )

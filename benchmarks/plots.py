@@ -51,7 +51,7 @@ def plot_curves(table: pd.DataFrame, path: str | os.PathLike[str], *, baseline: 
     rows = math.ceil(len(problems) / PANEL_COLUMNS)
     cols = min(PANEL_COLUMNS, len(problems))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
-    for ax, problem in zip(axes.flat, problems):
+    for ax, problem in zip(axes.flat, problems, strict=False):
         panel = curves[curves["problem"] == problem]
         for method, line in panel.groupby("method"):
             ax.plot(line["n"], line["mean"], label=method)
@@ -67,7 +67,7 @@ def plot_curves(table: pd.DataFrame, path: str | os.PathLike[str], *, baseline: 
         ax.set_title(problem, fontsize=9)
         ax.set_xlabel("evaluations")
         ax.set_ylabel(f"best {metric} ({mode})", fontsize=8)
-    for ax in list(axes.flat)[len(problems):]:
+    for ax in list(axes.flat)[len(problems) :]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
@@ -94,8 +94,11 @@ def plot_regret(table: pd.DataFrame, path: str | os.PathLike[str]) -> str | None
         ax.set_yscale("log")
     ax.set_xlabel("evaluations")
     ax.set_ylabel("normalized regret")
-    ax.set_title(f"mean over {regrets['problem'].nunique()} problems with a known optimum "
-                 "(0 = optimum, 1 = a typical random config)", fontsize=8)
+    ax.set_title(
+        f"mean over {regrets['problem'].nunique()} problems with a known optimum "
+        "(0 = optimum, 1 = a typical random config)",
+        fontsize=8,
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -152,8 +152,13 @@ def image_space() -> dict[str, Any]:
     }
 
 
-IMAGE_DEFAULT = {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 128, "weight_decay": 1e-4,
-                 "label_smoothing": 0.0}
+IMAGE_DEFAULT = {
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "batch_size": 128,
+    "weight_decay": 1e-4,
+    "label_smoothing": 0.0,
+}
 
 
 def image_problem(
@@ -189,8 +194,11 @@ def image_problem(
     from trainables import train_image_classifier
 
     constants: dict[str, Any] = {"dataset": dataset, "model": model, "epochs": epochs, "device": device}
-    for key, value in (("max_train_batches", max_train_batches), ("max_eval_batches", max_eval_batches),
-                       ("data_dir", data_dir)):
+    for key, value in (
+        ("max_train_batches", max_train_batches),
+        ("max_eval_batches", max_eval_batches),
+        ("data_dir", data_dir),
+    ):
         if value is not None:
             constants[key] = value
     return Problem(
@@ -203,8 +211,10 @@ def image_problem(
         optimum=None,
         perfect=0.0,
         default_config=dict(IMAGE_DEFAULT),
-        description=(f"Train {_MODEL_TEXT[model]} on {_IMAGE_TEXT[dataset]} for {epochs} epochs with a cosine "
-                     "schedule; choose the optimizer and its settings to minimize the final validation loss."),
+        description=(
+            f"Train {_MODEL_TEXT[model]} on {_IMAGE_TEXT[dataset]} for {epochs} epochs with a cosine "
+            "schedule; choose the optimizer and its settings to minimize the final validation loss."
+        ),
         resources=dict(resources or IMAGE_RESOURCES),
     )
 
@@ -212,7 +222,9 @@ def image_problem(
 def _builders() -> dict[str, Callable[[], Problem]]:
     from trainables.offline import list_tasks
 
-    builders: dict[str, Callable[[], Problem]] = {name: functools.partial(offline_problem, name) for name in list_tasks()}
+    builders: dict[str, Callable[[], Problem]] = {
+        name: functools.partial(offline_problem, name) for name in list_tasks()
+    }
     for model in ("spec_cnn", "flawed_cnn"):
         builders[f"cnn/digits_{model}"] = functools.partial(image_problem, "digits", model, epochs=3)
     return builders

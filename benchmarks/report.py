@@ -62,7 +62,7 @@ def _final_table(table: pd.DataFrame, budget: int) -> pd.DataFrame:
     out = pd.DataFrame(index=summary.index)
     for method in summary["mean"].columns:
         means, stds = summary["mean"][method], summary["std"][method]
-        out[method] = [f"{m:.4g} ± {s:.2g}" if pd.notna(s) else _fmt(m) for m, s in zip(means, stds)]
+        out[method] = [f"{m:.4g} ± {s:.2g}" if pd.notna(s) else _fmt(m) for m, s in zip(means, stds, strict=True)]
         out.loc[means.isna(), method] = "-"
     for problem in out.index:
         means = summary["mean"].loc[problem].dropna()
@@ -78,14 +78,22 @@ def _paired(table: pd.DataFrame, budgets: list[int]) -> pd.DataFrame:
     methods = sorted(table["method"].unique())
     references = [m for m in ("random", "optuna-tpe") if m in methods]
     # Every method against random search and Optuna TPE (optuna-tpe vs random once, not both ways).
-    pairs = [(a, b) for b in references for a in methods
-             if a != b and not (a in references and references.index(a) < references.index(b))]
+    pairs = [
+        (a, b)
+        for b in references
+        for a in methods
+        if a != b and not (a in references and references.index(a) < references.index(b))
+    ]
     rows = [analysis.paired_comparison(table, a, b, n) for n in budgets for a, b in pairs]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    frame["95% CI"] = [f"[{lo:.3g}, {hi:.3g}]" if pd.notna(lo) else "-" for lo, hi in zip(frame["lo"], frame["hi"])]
-    frame["W/T/L"] = [f"{w}/{t}/{l}" for w, t, l in zip(frame["wins"], frame["ties"], frame["losses"])]
+    frame["95% CI"] = [
+        f"[{lo:.3g}, {hi:.3g}]" if pd.notna(lo) else "-" for lo, hi in zip(frame["lo"], frame["hi"], strict=True)
+    ]
+    frame["W/T/L"] = [
+        f"{w}/{t}/{lost}" for w, t, lost in zip(frame["wins"], frame["ties"], frame["losses"], strict=True)
+    ]
     frame = frame.rename(columns={"a": "method", "b": "vs", "diff": "mean regret diff"})
     return frame[["method", "vs", "n", "pairs", "mean regret diff", "95% CI", "W/T/L"]]
 
@@ -94,8 +102,9 @@ def _runs_line(loaded: pd.DataFrame, complete: pd.DataFrame) -> str:
     counts = loaded.groupby("method")[["problem", "seed"]].apply(lambda g: len(g.drop_duplicates()))
     listed = ", ".join(f"{m} {n}" for m, n in counts.items())
     pairs = complete[["problem", "seed"]].drop_duplicates()
-    return (f"- Runs stored: {listed}; reported: the {len(pairs)} (problem, seed) pairs every method ran"
-            + ("" if counts.nunique() == 1 else " (the suite is not finished: the others are left out)"))
+    return f"- Runs stored: {listed}; reported: the {len(pairs)} (problem, seed) pairs every method ran" + (
+        "" if counts.nunique() == 1 else " (the suite is not finished: the others are left out)"
+    )
 
 
 def _joined(column: pd.Series) -> str:
@@ -129,8 +138,13 @@ def load_labelled(sources: Sequence[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def build_report(results: str | Path | Sequence[str | Path], out: str | Path, *,
-                 seeds: Sequence[int] | None = None, methods: Sequence[str] | None = None) -> str:
+def build_report(
+    results: str | Path | Sequence[str | Path],
+    out: str | Path,
+    *,
+    seeds: Sequence[int] | None = None,
+    methods: Sequence[str] | None = None,
+) -> str:
     """Write the markdown report of ``results`` (one or several directories, see :func:`load_labelled`)
     to ``out`` (plots beside it); return the markdown. ``seeds``, ``methods``: report these only (a method
     left out does not shrink the set of (problem, seed) pairs the others are compared on).
@@ -164,10 +178,14 @@ def build_report(results: str | Path | Sequence[str | Path], out: str | Path, *,
     lines += [f"- Machine: {manifest[-1]['machine']}, Python {manifest[-1]['python']}"] if manifest else []
     lines += [
         f"- Git SHA(s): {', '.join(sorted(table['git_sha'].unique()))}",
-        (f"- Methods: {_joined(table['method'])}; backend(s) of LLM methods: "
-         f"{_joined(table.loc[table['backend'] != '', 'backend']) or '-'}"),
-        (f"- Problems: {table['problem'].nunique()}; seeds: {_joined(table['seed'])}; budget: {budget}; "
-         f"concurrency: {_joined(table['concurrency'])}; same start: {_joined(table['same_start'])}"),
+        (
+            f"- Methods: {_joined(table['method'])}; backend(s) of LLM methods: "
+            f"{_joined(table.loc[table['backend'] != '', 'backend']) or '-'}"
+        ),
+        (
+            f"- Problems: {table['problem'].nunique()}; seeds: {_joined(table['seed'])}; budget: {budget}; "
+            f"concurrency: {_joined(table['concurrency'])}; same start: {_joined(table['same_start'])}"
+        ),
         _runs_line(stored, table),
         "",
         "Definitions of every statistic: [docs/benchmarks.md](benchmarks.md#statistics).",
@@ -188,25 +206,39 @@ def build_report(results: str | Path | Sequence[str | Path], out: str | Path, *,
     regrets = analysis.normalized_regret(table, budgets)
     if not regrets.empty:
         mean_regret = regrets.pivot_table(index="method", columns="n", values="regret", aggfunc="mean")
-        lines += [f"## Mean normalized regret ({regrets['problem'].nunique()} problems with a known optimum)", "",
-                  markdown_table(mean_regret), ""]
+        lines += [
+            f"## Mean normalized regret ({regrets['problem'].nunique()} problems with a known optimum)",
+            "",
+            markdown_table(mean_regret),
+            "",
+        ]
     targets = analysis.target_check(table, TARGET_METHOD, TARGET_REFERENCE, budgets, zhang_n=zhang_n)
     if not targets.empty:
         targets["met"] = targets["met"].map({True: "met", False: "**missed**"})
         lines += ["## Targets", "", markdown_table(targets, index=False), ""]
     paired = _paired(table, sorted({n for n in budgets if n >= zhang_n} | {zhang_n, budget}))
     if not paired.empty:
-        lines += ["## Paired comparisons over (problem, seed) pairs",
-                  "", "Regret difference < 0: `method` is better; W/T/L: its wins/ties/losses on best value.", "",
-                  markdown_table(paired, index=False), ""]
+        lines += [
+            "## Paired comparisons over (problem, seed) pairs",
+            "",
+            "Regret difference < 0: `method` is better; W/T/L: its wins/ties/losses on best value.",
+            "",
+            markdown_table(paired, index=False),
+            "",
+        ]
     proposers = analysis.proposer_quality(table)
     if not proposers.empty:
-        lines += ["## Who proposed the trials (LLMSearcher methods)", "",
-                  "Per proposer and trial range: trials proposed, their median normalized value (0 = best seen, "
-                  "1 = a typical random configuration) and the share that improved their run's best so far. "
-                  "For runs stored before the runner recorded proposers, the LLM's trials are matched from their "
-                  "exchange logs.", "",
-                  markdown_table(proposers, index=False), ""]
+        lines += [
+            "## Who proposed the trials (LLMSearcher methods)",
+            "",
+            "Per proposer and trial range: trials proposed, their median normalized value (0 = best seen, "
+            "1 = a typical random configuration) and the share that improved their run's best so far. "
+            "For runs stored before the runner recorded proposers, the LLM's trials are matched from their "
+            "exchange logs.",
+            "",
+            markdown_table(proposers, index=False),
+            "",
+        ]
     lines += ["## Cost per method", "", markdown_table(analysis.usage(table)), ""]
     for title, path in figures.items():
         if path:
@@ -219,8 +251,11 @@ def build_report(results: str | Path | Sequence[str | Path], out: str | Path, *,
 def main(argv: list[str] | None = None) -> int:
     """``python -m benchmarks.report RESULTS --out REPORT.md``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n")[0])
-    parser.add_argument("results", nargs="+",
-                        help="results directories written by python -m benchmarks.run (DIR=SUFFIX renames DIR's methods)")
+    parser.add_argument(
+        "results",
+        nargs="+",
+        help="results directories written by python -m benchmarks.run (DIR=SUFFIX renames DIR's methods)",
+    )
     parser.add_argument("--out", default="docs/benchmark_report.md", help="markdown file to write")
     parser.add_argument("--seeds", help="report these seeds only, e.g. '0-2'")
     parser.add_argument("--methods", help="report these methods only, comma-separated, e.g. 'llm-hybrid,random'")

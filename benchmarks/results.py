@@ -50,12 +50,39 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-LLM_STAT_KEYS = ("llm_calls", "prompt_tokens", "completion_tokens", "llm_seconds", "proposed_by_llm",
-                 "proposed_by_optimizer", "fallbacks", "rejected")
+LLM_STAT_KEYS = (
+    "llm_calls",
+    "prompt_tokens",
+    "completion_tokens",
+    "llm_seconds",
+    "proposed_by_llm",
+    "proposed_by_optimizer",
+    "fallbacks",
+    "rejected",
+)
 COLUMNS = (
-    "method", "problem", "seed", "trial", "config", "value", "status", "proposed_by", "best_so_far", "trial_time_s",
-    "elapsed_s", "metric", "mode", "optimum", "perfect", "budget", "concurrency", "same_start", "backend", "git_sha",
-    *LLM_STAT_KEYS, "run_time_s",
+    "method",
+    "problem",
+    "seed",
+    "trial",
+    "config",
+    "value",
+    "status",
+    "proposed_by",
+    "best_so_far",
+    "trial_time_s",
+    "elapsed_s",
+    "metric",
+    "mode",
+    "optimum",
+    "perfect",
+    "budget",
+    "concurrency",
+    "same_start",
+    "backend",
+    "git_sha",
+    *LLM_STAT_KEYS,
+    "run_time_s",
 )
 
 
@@ -140,8 +167,12 @@ def proposers_from_logs(table: pd.DataFrame, out: str | os.PathLike[str]) -> pd.
         path = log_path(out, method, problem, seed)
         if not path.exists():
             continue
-        accepted = [json.loads(config) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-                    for config in json.loads(line).get("accepted", [])]
+        accepted = [
+            json.loads(config)
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+            for config in json.loads(line).get("accepted", [])
+        ]
         other = "optimizer" if run["proposed_by_optimizer"].iloc[0] > 0 else "random"
         run = run.sort_values("trial")
         sources = []
@@ -200,10 +231,16 @@ def git_sha(repo: str | None = None) -> str:
     """
     cwd = repo or str(Path(__file__).resolve().parent.parent)
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{sha}+dirty" if dirty else sha

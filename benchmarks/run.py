@@ -38,11 +38,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--budget", type=int, help="trials per run")
     parser.add_argument("--concurrency", type=int, help="trials running at once")
     parser.add_argument("--backend", default="local", help="LLM backend spec for LLM methods (default: local)")
-    parser.add_argument("--same-start", action="store_true",
-                        help="every method evaluates the problem's default config first")
-    parser.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE",
-                        help="constructor option of one method, e.g. llm-hybrid.llm_share=0.5 (repeatable; "
-                             "VALUE is parsed as JSON, else kept as text)")
+    parser.add_argument(
+        "--same-start", action="store_true", help="every method evaluates the problem's default config first"
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="METHOD.KEY=VALUE",
+        help="constructor option of one method, e.g. llm-hybrid.llm_share=0.5 (repeatable; "
+        "VALUE is parsed as JSON, else kept as text)",
+    )
     parser.add_argument("--out", help="results directory (default: results/<suite>)")
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs Ray may use (default 2)")
     parser.add_argument("--list", action="store_true", help="list methods, problems and suites, then exit")
@@ -74,8 +80,10 @@ def _list() -> int:
         print(f"  {name}")
     print("suites:")
     for name, suite in SUITES.items():
-        print(f"  {name}: {suite.description} [{suite.methods} | {suite.problems} | seeds "
-              f"{suite.seeds[0]}-{suite.seeds[-1]} | budget {suite.budget}]")
+        print(
+            f"  {name}: {suite.description} [{suite.methods} | {suite.problems} | seeds "
+            f"{suite.seeds[0]}-{suite.seeds[-1]} | budget {suite.budget}]"
+        )
     return 0
 
 
@@ -104,9 +112,12 @@ def _write_manifest(out: Path, argv: list[str], plan: dict[str, Any]) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     entry = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": "python -m benchmarks.run " + " ".join(argv),
-        "git_sha": git_sha(), "machine": f"{os.cpu_count()}-core {platform.machine()}",
-        "python": platform.python_version(), **plan,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "command": "python -m benchmarks.run " + " ".join(argv),
+        "git_sha": git_sha(),
+        "machine": f"{os.cpu_count()}-core {platform.machine()}",
+        "python": platform.python_version(),
+        **plan,
     }
     with open(out / "manifest.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(entry) + "\n")
@@ -123,17 +134,53 @@ def main(argv: list[str] | None = None) -> int:
 
     methods, problems, seeds, budget, concurrency, out = _plan(args)
     options = _method_options(args.option)
-    _write_manifest(out, argv, {"methods": methods, "problems": problems, "seeds": seeds, "budget": budget,
-                                "concurrency": concurrency, "backend": args.backend, "same_start": args.same_start})
-    specs = [RunSpec(m, p, seed=s, budget=budget, concurrency=concurrency, backend=args.backend,
-                     same_start=args.same_start, options=options.get(m, {}))
-             for s in seeds for p in problems for m in methods]  # seed-major: a partial run stays balanced
-    logger.info("%d runs (%d methods x %d problems x %d seeds), budget %d, concurrency %d -> %s",
-                len(specs), len(methods), len(problems), len(seeds), budget, concurrency, out)
+    _write_manifest(
+        out,
+        argv,
+        {
+            "methods": methods,
+            "problems": problems,
+            "seeds": seeds,
+            "budget": budget,
+            "concurrency": concurrency,
+            "backend": args.backend,
+            "same_start": args.same_start,
+        },
+    )
+    specs = [
+        RunSpec(
+            m,
+            p,
+            seed=s,
+            budget=budget,
+            concurrency=concurrency,
+            backend=args.backend,
+            same_start=args.same_start,
+            options=options.get(m, {}),
+        )
+        for s in seeds
+        for p in problems
+        for m in methods
+    ]  # seed-major: a partial run stays balanced
+    logger.info(
+        "%d runs (%d methods x %d problems x %d seeds), budget %d, concurrency %d -> %s",
+        len(specs),
+        len(methods),
+        len(problems),
+        len(seeds),
+        budget,
+        concurrency,
+        out,
+    )
     ensure_ray(args.num_cpus)
     failed = run_all(specs, out)
-    logger.info("done: %d runs, %d could not start; results in %s (report: python -m benchmarks.report %s)",
-                len(specs), failed, out, out)
+    logger.info(
+        "done: %d runs, %d could not start; results in %s (report: python -m benchmarks.report %s)",
+        len(specs),
+        failed,
+        out,
+        out,
+    )
     return 1 if failed else 0
 
 

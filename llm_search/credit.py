@@ -45,8 +45,10 @@ class ProposerCredit:
     def rates(self, prior: float = DEFAULT_PRIOR) -> tuple[float, float]:
         """Smoothed success rates (LLM, optimizer)."""
         half = prior / 2
-        return ((self.llm_successes + half) / (self.llm_trials + prior),
-                (self.optimizer_successes + half) / (self.optimizer_trials + prior))
+        return (
+            (self.llm_successes + half) / (self.llm_trials + prior),
+            (self.optimizer_successes + half) / (self.optimizer_trials + prior),
+        )
 
 
 def proposer_credit(history: History) -> ProposerCredit:
@@ -71,8 +73,9 @@ def _median(ordered: list[float]) -> float:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def earned_share(credit: ProposerCredit, share: float, *, bounds: tuple[float, float] = DEFAULT_BOUNDS,
-                 prior: float = DEFAULT_PRIOR) -> float:
+def earned_share(
+    credit: ProposerCredit, share: float, *, bounds: tuple[float, float] = DEFAULT_BOUNDS, prior: float = DEFAULT_PRIOR
+) -> float:
     """``share`` scaled by the squared ratio of the LLM's and the optimizer's success rates, within ``bounds``
     (widened to include ``share`` itself, so a configured share outside them holds until there is evidence).
 

@@ -30,7 +30,7 @@ def grad_norms_from_result(result: Mapping[str, object]) -> dict[str, float]:
     for key, value in result.items():
         number = real_number(value)
         if isinstance(key, str) and key.startswith(PREFIX) and number is not None:
-            norms[key[len(PREFIX):]] = number
+            norms[key[len(PREFIX) :]] = number
     return norms
 
 

@@ -95,8 +95,11 @@ class History:
             series = record.grad_norms.setdefault(layer, [])
             series.append(value)
             del series[:-MAX_SERIES]
-        numeric = {k: number for k, v in result.items()
-                   if not str(k).startswith("grad_norm/") and (number := real_number(v)) is not None}
+        numeric = {
+            k: number
+            for k, v in result.items()
+            if not str(k).startswith("grad_norm/") and (number := real_number(v)) is not None
+        }
         kept = {k: v for k, v in numeric.items() if k == self.metric or k in record.metrics}
         for k, v in numeric.items():  # a few more metrics, in the order the trainable reports them
             if len(kept) >= KEPT_METRICS + 1:
@@ -160,7 +163,8 @@ class History:
     def is_failure(record: TrialRecord) -> bool:
         """Errored, or completed without a finite objective (NaN/inf or never reported)."""
         return record.status is TrialStatus.ERRORED or (
-            record.status is TrialStatus.COMPLETED and not _finite(record.objective))
+            record.status is TrialStatus.COMPLETED and not _finite(record.objective)
+        )
 
     def counts(self) -> dict[str, int]:
         c = {"total": len(self.records), **{status.value: 0 for status in TrialStatus}, "non_finite": 0}
@@ -192,6 +196,15 @@ def _report_identity(result: Mapping[str, Any]) -> str | None:
 
 
 _BOOKKEEPING_KEYS = {
-    "timestamp", "time_this_iter_s", "time_total_s", "training_iteration", "pid", "time_since_restore",
-    "iterations_since_restore", "timesteps_total", "episodes_total", "timesteps_since_restore", "done",
+    "timestamp",
+    "time_this_iter_s",
+    "time_total_s",
+    "training_iteration",
+    "pid",
+    "time_since_restore",
+    "iterations_since_restore",
+    "timesteps_total",
+    "episodes_total",
+    "timesteps_since_restore",
+    "done",
 }

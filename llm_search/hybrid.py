@@ -131,9 +131,14 @@ class HybridProposer(Proposer):
         return {"proposed_by_optimizer": self.proposed_by_optimizer, "llm_share": self.current_share}
 
     def get_state(self) -> dict[str, Any]:
-        return {"llm": self.llm.get_state(), "current_share": self.current_share, "logged_share": self._logged_share,
-                "proposed_by_optimizer": self.proposed_by_optimizer, "share_credit": self._share_credit,
-                "proposed": self._proposed}
+        return {
+            "llm": self.llm.get_state(),
+            "current_share": self.current_share,
+            "logged_share": self._logged_share,
+            "proposed_by_optimizer": self.proposed_by_optimizer,
+            "share_credit": self._share_credit,
+            "proposed": self._proposed,
+        }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         self.llm.set_state(state["llm"])
@@ -152,8 +157,9 @@ class HybridProposer(Proposer):
 
     def optimizer(self, space: SearchSpace) -> OptunaOptimizer:
         if self._optimizer is None:
-            self._optimizer = OptunaOptimizer(space, kind=self.config.optimizer, seed=self.seed,
-                                              n_startup_trials=self.config.startup_trials)
+            self._optimizer = OptunaOptimizer(
+                space, kind=self.config.optimizer, seed=self.seed, n_startup_trials=self.config.startup_trials
+            )
         return self._optimizer
 
     def _update_share(self, history: History) -> None:
@@ -164,10 +170,17 @@ class HybridProposer(Proposer):
         if abs(share - self._logged_share) >= 0.1:  # a visible change, not every step of the estimate
             self._logged_share = share
             llm_rate, optimizer_rate = credit.rates()
-            logger.info("LLM share of new trials now %.2f: its trials beat the running median %d of %d times "
-                        "(smoothed rate %.2f), the optimizer's %d of %d (%.2f)", share, credit.llm_successes,
-                        credit.llm_trials, llm_rate, credit.optimizer_successes, credit.optimizer_trials,
-                        optimizer_rate)
+            logger.info(
+                "LLM share of new trials now %.2f: its trials beat the running median %d of %d times "
+                "(smoothed rate %.2f), the optimizer's %d of %d (%.2f)",
+                share,
+                credit.llm_successes,
+                credit.llm_trials,
+                llm_rate,
+                credit.optimizer_successes,
+                credit.optimizer_trials,
+                optimizer_rate,
+            )
         self.current_share = share
 
     def _llm_count(self, n: int, history: History) -> int:
@@ -186,19 +199,31 @@ class HybridProposer(Proposer):
         focus = optimizer.focus()
         if not focus:
             return []
-        return [f"A {optimizer.kind.upper()} optimizer searches this space with you and knows all {optimizer.n_told} "
-                "results. It is currently sampling here:", *focus,
-                "Complement it: refine around the best trials or try promising regions it is not sampling."]
+        return [
+            f"A {optimizer.kind.upper()} optimizer searches this space with you and knows all {optimizer.n_told} "
+            "results. It is currently sampling here:",
+            *focus,
+            "Complement it: refine around the best trials or try promising regions it is not sampling.",
+        ]
 
-    def propose(self, space: SearchSpace, history: History, n: int, *, seed: int,
-                pending: Iterable[Mapping[str, Any]] = (), seen: set[str] | None = None) -> list[Proposal]:
+    def propose(
+        self,
+        space: SearchSpace,
+        history: History,
+        n: int,
+        *,
+        seed: int,
+        pending: Iterable[Mapping[str, Any]] = (),
+        seen: set[str] | None = None,
+    ) -> list[Proposal]:
         optimizer = self.optimizer(space)
         optimizer.sync(history)
         n_llm = self._llm_count(n, history) if self.llm.available else 0
         proposals: list[Proposal] = []
         if n_llm and self.config.mode == "generate":
-            from_llm = self.llm.propose(space, history, n_llm, seed=seed, pending=pending, seen=seen,
-                                        notes=self._notes(optimizer))
+            from_llm = self.llm.propose(
+                space, history, n_llm, seed=seed, pending=pending, seen=seen, notes=self._notes(optimizer)
+            )
             # The optimizer, not random sampling, stands in for what the LLM could not deliver.
             proposals = [p for p in from_llm if p.source is ProposalSource.LLM]
         elif n_llm:
@@ -209,14 +234,16 @@ class HybridProposer(Proposer):
         self._proposed += len(proposals)
         return proposals
 
-    def _judge(self, optimizer: OptunaOptimizer, space: SearchSpace, history: History, k: int, *,
-               seed: int) -> list[Proposal]:
+    def _judge(
+        self, optimizer: OptunaOptimizer, space: SearchSpace, history: History, k: int, *, seed: int
+    ) -> list[Proposal]:
         """``k`` of the optimizer's candidates: the LLM's picks, then the first others for picks it did not make."""
         candidates = optimizer.ask(k * self.config.candidates_per_pick)
-        picked = self.llm.choose(space, history, [c.config for c in candidates], k, seed=seed,
-                                 notes=self._notes(optimizer))
+        picked = self.llm.choose(
+            space, history, [c.config for c in candidates], k, seed=seed, notes=self._notes(optimizer)
+        )
         rest = [c for i, c in enumerate(candidates) if i not in picked]
-        fill_ins, unused = rest[: k - len(picked)], rest[k - len(picked):]
+        fill_ins, unused = rest[: k - len(picked)], rest[k - len(picked) :]
         optimizer.discard(unused)
         self.proposed_by_optimizer += len(fill_ins)  # they stay the optimizer's (source and credit)
         return [Proposal(candidates[i].config, ProposalSource.LLM, candidates[i].ticket) for i in picked] + fill_ins

@@ -111,8 +111,9 @@ class OptunaOptimizer:
             if self.kind == "tpe":
                 # Optuna's default TPE (what users compare against), so a difference to plain TPE is the
                 # LLM's doing; constant_liar only matters when trials run concurrently.
-                sampler = optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=self.n_startup_trials,
-                                                     constant_liar=True)
+                sampler = optuna.samplers.TPESampler(
+                    seed=self.seed, n_startup_trials=self.n_startup_trials, constant_liar=True
+                )
             else:
                 sampler = optuna.samplers.CmaEsSampler(seed=self.seed, n_startup_trials=self.n_startup_trials)
             self._study = optuna.create_study(direction="minimize", sampler=sampler)
@@ -192,10 +193,14 @@ class OptunaOptimizer:
             del self._asked[ticket]
         else:
             distributions = self._distributions()
-            study.add_trial(optuna.trial.create_trial(
-                params=self._to_params(record.config, distributions), distributions=distributions,
-                value=loss, state=state,
-            ))
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=self._to_params(record.config, distributions),
+                    distributions=distributions,
+                    value=loss,
+                    state=state,
+                )
+            )
 
     def ask(self, n: int) -> list[Proposal]:
         """``n`` proposals from the optimizer, each with the ticket that :meth:`sync` needs to tell it."""
@@ -238,8 +243,9 @@ class OptunaOptimizer:
     def __getstate__(self) -> dict:
         # The study is rebuilt from the history after unpickling (see sync); asked trials are dropped.
         state = self.__dict__.copy()
-        state.update(_study=None, _prefix="", _told=set(), _untellable=set(), _asked={}, _tickets={},
-                     _last_asked=[], _lock=None)
+        state.update(
+            _study=None, _prefix="", _told=set(), _untellable=set(), _asked={}, _tickets={}, _last_asked=[], _lock=None
+        )
         return state
 
     def __setstate__(self, state: dict) -> None:

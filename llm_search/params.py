@@ -4,8 +4,9 @@ Each parameter validates one untrusted value: it casts (``"1e-3"`` -> 0.001), cl
 snaps to quantization steps, or rejects with a reason the LLM can act on (:class:`Problem`).
 
 Example:
-    >>> FloatParam("lr", 1e-4, 1e-1, log=True).coerce("0.5")
-    (0.1, [Problem(name='lr', kind='cast', message="text '0.5' read as 0.5"), Problem(name='lr', kind='clipped', message='0.5 outside [0.0001, 0.1], clipped to 0.1')])
+    >>> value, problems = FloatParam("lr", 1e-4, 1e-1, log=True).coerce("0.5")
+    >>> value, [str(p) for p in problems]
+    (0.1, ["lr: text '0.5' read as 0.5", 'lr: 0.5 outside [0.0001, 0.1], clipped to 0.1'])
 """
 
 from __future__ import annotations
@@ -144,7 +145,9 @@ class FloatParam:
         if self.q:
             snapped = _snap(number, self.q, self.low, self.high)
             if not math.isclose(snapped, number, rel_tol=1e-9, abs_tol=1e-12):
-                problems.append(Problem(self.name, "snapped", f"{number:g} snapped to the step {self.q:g}: {snapped:g}"))
+                problems.append(
+                    Problem(self.name, "snapped", f"{number:g} snapped to the step {self.q:g}: {snapped:g}")
+                )
             number = snapped
         return number, problems
 
@@ -262,19 +265,22 @@ class NormalParam:
         if self.q:
             snapped = round(round(number / self.q) * self.q, 12)
             if not math.isclose(snapped, number, rel_tol=1e-9, abs_tol=1e-12):
-                problems.append(Problem(self.name, "snapped", f"{number:g} snapped to the step {self.q:g}: {snapped:g}"))
+                problems.append(
+                    Problem(self.name, "snapped", f"{number:g} snapped to the step {self.q:g}: {snapped:g}")
+                )
             number = snapped
         return number, problems
 
     def key(self, value: Any) -> Any:
-        """Duplicate-detection cell: the step index if quantized, else steps of ``sd * NORMAL_KEY_STEP`` from the mean."""
+        """Duplicate-detection cell: the step index if quantized, else ``sd * NORMAL_KEY_STEP`` steps from the mean."""
         if self.q:
             return _cell(value, 0.0, self.q)
         return _cell(value, self.mean, self.sd * NORMAL_KEY_STEP)
 
     def describe(self) -> str:
         step = f", multiples of {self.q:g}" if self.q else ""
-        return f"float, prior normal(mean={self.mean:g}, sd={self.sd:g}); typical range [{self.low:g}, {self.high:g}]{step}"
+        prior = f"prior normal(mean={self.mean:g}, sd={self.sd:g})"
+        return f"float, {prior}; typical range [{self.low:g}, {self.high:g}]{step}"
 
     def json_schema(self) -> dict:
         return {"type": "number"}
@@ -327,10 +333,10 @@ class CategoricalParam:
             return self.choices[canon.index(wanted)], []
         # Lenient matches, in order of confidence: same text ignoring case/space, same number.
         text = str(value).strip().strip("'\"").lower()
-        for choice, label in zip(self.choices, labels):
+        for choice, label in zip(self.choices, labels, strict=True):
             if str(label).lower() == text or (label is None and text in ("none", "null")):
                 return choice, [Problem(self.name, "cast", f"{value!r} read as {label!r}")]
-        for choice, label in zip(self.choices, labels):
+        for choice, label in zip(self.choices, labels, strict=True):
             if isinstance(label, (int, float)) and not isinstance(label, bool):
                 try:
                     if math.isclose(float(text), float(label), rel_tol=1e-9):

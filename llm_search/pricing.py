@@ -15,7 +15,7 @@ Example:
     >>> backend.complete([{"role": "user", "content": "go"}])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    llm_search.pricing.BudgetExceeded: LLM budget spent: max_calls=1 reached (...). Raise it with Budget(max_calls=...) ...
+    llm_search.pricing.BudgetExceeded: LLM budget spent: max_calls=1 reached (...). Raise it with ...
 """
 
 from __future__ import annotations
@@ -33,10 +33,14 @@ from llm_search.locking import PicklableLock
 
 logger = logging.getLogger(__name__)
 
-BUDGET_SPENT = ("LLM budget spent: {limit}={value:g} reached ({calls} calls, {tokens} tokens, ${cost:.4f}). "
-                "Raise it with Budget({limit}=...) to continue.")
-UNKNOWN_PRICE = ("No price known for %r: its cost is counted as $0. Add it with PriceTable({'<model-substring>': "
-                 "{'input': USD_per_1M, 'output': USD_per_1M}}) or a JSON file of that shape.")
+BUDGET_SPENT = (
+    "LLM budget spent: {limit}={value:g} reached ({calls} calls, {tokens} tokens, ${cost:.4f}). "
+    "Raise it with Budget({limit}=...) to continue."
+)
+UNKNOWN_PRICE = (
+    "No price known for %r: its cost is counted as $0. Add it with PriceTable({'<model-substring>': "
+    "{'input': USD_per_1M, 'output': USD_per_1M}}) or a JSON file of that shape."
+)
 
 #: Backends that cost nothing per token (matched as a prefix of the backend name).
 FREE_PREFIXES = ("local", "ollama:", "ollama-cli:", "replay:", "scripted")
@@ -157,8 +161,14 @@ class TokenBucket:
         (0.0, True)
     """
 
-    def __init__(self, per_minute: float, *, burst: float | None = None,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        per_minute: float,
+        *,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         if per_minute <= 0:
             raise ValueError(f"a rate limit must be positive, got {per_minute}")
         self.per_minute = float(per_minute)
@@ -264,12 +274,18 @@ class Budget(PicklableLock):
     def check(self) -> None:
         """Raise :class:`BudgetExceeded` if any limit is reached."""
         with self._lock:
-            used = {"max_calls": self.calls, "max_tokens": self.prompt_tokens + self.completion_tokens,
-                    "max_cost_usd": self.cost_usd}
+            used = {
+                "max_calls": self.calls,
+                "max_tokens": self.prompt_tokens + self.completion_tokens,
+                "max_cost_usd": self.cost_usd,
+            }
             for limit, value in self.limits.items():
                 if value is not None and used[limit] >= value:
-                    raise BudgetExceeded(BUDGET_SPENT.format(limit=limit, value=value, calls=self.calls,
-                                                             tokens=used["max_tokens"], cost=self.cost_usd))
+                    raise BudgetExceeded(
+                        BUDGET_SPENT.format(
+                            limit=limit, value=value, calls=self.calls, tokens=used["max_tokens"], cost=self.cost_usd
+                        )
+                    )
 
     def acquire(self, estimated_tokens: int = 0) -> None:
         """Before a call: check the limits, wait for the rate limits, count the call."""
@@ -295,8 +311,12 @@ class Budget(PicklableLock):
     def spent(self) -> dict[str, Any]:
         """What was used so far: ``calls``, ``prompt_tokens``, ``completion_tokens``, ``cost_usd``."""
         with self._lock:
-            return {"calls": self.calls, "prompt_tokens": self.prompt_tokens,
-                    "completion_tokens": self.completion_tokens, "cost_usd": self.cost_usd}
+            return {
+                "calls": self.calls,
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "cost_usd": self.cost_usd,
+            }
 
     def load_spent(self, spent: Mapping[str, Any]) -> None:
         """Restore what :meth:`spent` returned (e.g. from a searcher checkpoint)."""

@@ -88,12 +88,17 @@ def render_config(space: SearchSpace, config: Mapping[str, Any]) -> str:
             continue
         param = space[name]
         value = config[name]
-        labels[name] = param.labels[param.choices.index(value)] if isinstance(param, CategoricalParam) and value in param.choices else _num(value)
+        labels[name] = (
+            param.labels[param.choices.index(value)]
+            if isinstance(param, CategoricalParam) and value in param.choices
+            else _num(value)
+        )
     return json.dumps(labels, separators=(", ", ": "), default=repr)
 
 
-def _render_trial(space: SearchSpace, history: History, record: TrialRecord, *, extra_metrics: int,
-                  show_error: bool = False) -> str:
+def _render_trial(
+    space: SearchSpace, history: History, record: TrialRecord, *, extra_metrics: int, show_error: bool = False
+) -> str:
     line = render_config(space, record.config)
     metric = history.metric
     if record.status == "errored":
@@ -131,8 +136,9 @@ def _regions(space: SearchSpace, top: Sequence[TrialRecord]) -> list[str]:
     return lines
 
 
-def _trial_list(space: SearchSpace, history: History, finished: Sequence[TrialRecord], limits: ContextLimits,
-                direction: str) -> list[str]:
+def _trial_list(
+    space: SearchSpace, history: History, finished: Sequence[TrialRecord], limits: ContextLimits, direction: str
+) -> list[str]:
     """Finished trials numbered in the order they finished; the oldest summarized beyond ``limits.trials``."""
     cut = limits.older_cut(len(finished))
 
@@ -144,7 +150,7 @@ def _trial_list(space: SearchSpace, history: History, finished: Sequence[TrialRe
         older = finished[:cut]
         numbers = {id(r): i for i, r in enumerate(older, 1)}
         kept = sorted((r for r in older if not history.is_failure(r)), key=history.score)[: limits.best]
-        failed = [r for r in older if history.is_failure(r)][-limits.failures:] if limits.failures else []
+        failed = [r for r in older if history.is_failure(r)][-limits.failures :] if limits.failures else []
         lines.append(f"Best {len(kept)} of trials #1-#{cut} ({direction}):")
         lines += [line(numbers[id(r)], r) for r in kept]
         if failed:
@@ -188,19 +194,25 @@ def build_messages(
     ]
     finished = history.finished_in_order()
     if not finished:
-        parts.append("No results yet. Propose diverse configurations that cover the space well, "
-                     "including sensible defaults for this kind of task.")
+        parts.append(
+            "No results yet. Propose diverse configurations that cover the space well, "
+            "including sensible defaults for this kind of task."
+        )
     else:
         parts += _trial_list(space, history, finished, limits, direction)
         parts.append("")
         parts.append(
             f"Results so far: {counts['total']} trials ({counts['completed']} completed, {counts['errored']} failed, "
-            f"{counts['running']} running" + (f", {counts['non_finite']} with NaN/inf {metric}" if counts["non_finite"] else "") + ")."
+            f"{counts['running']} running"
+            + (f", {counts['non_finite']} with NaN/inf {metric}" if counts["non_finite"] else "")
+            + ")."
         )
         best = history.best(1)
         if best:
             number = finished.index(best[0]) + 1
-            parts.append(f"Best so far: #{number} {_render_trial(space, history, best[0], extra_metrics=limits.extra_metrics)}")
+            parts.append(
+                f"Best so far: #{number} {_render_trial(space, history, best[0], extra_metrics=limits.extra_metrics)}"
+            )
         ranked = [r for r in finished if r.status == "completed"]
         if len(ranked) >= limits.min_for_regions:
             top = sorted(ranked, key=history.score)[: max(3, int(len(ranked) * limits.top_fraction))]
@@ -219,15 +231,23 @@ def build_messages(
         f'Answer with JSON only: {{"configs": [...]}} holding exactly {n_configs} object{"s" if n_configs > 1 else ""} '
         f"with the keys {keys}.",
     ]
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(p for p in parts if p is not None)}]
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": "\n".join(p for p in parts if p is not None)},
+    ]
 
 
-def repair_messages(messages: Sequence[Mapping[str, str]], answer: str, problems: Sequence[str], n_configs: int) -> list[dict[str, str]]:
+def repair_messages(
+    messages: Sequence[Mapping[str, str]], answer: str, problems: Sequence[str], n_configs: int
+) -> list[dict[str, str]]:
     """Messages that re-ask once, quoting what was wrong with the previous answer."""
     listed = "\n".join(f"- {p}" for p in problems[:10])
     return [
         *[dict(m) for m in messages],
         {"role": "assistant", "content": answer[:2000]},
-        {"role": "user", "content": f"Your answer had problems:\n{listed}\nAnswer again with exactly {n_configs} "
-                                    'valid, new configurations as JSON: {"configs": [...]}.'},
+        {
+            "role": "user",
+            "content": f"Your answer had problems:\n{listed}\nAnswer again with exactly {n_configs} "
+            'valid, new configurations as JSON: {"configs": [...]}.',
+        },
     ]

@@ -97,8 +97,16 @@ class Proposer(abc.ABC):
     """
 
     @abc.abstractmethod
-    def propose(self, space: SearchSpace, history: History, n: int, *, seed: int,
-                pending: Iterable[Mapping[str, Any]] = (), seen: set[str] | None = None) -> list[Proposal]:
+    def propose(
+        self,
+        space: SearchSpace,
+        history: History,
+        n: int,
+        *,
+        seed: int,
+        pending: Iterable[Mapping[str, Any]] = (),
+        seen: set[str] | None = None,
+    ) -> list[Proposal]:
         """``n`` proposals (``pending``: configs running or queued; ``seen``: keys already tried)."""
 
     #: LLM call and proposal counters.
@@ -106,10 +114,10 @@ class Proposer(abc.ABC):
     #: Why the LLM is no longer asked (None while it is).
     disabled_reason: str | None
 
-    def on_trial_start(self, trial_id: str, proposal: Proposal) -> None:
+    def on_trial_start(self, trial_id: str, proposal: Proposal) -> None:  # noqa: B027 (optional hook)
         """Tune started ``proposal`` as trial ``trial_id`` (called in the driver loop: keep it fast)."""
 
-    def on_discard(self, proposal: Proposal) -> None:
+    def on_discard(self, proposal: Proposal) -> None:  # noqa: B027 (optional hook)
         """``proposal`` will never run (the searcher dropped it as a duplicate of a queued one)."""
 
     def report(self) -> dict[str, Any]:

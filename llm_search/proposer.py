@@ -32,8 +32,8 @@ from llm_search.backends.base import Backend, BackendError, Completion, Permanen
 from llm_search.backends.registry import BackendSpec, get_backend
 from llm_search.backends.replay import messages_digest
 from llm_search.cache import CachedBackend
-from llm_search.exchange_log import ExchangeLog
 from llm_search.choices import build_choice_messages, choice_grammar, choice_schema, parse_choices
+from llm_search.exchange_log import ExchangeLog
 from llm_search.grammar import answer_grammar
 from llm_search.history import History
 from llm_search.parsing import ParseResult, parse_answer
@@ -152,8 +152,15 @@ class LLMProposer(Proposer):
         rng = np.random.default_rng(seed)
         accepted: list[dict[str, Any]] = []
         if self.available:
-            messages = build_messages(space=space, history=history, n_configs=n, task=self.task,
-                                      pending=pending, limits=self.limits, notes=notes)
+            messages = build_messages(
+                space=space,
+                history=history,
+                n_configs=n,
+                task=self.task,
+                pending=pending,
+                limits=self.limits,
+                notes=notes,
+            )
             result, answer = self._ask(space, messages, n, seen, rng, attempt=1)
             if result is not None:
                 accepted += result.accepted
@@ -175,18 +182,33 @@ class LLMProposer(Proposer):
             self.stats.fallbacks += 1
         return proposals
 
-    def _call(self, messages: list[dict[str, str]], *, schema: dict, grammar: str | None, max_tokens: int,
-              rng: np.random.Generator, attempt: int) -> tuple[Completion | None, dict[str, Any]]:
+    def _call(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        schema: dict,
+        grammar: str | None,
+        max_tokens: int,
+        rng: np.random.Generator,
+        attempt: int,
+    ) -> tuple[Completion | None, dict[str, Any]]:
         """One backend call with accounting; returns (None, record) when it failed or is not allowed."""
         record: dict[str, Any] = {
-            "time": time.time(), "request_id": uuid.uuid4().hex[:12], "attempt": attempt,
-            "backend": self.backend_name, "messages": messages, "digest": messages_digest(messages),
+            "time": time.time(),
+            "request_id": uuid.uuid4().hex[:12],
+            "attempt": attempt,
+            "backend": self.backend_name,
+            "messages": messages,
+            "digest": messages_digest(messages),
         }
         if self.max_llm_calls is not None and self.stats.llm_calls >= self.max_llm_calls:
             self._disable(CALLS_SPENT % self.max_llm_calls, log_as_warning=False)
             return None, record
-        options: dict[str, Any] = {"temperature": self.temperature, "seed": int(rng.integers(2**31 - 1)),
-                                   "max_tokens": max_tokens}
+        options: dict[str, Any] = {
+            "temperature": self.temperature,
+            "seed": int(rng.integers(2**31 - 1)),
+            "max_tokens": max_tokens,
+        }
         try:
             backend = self.backend()
             record["model"] = backend.model
@@ -212,37 +234,71 @@ class LLMProposer(Proposer):
             self.stats.prefix_cached_tokens += completion.cached_prompt_tokens
             self.stats.cost_usd += cost
         self.stats.llm_seconds += completion.latency_s
-        record.update({
-            "model": completion.model, "answer": completion.text,
-            "tokens": {"prompt": completion.prompt_tokens, "completion": completion.completion_tokens,
-                       "prefix_cached": completion.cached_prompt_tokens},
-            "latency_s": round(completion.latency_s, 4), "finish_reason": completion.finish_reason,
-            "cost_usd": round(cost, 6), "cached": cached,
-        })
+        record.update(
+            {
+                "model": completion.model,
+                "answer": completion.text,
+                "tokens": {
+                    "prompt": completion.prompt_tokens,
+                    "completion": completion.completion_tokens,
+                    "prefix_cached": completion.cached_prompt_tokens,
+                },
+                "latency_s": round(completion.latency_s, 4),
+                "finish_reason": completion.finish_reason,
+                "cost_usd": round(cost, 6),
+                "cached": cached,
+            }
+        )
         return completion, record
 
-    def _ask(self, space: SearchSpace, messages: list[dict[str, str]], n: int, seen: set[str],
-             rng: np.random.Generator, attempt: int) -> tuple[ParseResult | None, str | None]:
-        completion, record = self._call(messages, schema=space.json_schema(n), grammar=answer_grammar(space, n),
-                                        max_tokens=_max_tokens(space, n), rng=rng, attempt=attempt)
+    def _ask(
+        self,
+        space: SearchSpace,
+        messages: list[dict[str, str]],
+        n: int,
+        seen: set[str],
+        rng: np.random.Generator,
+        attempt: int,
+    ) -> tuple[ParseResult | None, str | None]:
+        completion, record = self._call(
+            messages,
+            schema=space.json_schema(n),
+            grammar=answer_grammar(space, n),
+            max_tokens=_max_tokens(space, n),
+            rng=rng,
+            attempt=attempt,
+        )
         if completion is None:
             return None, None
         result = parse_answer(completion.text, space, seen=seen, limit=n)
         self.stats.rejected += len(result.rejections) + (1 if result.error else 0)
         self.stats.duplicates += result.duplicates
         self.stats.repaired += len(result.repairs)
-        record.update({
-            "n_wanted": n, "accepted": [render_config(space, c) for c in result.accepted],
-            "rejections": result.rejections, "parse_error": result.error, "repairs": result.repairs,
-            "duplicates": result.duplicates,
-        })
+        record.update(
+            {
+                "n_wanted": n,
+                "accepted": [render_config(space, c) for c in result.accepted],
+                "rejections": result.rejections,
+                "parse_error": result.error,
+                "repairs": result.repairs,
+                "duplicates": result.duplicates,
+            }
+        )
         self.exchange_log.append(record)
         if result.rejections or result.error:
             logger.debug("LLM answer problems: %s", result.problems_for_llm)
         return result, completion.text
 
-    def choose(self, space: SearchSpace, history: History, candidates: list[dict[str, Any]], k: int, *,
-               seed: int, notes: Sequence[str] = ()) -> list[int]:
+    def choose(
+        self,
+        space: SearchSpace,
+        history: History,
+        candidates: list[dict[str, Any]],
+        k: int,
+        *,
+        seed: int,
+        notes: Sequence[str] = (),
+    ) -> list[int]:
         """Indices of up to ``k`` candidates the LLM judges most promising (in order; no repeats).
 
         Only the LLM's own valid picks are returned (and counted in ``proposed_by_llm``); what it
@@ -252,16 +308,34 @@ class LLMProposer(Proposer):
         rng = np.random.default_rng(seed)
         picked: list[int] = []
         if self.available:
-            messages = build_choice_messages(space=space, history=history, candidates=candidates, k=k,
-                                             task=self.task, limits=self.limits, notes=notes)
-            completion, record = self._call(messages, schema=choice_schema(len(candidates), k),
-                                            grammar=choice_grammar(len(candidates), k), max_tokens=16 + 6 * k,
-                                            rng=rng, attempt=1)
+            messages = build_choice_messages(
+                space=space,
+                history=history,
+                candidates=candidates,
+                k=k,
+                task=self.task,
+                limits=self.limits,
+                notes=notes,
+            )
+            completion, record = self._call(
+                messages,
+                schema=choice_schema(len(candidates), k),
+                grammar=choice_grammar(len(candidates), k),
+                max_tokens=16 + 6 * k,
+                rng=rng,
+                attempt=1,
+            )
             if completion is not None:
                 picked, problems = parse_choices(completion.text, len(candidates), k)
                 self.stats.rejected += len(problems)
-                record.update({"n_wanted": k, "candidates": [render_config(space, c) for c in candidates],
-                               "picked": picked, "rejections": problems})
+                record.update(
+                    {
+                        "n_wanted": k,
+                        "candidates": [render_config(space, c) for c in candidates],
+                        "picked": picked,
+                        "rejections": problems,
+                    }
+                )
                 self.exchange_log.append(record)
         self.stats.proposed_by_llm += len(picked)
         self.stats.fallbacks += k - len(picked)
@@ -285,8 +359,9 @@ class LLMProposer(Proposer):
         elif self._consecutive_failures in (3, 10, 100):
             logger.warning(BACKEND_FLAKY, self.backend_name, self._consecutive_failures, exc)
         elif isinstance(exc, TransientBackendError):
-            logger.info("LLM backend %s: transient failure (%s); using random samples for this round",
-                        self.backend_name, exc)
+            logger.info(
+                "LLM backend %s: transient failure (%s); using random samples for this round", self.backend_name, exc
+            )
         else:
             logger.warning("LLM backend %s failed (%s); using random samples for this round", self.backend_name, exc)
 
@@ -304,7 +379,16 @@ class LLMProposer(Proposer):
         return state
 
 
-_SECRET_SUFFIXES = ("api_key", "access_key", "secret", "secret_key", "session_token", "token", "password", "credentials")
+_SECRET_SUFFIXES = (
+    "api_key",
+    "access_key",
+    "secret",
+    "secret_key",
+    "session_token",
+    "token",
+    "password",
+    "credentials",
+)
 
 
 def _is_secret(option: str) -> bool:

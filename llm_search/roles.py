@@ -1,15 +1,19 @@
 """Roles: which LLM does which job.
 
 The AWS work used a strong model with extended thinking to write code and a small fast one for
-checks and reports; here every role may have its own backend. Roles in use today: ``proposer``
-(configs; also the judge of the hybrid strategy). ``code_writer``, ``code_fixer``, ``analyst``
-(training health) and ``reporter`` are resolved the same way by the features that need them.
+checks and reports; here every role may have its own backend. The one role in use today is
+``proposer`` (configs; also the judge of the hybrid strategy); the architecture and supervision
+features add theirs to :data:`ROLES` when they arrive.
 
 Example:
-    >>> roles = RoleBackends("local", {"code_writer": "bedrock:us.anthropic.claude-3-7-sonnet-20250219-v1:0"},
-    ...                      options={"code_writer": {"thinking_budget_tokens": 4000}})
-    >>> roles.spec("proposer"), roles.spec("code_writer")[:8], roles.options("code_writer")
-    ('local', 'bedrock:', {'thinking_budget_tokens': 4000})
+    >>> roles = RoleBackends("local", {"proposer": "bedrock:us.anthropic.claude-3-7-sonnet-20250219-v1:0"},
+    ...                      options={"proposer": {"thinking_budget_tokens": 4000}})
+    >>> roles.spec("proposer")[:8], roles.options("proposer")
+    ('bedrock:', {'thinking_budget_tokens': 4000})
+    >>> RoleBackends("local", {"analyst": "local"})
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown role(s) ['analyst']; roles are proposer
 """
 
 from __future__ import annotations
@@ -18,14 +22,19 @@ from typing import Any, Mapping
 
 from llm_search.backends.registry import BackendSpec
 
-ROLES = ("proposer", "code_writer", "code_fixer", "analyst", "reporter")
+ROLES = ("proposer",)  # the jobs an LLM does today
 
 
 class RoleBackends:
     """A default backend plus per-role overrides (spec strings or backend objects) and options."""
 
-    def __init__(self, default: BackendSpec = "local", overrides: Mapping[str, BackendSpec] | None = None, *,
-                 options: Mapping[str, Mapping[str, Any]] | None = None):
+    def __init__(
+        self,
+        default: BackendSpec = "local",
+        overrides: Mapping[str, BackendSpec] | None = None,
+        *,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+    ):
         unknown = set(overrides or {}).union(options or {}) - set(ROLES)
         if unknown:
             raise ValueError(f"Unknown role(s) {sorted(unknown)}; roles are {', '.join(ROLES)}")

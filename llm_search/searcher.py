@@ -38,12 +38,10 @@ STATE_VERSION = 2
 MAX_BATCH = 8
 
 NO_SPACE = (
-    "LLMSearcher has no search space: pass `space=` to LLMSearcher or `param_space=` / `config=` to "
-    "Tuner / tune.run."
+    "LLMSearcher has no search space: pass `space=` to LLMSearcher or `param_space=` / `config=` to Tuner / tune.run."
 )
 NO_METRIC = (
-    "LLMSearcher needs a metric and mode: pass `metric=`/`mode=` to LLMSearcher or to "
-    "tune.TuneConfig / tune.run."
+    "LLMSearcher needs a metric and mode: pass `metric=`/`mode=` to LLMSearcher or to tune.TuneConfig / tune.run."
 )
 BAD_MODE = "mode must be 'min' or 'max', got {mode!r}"
 OBJECTIVE_CONFLICT = (
@@ -156,8 +154,14 @@ class LLMSearcher(Searcher):
         self._roles = RoleBackends(backend, roles)
         self._budget = budget
         llm = LLMProposer(
-            self._roles.spec("proposer"), backend_options=backend_options, task=task, limits=context,
-            temperature=temperature, max_llm_calls=max_llm_calls, exchange_log=self._log, budget=budget,
+            self._roles.spec("proposer"),
+            backend_options=backend_options,
+            task=task,
+            limits=context,
+            temperature=temperature,
+            max_llm_calls=max_llm_calls,
+            exchange_log=self._log,
+            budget=budget,
             cache_dir=cache_dir,
         )
         strategy = strategy or ("hybrid" if hybrid is not None else "llm")
@@ -309,20 +313,28 @@ class LLMSearcher(Searcher):
             if self._live_record(trial_id, result) is not None:
                 self._history.add_result(trial_id, result)
 
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool | str | BaseException = False) -> None:
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool | str | BaseException = False
+    ) -> None:
         with self._lock:
             record = self._live_record(trial_id, result)
             if record is None:
                 return
             error_text = None
             if error is not False and error is not None:
-                error_text = error if isinstance(error, str) else str(error) if isinstance(error, BaseException) else None
+                error_text = (
+                    error if isinstance(error, str) else str(error) if isinstance(error, BaseException) else None
+                )
                 error_text = error_text or self._find_error_text(trial_id)
             self._history.complete(trial_id, result, error=error_text)
             value = record.objective
             if error_text is None and value is not None and not math.isfinite(value):
-                logger.info("Trial %s finished with %s=%s; recorded as a failed configuration.",
-                            trial_id, self._history.metric, value)
+                logger.info(
+                    "Trial %s finished with %s=%s; recorded as a failed configuration.",
+                    trial_id,
+                    self._history.metric,
+                    value,
+                )
 
     def _live_record(self, trial_id: str, result: Mapping[str, Any] | None) -> TrialRecord | None:
         """The running record a report belongs to, or None (logged) when the report is to be ignored.
@@ -361,7 +373,7 @@ class LLMSearcher(Searcher):
         config = result.get("config")
         if not isinstance(config, Mapping):  # flat "a/b" names are what the space's names are
             prefix = "config/"
-            config = {k[len(prefix):]: v for k, v in result.items() if str(k).startswith(prefix)}
+            config = {k[len(prefix) :]: v for k, v in result.items() if str(k).startswith(prefix)}
         flat, _ = self._space.validate(config) if config else (None, [])
         return flat
 
@@ -396,8 +408,11 @@ class LLMSearcher(Searcher):
         assert self._space is not None
         flat, problems = self._space.validate(parameters)
         if flat is None:
-            logger.warning("Evaluated point %s does not fit the search space (%s); skipped.",
-                           parameters, "; ".join(str(p) for p in problems if p.fatal))
+            logger.warning(
+                "Evaluated point %s does not fit the search space (%s); skipped.",
+                parameters,
+                "; ".join(str(p) for p in problems if p.fatal),
+            )
             return
         with self._lock:
             trial_id = f"external_{len(self._history.records)}"
@@ -426,8 +441,13 @@ class LLMSearcher(Searcher):
     def stats(self) -> dict[str, Any]:
         """Counters: LLM calls, tokens, fallbacks to random sampling, rejections, suggestions."""
         stats = self._proposer.stats.to_dict()
-        stats.update(suggested=self._n_suggested, queued=len(self._queue), llm_disabled=self._proposer.disabled_reason,
-                     proposed_by_optimizer=0, llm_share=None)
+        stats.update(
+            suggested=self._n_suggested,
+            queued=len(self._queue),
+            llm_disabled=self._proposer.disabled_reason,
+            proposed_by_optimizer=0,
+            llm_share=None,
+        )
         stats.update(self._proposer.report())
         return stats
 
@@ -479,8 +499,14 @@ class LLMSearcher(Searcher):
             self._external_points = state["external_points"]
             self._queue = deque(Proposal(c, ProposalSource(s), t) for c, s, t in state["queue"])
             # Derived, not restored: keys of older versions may differ from today's.
-            self._seen = {self._space.key(c) for c in [*(r.config for r in self._history.records.values()),
-                                                         *self._points, *(p.config for p in self._queue)]}
+            self._seen = {
+                self._space.key(c)
+                for c in [
+                    *(r.config for r in self._history.records.values()),
+                    *self._points,
+                    *(p.config for p in self._queue),
+                ]
+            }
             self._rng.bit_generator.state = state["rng"]
             self._n_suggested = state["n_suggested"]
             self._max_concurrent = state["max_concurrent"] or self._max_concurrent
@@ -515,10 +541,15 @@ def _migrate_state(state: dict[str, Any]) -> dict[str, Any]:
     """A saved state in today's form; version 1 (before the proposer interface) is converted."""
     version = state.get("version")
     if version == 1:
-        state = {**state, "version": STATE_VERSION,
-                 "queue": [(config, source, None) for config, source in state["queue"]],
-                 "proposer": {"stats": state["stats"], "disabled_reason": state["disabled_reason"]}}
+        state = {
+            **state,
+            "version": STATE_VERSION,
+            "queue": [(config, source, None) for config, source in state["queue"]],
+            "proposer": {"stats": state["stats"], "disabled_reason": state["disabled_reason"]},
+        }
     elif version != STATE_VERSION:
-        raise ValueError(f"Unsupported LLMSearcher state version {version!r}: it was saved by a newer llm-search; "
-                         "upgrade llm-search to restore it.")
+        raise ValueError(
+            f"Unsupported LLMSearcher state version {version!r}: it was saved by a newer llm-search; "
+            "upgrade llm-search to restore it."
+        )
     return state

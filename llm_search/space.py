@@ -98,9 +98,7 @@ class SearchSpace:
                 paths[name] = path
                 return
             if isinstance(node, (list, tuple)) and any(isinstance(v, sample.Domain) for v in node):
-                raise ValueError(
-                    f"Search domains inside lists are not supported (at {name!r}): use a dict of domains."
-                )
+                raise ValueError(f"Search domains inside lists are not supported (at {name!r}): use a dict of domains.")
             if callable(node) and not isinstance(node, type):
                 raise ValueError(UNSUPPORTED_SAMPLE_FROM.format(name=name))
             constants[name], paths[name] = node, path

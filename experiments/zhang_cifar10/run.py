@@ -35,12 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, help=f"epochs per trial (default {DEFAULTS['epochs']})")
     parser.add_argument("--concurrency", type=int, default=1, help="trials at once (default 1)")
     parser.add_argument("--device", default="auto", help="torch device of the trials: auto, cpu, cuda...")
-    parser.add_argument("--gpus-per-trial", type=float,
-                        help="Ray GPU resources per trial (default: 1 with --device cuda*, else 0)")
+    parser.add_argument(
+        "--gpus-per-trial", type=float, help="Ray GPU resources per trial (default: 1 with --device cuda*, else 0)"
+    )
     parser.add_argument("--data-dir", help="data set directory (CIFAR-10: the cifar-10-batches-py folder)")
     parser.add_argument("--out", help="results directory (default results/zhang_<dataset>; --smoke: a temp dir)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="2 trials of 1 epoch on 1 batch, one seed, CPU: checks the pipeline")
+    parser.add_argument(
+        "--smoke", action="store_true", help="2 trials of 1 epoch on 1 batch, one seed, CPU: checks the pipeline"
+    )
     return parser
 
 
@@ -62,13 +64,25 @@ def main(argv: list[str] | None = None) -> int:
     gpus = args.gpus_per_trial if args.gpus_per_trial is not None else float(device.startswith("cuda"))
     resources = {"cpu": 1.0, **({"gpu": gpus} if gpus else {})}
     problems = [
-        image_problem(args.dataset, model, epochs=epochs, name=f"zhang/{args.dataset}_{model}", device=device,
-                      max_train_batches=settings.get("max_train_batches"),
-                      max_eval_batches=settings.get("max_eval_batches"), resources=resources, data_dir=args.data_dir)
+        image_problem(
+            args.dataset,
+            model,
+            epochs=epochs,
+            name=f"zhang/{args.dataset}_{model}",
+            device=device,
+            max_train_batches=settings.get("max_train_batches"),
+            max_eval_batches=settings.get("max_eval_batches"),
+            resources=resources,
+            data_dir=args.data_dir,
+        )
         for model in args.models.split(",")
     ]
-    specs = [RunSpec(method, problem, seed=seed, budget=budget, concurrency=args.concurrency, backend=args.backend)
-             for problem in problems for seed in seeds for method in args.methods.split(",")]
+    specs = [
+        RunSpec(method, problem, seed=seed, budget=budget, concurrency=args.concurrency, backend=args.backend)
+        for problem in problems
+        for seed in seeds
+        for method in args.methods.split(",")
+    ]
     print(f"{len(specs)} runs: {args.models} on {args.dataset}, {budget} trials x {epochs} epochs -> {out}")
     ensure_ray()
     failed = run_all(specs, out)

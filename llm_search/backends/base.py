@@ -113,7 +113,7 @@ class Backend(abc.ABC):
             PermanentBackendError: a configuration problem; the message names the fix.
         """
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook)
         """Release clients or model handles (optional)."""
 
     def __repr__(self) -> str:

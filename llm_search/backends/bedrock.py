@@ -37,21 +37,39 @@ TOOL_DESCRIPTION = "Submit the answer. Call this tool exactly once with the comp
 THINKING_TOOL_HINT = f"Give your final answer by calling the {TOOL_NAME} tool."
 MIN_THINKING_BUDGET = 1024
 
-TRANSIENT_CODES = frozenset({
-    "ThrottlingException", "TooManyRequestsException", "ServiceUnavailableException", "ModelNotReadyException",
-    "InternalServerException", "ModelTimeoutException", "ModelErrorException",
-})
-CREDENTIAL_CODES = frozenset({
-    "UnrecognizedClientException", "ExpiredTokenException", "InvalidSignatureException",
-    "IncompleteSignatureException", "MissingAuthenticationTokenException",
-})
-FIX_CREDENTIALS = ("configure AWS credentials: set AWS_PROFILE (after `aws configure` or `aws sso login`), "
-                   "pass profile=..., or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "ServiceUnavailableException",
+        "ModelNotReadyException",
+        "InternalServerException",
+        "ModelTimeoutException",
+        "ModelErrorException",
+    }
+)
+CREDENTIAL_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "ExpiredTokenException",
+        "InvalidSignatureException",
+        "IncompleteSignatureException",
+        "MissingAuthenticationTokenException",
+    }
+)
+FIX_CREDENTIALS = (
+    "configure AWS credentials: set AWS_PROFILE (after `aws configure` or `aws sso login`), "
+    "pass profile=..., or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+)
 FIX_REGION = "set AWS_REGION (or AWS_DEFAULT_REGION), or pass region=... in backend_options"
-MISSING_MODEL = ("The bedrock backend needs a model: 'bedrock:<model-id-or-inference-profile-arn>', e.g. "
-                 "'bedrock:us.anthropic.claude-3-7-sonnet-20250219-v1:0'")
-TRUNCATED = ("%s: the answer was cut at max_tokens=%d (stopReason max_tokens); raise max_tokens "
-             "(or lower thinking_budget_tokens) if answers keep arriving incomplete")
+MISSING_MODEL = (
+    "The bedrock backend needs a model: 'bedrock:<model-id-or-inference-profile-arn>', e.g. "
+    "'bedrock:us.anthropic.claude-3-7-sonnet-20250219-v1:0'"
+)
+TRUNCATED = (
+    "%s: the answer was cut at max_tokens=%d (stopReason max_tokens); raise max_tokens "
+    "(or lower thinking_budget_tokens) if answers keep arriving incomplete"
+)
 
 
 class BedrockBackend(ClientBackend):
@@ -109,8 +127,9 @@ class BedrockBackend(ClientBackend):
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.thinking_budget_tokens = thinking_budget_tokens
-        self.retry = RetryPolicy(max_attempts=max_attempts, initial_wait_s=initial_wait_s,
-                                 max_wait_s=max_wait_s, extra="bedrock")
+        self.retry = RetryPolicy(
+            max_attempts=max_attempts, initial_wait_s=initial_wait_s, max_wait_s=max_wait_s, extra="bedrock"
+        )
         ClientBackend.__init__(self, client)
 
     # ------------------------------------------------------------------ the call
@@ -123,8 +142,14 @@ class BedrockBackend(ClientBackend):
         response = self.retry.call(lambda: self._converse(request), what=self.name)
         return self._completion(response, time.perf_counter() - start, schema is not None, max_tokens)
 
-    def _request(self, messages: Sequence[Message], schema: dict | None, thinking: int | None,
-                 max_tokens: int, temperature: float | None) -> dict[str, Any]:
+    def _request(
+        self,
+        messages: Sequence[Message],
+        schema: dict | None,
+        thinking: int | None,
+        max_tokens: int,
+        temperature: float | None,
+    ) -> dict[str, Any]:
         system = [{"text": m["content"]} for m in messages if m["role"] == "system"]
         turns: list[dict[str, Any]] = []
         for m in messages:
@@ -148,8 +173,9 @@ class BedrockBackend(ClientBackend):
             if thinking:
                 system.append({"text": THINKING_TOOL_HINT})
             request["toolConfig"] = {
-                "tools": [{"toolSpec": {"name": TOOL_NAME, "description": TOOL_DESCRIPTION,
-                                        "inputSchema": {"json": schema}}}],
+                "tools": [
+                    {"toolSpec": {"name": TOOL_NAME, "description": TOOL_DESCRIPTION, "inputSchema": {"json": schema}}}
+                ],
                 "toolChoice": choice,
             }
         if system:
@@ -168,8 +194,11 @@ class BedrockBackend(ClientBackend):
         stop = response.get("stopReason")
         content = ((response.get("output") or {}).get("message") or {}).get("content") or []
         texts = [block["text"] for block in content if "text" in block]
-        tool_inputs = [block["toolUse"].get("input") for block in content
-                       if "toolUse" in block and block["toolUse"].get("name") == TOOL_NAME]
+        tool_inputs = [
+            block["toolUse"].get("input")
+            for block in content
+            if "toolUse" in block and block["toolUse"].get("name") == TOOL_NAME
+        ]
         extra: dict[str, Any] = {"stop_reason": stop}
         if wants_tool and tool_inputs:
             answer, repaired = _unstringify(tool_inputs[0])
@@ -209,9 +238,12 @@ class BedrockBackend(ClientBackend):
         region = self.region or session.region_name or _arn_region(self.model)
         if not region:
             raise PermanentBackendError(f"No AWS region for {self.name}: {FIX_REGION}")
-        config = Config(read_timeout=self.timeout_s, connect_timeout=self.connect_timeout_s,
-                        retries={"mode": "standard", "total_max_attempts": 1},
-                        user_agent_extra="llm-search")
+        config = Config(
+            read_timeout=self.timeout_s,
+            connect_timeout=self.connect_timeout_s,
+            retries={"mode": "standard", "total_max_attempts": 1},
+            user_agent_extra="llm-search",
+        )
         return session.client("bedrock-runtime", region_name=region, endpoint_url=self.endpoint_url, config=config)
 
     def _region_in_use(self) -> str:
@@ -232,13 +264,25 @@ class BedrockBackend(ClientBackend):
             fix = _permanent_fix(code, message, self.model, region)
             if fix is None:
                 return BackendError(f"{self.name} in {region}: {code}: {message}")
-            return PermanentBackendError(f"Bedrock rejected {self.model} in region {region} ({code}: {message}). "
-                                         f"Fix: {fix}.")
+            return PermanentBackendError(
+                f"Bedrock rejected {self.model} in region {region} ({code}: {message}). Fix: {fix}."
+            )
         if isinstance(exc, (bx.HTTPClientError, bx.ConnectionError)):
-            return TransientBackendError(f"{self.name}: {type(exc).__name__}: {exc} (region {region}; check "
-                                         "the network, region= and endpoint_url= if this persists)")
-        if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError, bx.ProfileNotFound,
-                            bx.CredentialRetrievalError, bx.TokenRetrievalError, bx.SSOError)):
+            return TransientBackendError(
+                f"{self.name}: {type(exc).__name__}: {exc} (region {region}; check "
+                "the network, region= and endpoint_url= if this persists)"
+            )
+        if isinstance(
+            exc,
+            (
+                bx.NoCredentialsError,
+                bx.PartialCredentialsError,
+                bx.ProfileNotFound,
+                bx.CredentialRetrievalError,
+                bx.TokenRetrievalError,
+                bx.SSOError,
+            ),
+        ):
             return PermanentBackendError(f"{self.name}: {type(exc).__name__}: {exc}. Fix: {FIX_CREDENTIALS}.")
         if isinstance(exc, bx.NoRegionError):
             return PermanentBackendError(f"No AWS region for {self.name}: {FIX_REGION}")
@@ -267,26 +311,33 @@ def _permanent_fix(code: str, message: str, model: str, region: str) -> str | No
     """What the user should do about a non-retryable Bedrock error, or None if we cannot tell."""
     profile_form = f"'us.{model}' (or eu./apac.)" if model.startswith("anthropic.") else "'us.<model-id>'"
     if code == "AccessDeniedException":
-        return (f"request access to this model in the Amazon Bedrock console (Model access) for region {region}, "
-                "and check that your IAM identity allows bedrock:InvokeModel and bedrock:Converse")
+        return (
+            f"request access to this model in the Amazon Bedrock console (Model access) for region {region}, "
+            "and check that your IAM identity allows bedrock:InvokeModel and bedrock:Converse"
+        )
     if code in CREDENTIAL_CODES:
         return FIX_CREDENTIALS
     if code == "ResourceNotFoundException":
-        return (f"check the model id and the region ({region}): the model may not be offered there, or may "
-                f"need cross-region inference through an inference profile such as {profile_form} or its ARN")
+        return (
+            f"check the model id and the region ({region}): the model may not be offered there, or may "
+            f"need cross-region inference through an inference profile such as {profile_form} or its ARN"
+        )
     if code == "ValidationException":
         lowered = message.lower()
         if "on-demand" in lowered or "inference profile" in lowered:
             return f"use the cross-region inference-profile form of the model: {profile_form}, or its ARN"
         if "model identifier" in lowered or "model id" in lowered:
-            return (f"check the model id (`aws bedrock list-foundation-models --region {region}` and "
-                    "`aws bedrock list-inference-profiles`)")
+            return (
+                f"check the model id (`aws bedrock list-foundation-models --region {region}` and "
+                "`aws bedrock list-inference-profiles`)"
+            )
         return "check max_tokens, thinking_budget_tokens and that this model supports tool use"
     return None
 
 
 def _unstringify(tool_input: Any) -> tuple[Any, bool]:
     """Decode JSON that Claude sometimes passes as a string inside the tool input."""
+
     def decode(value: Any) -> tuple[Any, bool]:
         if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
             try:

@@ -73,10 +73,16 @@ class FlakyBackend(PicklableLock, Backend):
         True
     """
 
-    def __init__(self, inner: Backend, *, fail_rate: float = 0.0, throttle_rate: float = 0.0,
-                 garbage_rate: float = 0.0, seed: int = 0):
-        for label, rate in (("fail_rate", fail_rate), ("throttle_rate", throttle_rate),
-                            ("garbage_rate", garbage_rate)):
+    def __init__(
+        self,
+        inner: Backend,
+        *,
+        fail_rate: float = 0.0,
+        throttle_rate: float = 0.0,
+        garbage_rate: float = 0.0,
+        seed: int = 0,
+    ):
+        for label, rate in (("fail_rate", fail_rate), ("throttle_rate", throttle_rate), ("garbage_rate", garbage_rate)):
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{label} must be in [0, 1], got {rate}")
         if fail_rate + throttle_rate > 1.0:

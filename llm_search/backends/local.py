@@ -95,8 +95,13 @@ def _load_server(path: str, n_ctx: int, n_threads: int) -> tuple[Any, threading.
             except Exception as exc:  # the C++ side reports load failures as generic errors
                 raise PermanentBackendError(f"llama.cpp could not load {path!r}: {exc}") from exc
             _generation_locks[key] = threading.Lock()
-            logger.info("Loaded %s in %.1f s (%d threads, context %d)", os.path.basename(path),
-                        time.perf_counter() - start, n_threads, n_ctx)
+            logger.info(
+                "Loaded %s in %.1f s (%d threads, context %d)",
+                os.path.basename(path),
+                time.perf_counter() - start,
+                n_threads,
+                n_ctx,
+            )
         return _servers[key], _generation_locks[key]
 
 

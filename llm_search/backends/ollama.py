@@ -42,13 +42,18 @@ DEFAULT_HOST = "http://127.0.0.1:11434"
 MIN_CONTEXT = 2048
 CONTEXT_MARGIN = 256
 MISSING_MODEL = "The {prefix} backend needs a model: '{prefix}:<model>', e.g. '{prefix}:qwen2.5:7b'"
-NOT_RUNNING = ("Cannot reach the Ollama server at {host}: start it with `ollama serve`, or point OLLAMA_HOST "
-               "(or host=) at it")
+NOT_RUNNING = (
+    "Cannot reach the Ollama server at {host}: start it with `ollama serve`, or point OLLAMA_HOST (or host=) at it"
+)
 NOT_PULLED = "Ollama has no model {model!r}{available}: download it with `ollama pull {model}`"
-TOO_LONG = ("%s: the prompt (~%d tokens) plus max_tokens=%d does not fit the model's context of %d tokens; "
-            "Ollama will truncate it. Shorten the history (ContextLimits) or use a model with a longer context.")
-NO_EXECUTABLE = ("The `ollama` command was not found{where}. Install Ollama (https://ollama.com/download) or set "
-                 "OLLAMA_EXECUTABLE to the binary")
+TOO_LONG = (
+    "%s: the prompt (~%d tokens) plus max_tokens=%d does not fit the model's context of %d tokens; "
+    "Ollama will truncate it. Shorten the history (ContextLimits) or use a model with a longer context."
+)
+NO_EXECUTABLE = (
+    "The `ollama` command was not found{where}. Install Ollama (https://ollama.com/download) or set "
+    "OLLAMA_EXECUTABLE to the binary"
+)
 
 
 def context_size(prompt_tokens: int, max_tokens: int) -> int:
@@ -124,15 +129,18 @@ class OllamaBackend(ClientBackend):
         self.num_ctx = num_ctx
         self.num_ctx_max = num_ctx_max
         self.think = think
-        self.retry = RetryPolicy(max_attempts=max_attempts, initial_wait_s=initial_wait_s,
-                                 max_wait_s=max_wait_s, extra="ollama")
+        self.retry = RetryPolicy(
+            max_attempts=max_attempts, initial_wait_s=initial_wait_s, max_wait_s=max_wait_s, extra="ollama"
+        )
         self._context = 0  # largest num_ctx used so far
         ClientBackend.__init__(self)
 
     def complete(self, messages: Sequence[Message], *, schema: dict | None = None, **options: Any) -> Completion:
         max_tokens = int(options.get("max_tokens", 1024))
-        request_options: dict[str, Any] = {"num_ctx": self._context_for(messages, max_tokens),
-                                           "num_predict": max_tokens}
+        request_options: dict[str, Any] = {
+            "num_ctx": self._context_for(messages, max_tokens),
+            "num_predict": max_tokens,
+        }
         if options.get("temperature") is not None:
             request_options["temperature"] = float(options["temperature"])
         if options.get("seed") is not None:
@@ -149,8 +157,9 @@ class OllamaBackend(ClientBackend):
         start = time.perf_counter()
         response = self.retry.call(lambda: self._chat(request), what=self.name)
         if response.done_reason == "length":
-            logger.warning("%s: the answer was cut at max_tokens=%d; raise max_tokens if this repeats",
-                           self.name, max_tokens)
+            logger.warning(
+                "%s: the answer was cut at max_tokens=%d; raise max_tokens if this repeats", self.name, max_tokens
+            )
         return Completion(
             text=response.message.content or "",
             model=self.model,
@@ -264,8 +273,9 @@ class OllamaCLIBackend(Backend):
         self.timeout_s = timeout_s
         self.hide_thinking = hide_thinking
         self.keep_alive = keep_alive
-        self.retry = RetryPolicy(max_attempts=max_attempts, initial_wait_s=initial_wait_s,
-                                 max_wait_s=max_wait_s, extra="ollama")
+        self.retry = RetryPolicy(
+            max_attempts=max_attempts, initial_wait_s=initial_wait_s, max_wait_s=max_wait_s, extra="ollama"
+        )
 
     def command(self, *, json_mode: bool) -> list[str]:
         """The argv of one run (``ollama run <model> [--format json] --nowordwrap --verbose ...``)."""
@@ -284,8 +294,10 @@ class OllamaCLIBackend(Backend):
         prompt = flatten_prompt(messages, schema)
         start = time.perf_counter()
         result = self.retry.call(lambda: self._run(argv, prompt), what=self.name)
-        counts = {key: int(value) for key, value in
-                  re.findall(r"^(prompt eval count|eval count):\s+(\d+)", result.stderr, re.MULTILINE)}
+        counts = {
+            key: int(value)
+            for key, value in re.findall(r"^(prompt eval count|eval count):\s+(\d+)", result.stderr, re.MULTILINE)
+        }
         return Completion(
             text=result.stdout.strip(),
             model=self.model,
@@ -319,8 +331,10 @@ class OllamaCLIBackend(Backend):
         if "not found" in lowered or "file does not exist" in lowered or "pull model manifest" in lowered:
             raise PermanentBackendError(NOT_PULLED.format(model=self.model, available=""))
         if "unknown flag" in lowered:
-            raise PermanentBackendError(f"{self.name}: this ollama CLI is too old ({error}); upgrade Ollama, or "
-                                        "pass hide_thinking=False for versions before 0.9")
+            raise PermanentBackendError(
+                f"{self.name}: this ollama CLI is too old ({error}); upgrade Ollama, or "
+                "pass hide_thinking=False for versions before 0.9"
+            )
         raise BackendError(f"{self.name}: `ollama run` exited with {result.returncode}: {error}")
 
 

@@ -40,12 +40,15 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 JSON_MODES = ("schema", "object", "none")
-MISSING_MODEL = ("The openai backend needs a model: 'openai:<model>@<base-url>', e.g. "
-                 "'openai:smollm2@http://127.0.0.1:8080/v1'")
+MISSING_MODEL = (
+    "The openai backend needs a model: 'openai:<model>@<base-url>', e.g. 'openai:smollm2@http://127.0.0.1:8080/v1'"
+)
 FIX_KEY = "check the API key: set OPENAI_API_KEY (an api_key= passed in code is not kept when the backend is copied)"
 FIX_URL = "check base_url (OpenAI-compatible servers usually serve under /v1) and the model name"
-FIX_JSON_MODE = ("check the JSON schema; if this server does not support json_schema response formats, pass "
-                 "json_mode='object' (or 'none')")
+FIX_JSON_MODE = (
+    "check the JSON schema; if this server does not support json_schema response formats, pass "
+    "json_mode='object' (or 'none')"
+)
 
 
 class OpenAICompatBackend(Backend):
@@ -101,8 +104,9 @@ class OpenAICompatBackend(Backend):
         self.grammar_field = grammar_field
         self.supports_grammar = grammar_field is not None
         self.timeout_s = timeout_s
-        self.retry = RetryPolicy(max_attempts=max_attempts, initial_wait_s=initial_wait_s,
-                                 max_wait_s=max_wait_s, extra="openai")
+        self.retry = RetryPolicy(
+            max_attempts=max_attempts, initial_wait_s=initial_wait_s, max_wait_s=max_wait_s, extra="openai"
+        )
         self._api_key = api_key
 
     def complete(self, messages: Sequence[Message], *, schema: dict | None = None, **options: Any) -> Completion:
@@ -117,8 +121,10 @@ class OpenAICompatBackend(Backend):
         if self.grammar_field and options.get("grammar"):
             body[self.grammar_field] = options["grammar"]
         elif schema is not None and self.json_mode == "schema":
-            body["response_format"] = {"type": "json_schema",
-                                       "json_schema": {"name": "answer", "schema": schema, "strict": self.strict}}
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": schema, "strict": self.strict},
+            }
         elif schema is not None and self.json_mode == "object":
             body["response_format"] = {"type": "json_object"}
         start = time.perf_counter()
@@ -131,8 +137,11 @@ class OpenAICompatBackend(Backend):
         if text is None:
             raise BackendError(f"{self.name} returned no text (finish_reason {choice.get('finish_reason')})")
         if choice.get("finish_reason") == "length":
-            logger.warning("%s: the answer was cut at max_tokens=%d; raise max_tokens if this repeats",
-                           self.name, body["max_tokens"])
+            logger.warning(
+                "%s: the answer was cut at max_tokens=%d; raise max_tokens if this repeats",
+                self.name,
+                body["max_tokens"],
+            )
         usage = response.get("usage") or {}
         return Completion(
             text=text,

@@ -3,10 +3,10 @@
 Providers are registered by import path so that an SDK is imported only when its backend is used.
 
 Example:
-    >>> get_backend("replay:missing.jsonl")
+    >>> get_backend("replay:missing.jsonl")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    llm_search.backends.base.PermanentBackendError: replay log 'missing.jsonl' not found: pass the llm_exchanges.jsonl of a finished experiment
+    llm_search.backends.base.PermanentBackendError: replay log 'missing.jsonl' not found: pass the ...
 """
 
 from __future__ import annotations

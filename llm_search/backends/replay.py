@@ -55,6 +55,11 @@ class ReplayBackend(Backend):
         self._used[index] = True
         record = self._records[index]
         tokens = record.get("tokens") or {}
-        return Completion(text=record["answer"], model=record.get("model", self.model),
-                          prompt_tokens=int(tokens.get("prompt", 0)), completion_tokens=int(tokens.get("completion", 0)),
-                          latency_s=time.perf_counter() - start, extra={"replayed_from": index})
+        return Completion(
+            text=record["answer"],
+            model=record.get("model", self.model),
+            prompt_tokens=int(tokens.get("prompt", 0)),
+            completion_tokens=int(tokens.get("completion", 0)),
+            latency_s=time.perf_counter() - start,
+            extra={"replayed_from": index},
+        )

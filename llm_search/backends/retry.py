@@ -88,13 +88,21 @@ class RetryPolicy:
 
         def log_retry(state: Any) -> None:
             error = state.outcome.exception()
-            logger.info("%s: %s; retry %d/%d in %.2f s", what, error, state.attempt_number,
-                        self.max_attempts - 1, state.next_action.sleep if state.next_action else 0.0)
+            logger.info(
+                "%s: %s; retry %d/%d in %.2f s",
+                what,
+                error,
+                state.attempt_number,
+                self.max_attempts - 1,
+                state.next_action.sleep if state.next_action else 0.0,
+            )
 
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),
-            wait=(tenacity.wait_exponential(multiplier=self.initial_wait_s, max=self.max_wait_s)
-                  + tenacity.wait_random(0, self.initial_wait_s)),
+            wait=(
+                tenacity.wait_exponential(multiplier=self.initial_wait_s, max=self.max_wait_s)
+                + tenacity.wait_random(0, self.initial_wait_s)
+            ),
             retry=tenacity.retry_if_exception_type(TransientBackendError),
             before_sleep=log_retry,
             reraise=False,

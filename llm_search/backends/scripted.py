@@ -57,5 +57,10 @@ class ScriptedBackend(PicklableLock, Backend):
             raise answer
         text = answer(messages, options) if callable(answer) else answer
         prompt_tokens = sum(len(str(m.get("content", ""))) for m in messages) // 4
-        return Completion(text=text, model=self.model, prompt_tokens=prompt_tokens,
-                          completion_tokens=len(text) // 4, latency_s=time.perf_counter() - start)
+        return Completion(
+            text=text,
+            model=self.model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(text) // 4,
+            latency_s=time.perf_counter() - start,
+        )

@@ -25,16 +25,22 @@ MODEL = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
 ARN = f"arn:aws:bedrock:eu-west-1:123456789012:inference-profile/{MODEL}"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY"
 KEY_ID = "AKIAIOSFODNN7SECRETID"
-SCHEMA = {"type": "object", "properties": {"configs": {"type": "array", "items": {"type": "object"}}},
-          "required": ["configs"]}
-MESSAGES = [{"role": "system", "content": "You tune hyperparameters."},
-            {"role": "user", "content": "Propose 1 config."}]
+SCHEMA = {
+    "type": "object",
+    "properties": {"configs": {"type": "array", "items": {"type": "object"}}},
+    "required": ["configs"],
+}
+MESSAGES = [
+    {"role": "system", "content": "You tune hyperparameters."},
+    {"role": "user", "content": "Propose 1 config."},
+]
 FAST = {"initial_wait_s": 0.001, "max_wait_s": 0.005}
 
 
 def _client(key_id: str = "testing", secret: str = "testing"):
-    return boto3.client("bedrock-runtime", region_name="us-east-1",
-                        aws_access_key_id=key_id, aws_secret_access_key=secret)
+    return boto3.client(
+        "bedrock-runtime", region_name="us-east-1", aws_access_key_id=key_id, aws_secret_access_key=secret
+    )
 
 
 def _response(content: list, stop: str = "tool_use", usage: tuple[int, int] = (120, 30)) -> dict:
@@ -83,12 +89,21 @@ def test_tool_use_answer_with_usage_and_request_shape(stubbed):
 
 def test_plain_text_without_schema_merges_turns_and_clamps_temperature(stubbed):
     backend, stubber = stubbed
-    messages = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"},
-                {"role": "assistant", "content": "c"}, {"role": "user", "content": "d"}]
-    expected = {"modelId": MODEL, "inferenceConfig": {"maxTokens": 2048, "temperature": 1.0},
-                "messages": [{"role": "user", "content": [{"text": "a"}, {"text": "b"}]},
-                             {"role": "assistant", "content": [{"text": "c"}]},
-                             {"role": "user", "content": [{"text": "d"}]}]}
+    messages = [
+        {"role": "user", "content": "a"},
+        {"role": "user", "content": "b"},
+        {"role": "assistant", "content": "c"},
+        {"role": "user", "content": "d"},
+    ]
+    expected = {
+        "modelId": MODEL,
+        "inferenceConfig": {"maxTokens": 2048, "temperature": 1.0},
+        "messages": [
+            {"role": "user", "content": [{"text": "a"}, {"text": "b"}]},
+            {"role": "assistant", "content": [{"text": "c"}]},
+            {"role": "user", "content": [{"text": "d"}]},
+        ],
+    }
     stubber.add_response("converse", _response([{"text": "hello"}], stop="end_turn"), expected)
     assert backend.complete(messages, temperature=1.5).text == "hello"
 
@@ -103,11 +118,12 @@ def test_thinking_uses_auto_tool_choice_and_no_temperature(stubbed):
         "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 2048}},
         "toolConfig": {"tools": ANY, "toolChoice": {"auto": {}}},
     }
-    content = [{"reasoningContent": {"reasoningText": {"text": "thinking...", "signature": "sig"}}},
-               _tool_use({"configs": []})]
+    content = [
+        {"reasoningContent": {"reasoningText": {"text": "thinking...", "signature": "sig"}}},
+        _tool_use({"configs": []}),
+    ]
     stubber.add_response("converse", _response(content), expected)
-    completion = backend.complete(MESSAGES, schema=SCHEMA, temperature=0.3, max_tokens=500,
-                                  thinking_budget_tokens=2048)
+    completion = backend.complete(MESSAGES, schema=SCHEMA, temperature=0.3, max_tokens=500, thinking_budget_tokens=2048)
     assert json.loads(completion.text) == {"configs": []}
 
 
@@ -118,8 +134,9 @@ def test_thinking_budget_below_minimum_is_rejected():
 
 def test_throttling_then_success(stubbed, caplog):
     backend, stubber = stubbed
-    stubber.add_client_error("converse", service_error_code="ThrottlingException",
-                             service_message="Too many requests", http_status_code=429)
+    stubber.add_client_error(
+        "converse", service_error_code="ThrottlingException", service_message="Too many requests", http_status_code=429
+    )
     stubber.add_client_error("converse", service_error_code="ServiceUnavailableException", http_status_code=503)
     stubber.add_response("converse", _response([_tool_use({"configs": [{"x": 1}]})]))
     with caplog.at_level(logging.INFO, logger="llm_search.backends.retry"):
@@ -156,15 +173,24 @@ def test_attempts_are_bounded_and_end_transient():
         stubber.assert_no_pending_responses()
 
 
-@pytest.mark.parametrize(("code", "message", "fix"), [
-    ("AccessDeniedException", "You don't have access to the model with the specified model ID.",
-     "Model access) for region us-east-1"),
-    ("ValidationException", "Invocation of model ID anthropic.claude-3-7-sonnet-20250219-v1:0 with on-demand "
-     "throughput isn't supported. Retry your request with the ID or ARN of an inference profile.",
-     "'us.anthropic.claude-3-7-sonnet-20250219-v1:0'"),
-    ("ResourceNotFoundException", "Model not found", "check the model id and the region (us-east-1)"),
-    ("UnrecognizedClientException", "The security token included in the request is invalid.", "AWS_PROFILE"),
-])
+@pytest.mark.parametrize(
+    ("code", "message", "fix"),
+    [
+        (
+            "AccessDeniedException",
+            "You don't have access to the model with the specified model ID.",
+            "Model access) for region us-east-1",
+        ),
+        (
+            "ValidationException",
+            "Invocation of model ID anthropic.claude-3-7-sonnet-20250219-v1:0 with on-demand "
+            "throughput isn't supported. Retry your request with the ID or ARN of an inference profile.",
+            "'us.anthropic.claude-3-7-sonnet-20250219-v1:0'",
+        ),
+        ("ResourceNotFoundException", "Model not found", "check the model id and the region (us-east-1)"),
+        ("UnrecognizedClientException", "The security token included in the request is invalid.", "AWS_PROFILE"),
+    ],
+)
 def test_permanent_errors_fail_fast_and_name_the_fix(code, message, fix):
     client = _client()
     model = "anthropic.claude-3-7-sonnet-20250219-v1:0"
@@ -178,9 +204,16 @@ def test_permanent_errors_fail_fast_and_name_the_fix(code, message, fix):
 
 
 def test_missing_credentials_name_the_fix(monkeypatch, tmp_path):
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                "AWS_WEB_IDENTITY_TOKEN_FILE"):
+    for var in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
@@ -247,8 +280,11 @@ def test_pickles_without_client_and_keeps_credentials_out(caplog):
     assert copy._client is None and copy.profile == "research" and copy.name == backend.name
     with Stubber(client) as stubber, caplog.at_level(logging.DEBUG):
         stubber.add_client_error("converse", service_error_code="ThrottlingException", http_status_code=429)
-        stubber.add_client_error("converse", service_error_code="UnrecognizedClientException",
-                                 service_message="The security token included in the request is invalid.")
+        stubber.add_client_error(
+            "converse",
+            service_error_code="UnrecognizedClientException",
+            service_message="The security token included in the request is invalid.",
+        )
         with pytest.raises(PermanentBackendError) as info:
             backend.complete(MESSAGES, schema=SCHEMA)
     assert SECRET not in str(info.value) and KEY_ID not in str(info.value)

@@ -28,8 +28,9 @@ def run(flaky: FlakyBackend, n: int) -> list[str]:
 
 
 def test_fault_rates_are_seeded_and_roughly_right():
-    make = lambda: FlakyBackend(ScriptedBackend(default=ANSWER), fail_rate=0.2, throttle_rate=0.3,  # noqa: E731
-                                garbage_rate=0.5, seed=7)
+    def make():
+        return FlakyBackend(ScriptedBackend(default=ANSWER), fail_rate=0.2, throttle_rate=0.3, garbage_rate=0.5, seed=7)
+
     first, flaky = run(make(), 400), make()
     assert run(flaky, 400) == first
     assert 0.25 < first.count("throttle") / 400 < 0.35 and 0.15 < first.count("fail") / 400 < 0.25

@@ -29,9 +29,16 @@ ANSWER = '{"configs": [{"lr": 0.01}, {"lr": 0.1}]}'
 
 
 def chat_reply(content: str = ANSWER, done_reason: str = "stop", **kwargs) -> Reply:
-    body = {"model": "qwen2.5:7b", "created_at": "2026-01-01T00:00:00Z",
-            "message": {"role": "assistant", "content": content}, "done": True, "done_reason": done_reason,
-            "total_duration": 1_500_000_000, "prompt_eval_count": 57, "eval_count": 21}
+    body = {
+        "model": "qwen2.5:7b",
+        "created_at": "2026-01-01T00:00:00Z",
+        "message": {"role": "assistant", "content": content},
+        "done": True,
+        "done_reason": done_reason,
+        "total_duration": 1_500_000_000,
+        "prompt_eval_count": 57,
+        "eval_count": 21,
+    }
     return Reply(body, **kwargs)
 
 
@@ -94,8 +101,9 @@ def test_host_from_environment(server, monkeypatch):
 
 
 def test_model_not_pulled_names_ollama_pull(server):
-    server.enqueue("POST", "/api/chat",
-                   Reply({"error": 'model "qwen2.5:7b" not found, try pulling it first'}, status=404))
+    server.enqueue(
+        "POST", "/api/chat", Reply({"error": 'model "qwen2.5:7b" not found, try pulling it first'}, status=404)
+    )
     with pytest.raises(PermanentBackendError) as info:
         backend_for(server).complete(MESSAGES, schema=SCHEMA)
     assert "ollama pull qwen2.5:7b" in str(info.value) and "pulled: llama3.2:3b" in str(info.value)

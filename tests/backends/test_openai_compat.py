@@ -21,12 +21,28 @@ from llm_search.backends.openai_compat import OpenAICompatBackend  # noqa: E402
 from .fake_http import Reply  # noqa: E402
 
 KEY = "sk-test-Zq81secretkey"
-SCHEMA = {"type": "object", "additionalProperties": False, "required": ["configs"],
-          "properties": {"configs": {"type": "array", "minItems": 1, "maxItems": 2, "items": {
-              "type": "object", "additionalProperties": False, "required": ["lr", "optimizer"],
-              "properties": {"lr": {"type": "number"}, "optimizer": {"enum": ["adam", "sgd"]}}}}}}
-MESSAGES = [{"role": "system", "content": "You propose hyperparameters as JSON."},
-            {"role": "user", "content": "Propose 2 configs with lr and optimizer."}]
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["configs"],
+    "properties": {
+        "configs": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 2,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["lr", "optimizer"],
+                "properties": {"lr": {"type": "number"}, "optimizer": {"enum": ["adam", "sgd"]}},
+            },
+        }
+    },
+}
+MESSAGES = [
+    {"role": "system", "content": "You propose hyperparameters as JSON."},
+    {"role": "user", "content": "Propose 2 configs with lr and optimizer."},
+]
 FAST = {"initial_wait_s": 0.001, "max_wait_s": 0.005}
 ANSWER = '{"configs": [{"lr": 0.01, "optimizer": "adam"}]}'
 
@@ -38,9 +54,15 @@ def no_openai_environment(monkeypatch):
 
 
 def chat_reply(content: str | None = ANSWER, finish: str = "stop", **kwargs) -> Reply:
-    return Reply({"id": "x", "object": "chat.completion", "choices": [
-        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 40, "completion_tokens": 12, "total_tokens": 52}}, **kwargs)
+    return Reply(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 40, "completion_tokens": 12, "total_tokens": 52},
+        },
+        **kwargs,
+    )
 
 
 def backend_for(server, **options) -> OpenAICompatBackend:
@@ -54,15 +76,23 @@ def test_request_shape_and_usage(fake_server, monkeypatch):
     assert completion.text == ANSWER and (completion.prompt_tokens, completion.completion_tokens) == (40, 12)
     (request,) = fake_server.requests
     assert request.headers["Authorization"] == f"Bearer {KEY}"
-    assert request.body == {"model": "tiny", "messages": MESSAGES, "max_tokens": 99, "temperature": 0.5, "seed": 4,
-                            "response_format": {"type": "json_schema", "json_schema": {
-                                "name": "answer", "schema": SCHEMA, "strict": True}}}
+    assert request.body == {
+        "model": "tiny",
+        "messages": MESSAGES,
+        "max_tokens": 99,
+        "temperature": 0.5,
+        "seed": 4,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": SCHEMA, "strict": True}},
+    }
 
 
-@pytest.mark.parametrize(("options", "expected"), [
-    ({"json_mode": "object"}, {"type": "json_object"}),
-    ({"json_mode": "none"}, None),
-])
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"json_mode": "object"}, {"type": "json_object"}),
+        ({"json_mode": "none"}, None),
+    ],
+)
 def test_json_modes(fake_server, options, expected):
     fake_server.enqueue("POST", "/v1/chat/completions", chat_reply())
     backend_for(fake_server, **options).complete(MESSAGES, schema=SCHEMA)
@@ -80,9 +110,15 @@ def test_grammar_field_replaces_the_response_format(fake_server):
 
 
 def test_throttling_timeouts_and_drops_are_retried(fake_server):
-    fake_server.enqueue("POST", "/v1/chat/completions",
-                        Reply({"error": {"message": "Rate limit"}}, status=429), Reply(drop=True),
-                        chat_reply(delay_s=1.0), Reply({"error": "overloaded"}, status=503), chat_reply())
+    fake_server.enqueue(
+        "POST",
+        "/v1/chat/completions",
+        Reply({"error": {"message": "Rate limit"}}, status=429),
+        Reply(drop=True),
+        chat_reply(delay_s=1.0),
+        Reply({"error": "overloaded"}, status=503),
+        chat_reply(),
+    )
     completion = backend_for(fake_server, timeout_s=0.25, max_attempts=5).complete(MESSAGES, schema=SCHEMA)
     assert completion.text == ANSWER and len(fake_server.requests) == 5
 
@@ -93,12 +129,17 @@ def test_attempts_are_bounded(fake_server):
         backend_for(fake_server, max_attempts=3).complete(MESSAGES)
 
 
-@pytest.mark.parametrize(("status", "fix"), [(401, "OPENAI_API_KEY"), (403, "OPENAI_API_KEY"), (404, "base_url"),
-                                             (400, "json_mode='object'")])
+@pytest.mark.parametrize(
+    ("status", "fix"),
+    [(401, "OPENAI_API_KEY"), (403, "OPENAI_API_KEY"), (404, "base_url"), (400, "json_mode='object'")],
+)
 def test_permanent_errors_name_the_fix_and_hide_the_key(fake_server, caplog, status, fix):
     # A careless server that echoes the key must not leak it through our error.
-    fake_server.enqueue("POST", "/v1/chat/completions",
-                        Reply({"error": {"message": f"bad response_format for key {KEY}"}}, status=status))
+    fake_server.enqueue(
+        "POST",
+        "/v1/chat/completions",
+        Reply({"error": {"message": f"bad response_format for key {KEY}"}}, status=status),
+    )
     with caplog.at_level(logging.DEBUG), pytest.raises(PermanentBackendError) as info:
         backend_for(fake_server, api_key=KEY).complete(MESSAGES, schema=SCHEMA)
     assert fix in str(info.value) and KEY not in str(info.value) and KEY not in caplog.text

@@ -39,19 +39,24 @@ class FakeTime:
         self.now += seconds
 
 
-@pytest.mark.parametrize(("model", "price"), [
-    ("bedrock:anthropic.claude-3-haiku-20240307-v1:0", (0.25, 1.25)),
-    ("us.anthropic.claude-3-5-haiku-20241022-v1:0", (0.80, 4.00)),
-    ("anthropic.claude-3-5-sonnet-20241022-v2:0", (3.0, 15.0)),
-    ("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-7-sonnet-20250219-v1:0",
-     (3.0, 15.0)),
-    ("us.anthropic.claude-sonnet-4-20250514-v1:0", (3.0, 15.0)),
-    ("us.anthropic.claude-opus-4-20250514-v1:0", (15.0, 75.0)),
-    ("global.anthropic.claude-opus-4-5-20251101-v1:0", (5.0, 25.0)),  # the longest match wins
-    ("local:SmolLM2-135M-Instruct", (0.0, 0.0)),
-    ("ollama:llama3.1:70b", (0.0, 0.0)),
-    ("ollama-cli:qwen2.5:7b", (0.0, 0.0)),
-])
+@pytest.mark.parametrize(
+    ("model", "price"),
+    [
+        ("bedrock:anthropic.claude-3-haiku-20240307-v1:0", (0.25, 1.25)),
+        ("us.anthropic.claude-3-5-haiku-20241022-v1:0", (0.80, 4.00)),
+        ("anthropic.claude-3-5-sonnet-20241022-v2:0", (3.0, 15.0)),
+        (
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+            (3.0, 15.0),
+        ),
+        ("us.anthropic.claude-sonnet-4-20250514-v1:0", (3.0, 15.0)),
+        ("us.anthropic.claude-opus-4-20250514-v1:0", (15.0, 75.0)),
+        ("global.anthropic.claude-opus-4-5-20251101-v1:0", (5.0, 25.0)),  # the longest match wins
+        ("local:SmolLM2-135M-Instruct", (0.0, 0.0)),
+        ("ollama:llama3.1:70b", (0.0, 0.0)),
+        ("ollama-cli:qwen2.5:7b", (0.0, 0.0)),
+    ],
+)
 def test_default_prices(model, price):
     assert PriceTable().lookup(model) == Price(*price)
 
@@ -66,8 +71,13 @@ def test_estimate_cost_and_unknown_models_warn_once(caplog):
 
 
 def test_overrides_from_dict_and_json_file(tmp_path):
-    table = PriceTable({"claude-3-7-sonnet": {"input": 2.0, "output": 10.0}, "gpt-9": (1.0, 1.0),
-                        "US.anthropic.claude-3-7": Price(9.0, 9.0)})
+    table = PriceTable(
+        {
+            "claude-3-7-sonnet": {"input": 2.0, "output": 10.0},
+            "gpt-9": (1.0, 1.0),
+            "US.anthropic.claude-3-7": Price(9.0, 9.0),
+        }
+    )
     assert table.lookup("anthropic.claude-3-7-sonnet-20250219-v1:0") == Price(2.0, 10.0)
     assert table.lookup("us.anthropic.claude-3-7-sonnet-20250219-v1:0") == Price(9.0, 9.0)
     assert table.lookup("openai:gpt-9@http://h/v1") == Price(1.0, 1.0)
@@ -133,8 +143,11 @@ def test_spent_round_trip_and_pickling():
     budget.acquire(10)
     budget.record("bedrock:anthropic.claude-3-haiku", Completion("{}", "m", 1_000_000, 0))
     copy = pickle.loads(pickle.dumps(budget))
-    assert copy.spent() == budget.spent() == {"calls": 1, "prompt_tokens": 1_000_000, "completion_tokens": 0,
-                                              "cost_usd": 0.25}
+    assert (
+        copy.spent()
+        == budget.spent()
+        == {"calls": 1, "prompt_tokens": 1_000_000, "completion_tokens": 0, "cost_usd": 0.25}
+    )
     fresh = Budget(max_calls=1)
     fresh.load_spent(budget.spent())
     with pytest.raises(BudgetExceeded, match="max_calls=1"):

@@ -22,18 +22,28 @@ MESSAGES = [{"role": "user", "content": "Propose 1 config."}]
 
 
 def ok_reply() -> Reply:
-    return Reply({"choices": [{"message": {"content": '{"configs": []}'}, "finish_reason": "stop"}],
-                  "usage": {"prompt_tokens": 5, "completion_tokens": 3}})
+    return Reply(
+        {
+            "choices": [{"message": {"content": '{"configs": []}'}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 3},
+        }
+    )
 
 
 def test_wrapped_backend_keeps_secrets_out_of_everything(fake_server, tmp_path, caplog, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    inner = OpenAICompatBackend("m", base_url=fake_server.url + "/v1", api_key=KEY,
-                                initial_wait_s=0.001, max_wait_s=0.001)
+    inner = OpenAICompatBackend(
+        "m", base_url=fake_server.url + "/v1", api_key=KEY, initial_wait_s=0.001, max_wait_s=0.001
+    )
     budget = Budget(max_calls=10)
     backend = CachedBackend(BudgetedBackend(FlakyBackend(inner, seed=0), budget), tmp_path)
-    fake_server.enqueue("POST", "/v1/chat/completions", Reply({"error": "busy"}, status=429), ok_reply(),
-                        Reply({"error": {"message": f"invalid key {KEY}"}}, status=401))
+    fake_server.enqueue(
+        "POST",
+        "/v1/chat/completions",
+        Reply({"error": "busy"}, status=429),
+        ok_reply(),
+        Reply({"error": {"message": f"invalid key {KEY}"}}, status=401),
+    )
     with caplog.at_level(logging.DEBUG):
         backend.complete(MESSAGES, seed=1)
         with pytest.raises(PermanentBackendError) as info:

@@ -106,8 +106,12 @@ def test_normalized_regret_with_a_proxy_optimum_uses_the_best_value_seen():
 def test_mean_ranks_share_ties_and_rank_failed_runs_last():
     nan = math.nan
     rows = table(
-        run_rows("a", "p", 0, [1.0]), run_rows("b", "p", 0, [2.0]), run_rows("c", "p", 0, [2.0]),
-        run_rows("a", "p", 1, [nan]), run_rows("b", "p", 1, [1.0]), run_rows("c", "p", 1, [3.0]),
+        run_rows("a", "p", 0, [1.0]),
+        run_rows("b", "p", 0, [2.0]),
+        run_rows("c", "p", 0, [2.0]),
+        run_rows("a", "p", 1, [nan]),
+        run_rows("b", "p", 1, [1.0]),
+        run_rows("c", "p", 1, [3.0]),
         run_rows("a", "p", 2, [1.0]),  # b and c did not run seed 2: it does not count
     )
     ranks = analysis.mean_ranks(rows, [1])[1]
@@ -139,10 +143,17 @@ def test_usage_sums_llm_counters_per_method():
 def test_complete_runs_keeps_only_pairs_every_method_ran():
     from benchmarks.analysis import complete_runs
 
-    t = table(run_rows("random", "p", 0, [1, 2]), run_rows("random", "p", 1, [1, 2]),
-              run_rows("llm-hybrid", "p", 0, [1, 2]), run_rows("random", "q", 0, [3]))
+    t = table(
+        run_rows("random", "p", 0, [1, 2]),
+        run_rows("random", "p", 1, [1, 2]),
+        run_rows("llm-hybrid", "p", 0, [1, 2]),
+        run_rows("random", "q", 0, [3]),
+    )
     kept = complete_runs(t)
-    assert sorted(set(zip(kept["method"], kept["problem"], kept["seed"]))) == [("llm-hybrid", "p", 0), ("random", "p", 0)]
+    assert sorted(set(zip(kept["method"], kept["problem"], kept["seed"], strict=True))) == [
+        ("llm-hybrid", "p", 0),
+        ("random", "p", 0),
+    ]
 
 
 def test_target_check_reports_met_and_missed_targets():
@@ -158,8 +169,10 @@ def test_target_check_reports_met_and_missed_targets():
     assert checks.loc["llm-hybrid regret < optuna-tpe at 2", "met"]
     assert not checks.loc["llm-hybrid regret <= optuna-tpe at 4", "met"]
     regret = analysis.normalized_regret(table(*runs), [4]).groupby("method")["regret"].mean()
-    assert checks.loc["llm-hybrid regret <= optuna-tpe at 4", "measured"] == \
-        f"{regret['llm-hybrid']:.3f} vs {regret['optuna-tpe']:.3f}"  # the same regrets as the report's table
+    assert (
+        checks.loc["llm-hybrid regret <= optuna-tpe at 4", "measured"]
+        == f"{regret['llm-hybrid']:.3f} vs {regret['optuna-tpe']:.3f}"
+    )  # the same regrets as the report's table
     zhang = checks.loc["llm-hybrid beats random's expected best at 2 on > 81% of problems"]
     assert zhang["met"] and zhang["measured"] == "100% of 1"
     assert target_check(table(*runs[:2]), "llm-hybrid", "optuna-tpe", [2]).empty
@@ -169,10 +182,12 @@ def test_proposer_quality_compares_the_llm_share_with_the_optimizer_share_per_ph
     # random's median value 4.0, optimum 0: a trial's normalized value is value / 4.
     results = table(
         run_rows("random", "p", 0, [4.0, 3.0, 5.0, 4.0], optimum=0.0),
-        run_rows("hybrid", "p", 0, [3.0, 2.0, 2.5, 1.0], optimum=0.0,
-                 proposed_by=["optimizer", "llm", "optimizer", "llm"]),
-        run_rows("hybrid", "p", 1, [2.0, 4.0, 3.0, 1.0], optimum=0.0,
-                 proposed_by=["optimizer", "llm", "random", "optimizer"]),
+        run_rows(
+            "hybrid", "p", 0, [3.0, 2.0, 2.5, 1.0], optimum=0.0, proposed_by=["optimizer", "llm", "optimizer", "llm"]
+        ),
+        run_rows(
+            "hybrid", "p", 1, [2.0, 4.0, 3.0, 1.0], optimum=0.0, proposed_by=["optimizer", "llm", "random", "optimizer"]
+        ),
     )
     quality = analysis.proposer_quality(results, [(0, 2), (2, 4)]).set_index(["proposed_by", "trials"])
     assert set(quality["method"]) == {"hybrid"}  # random search records no proposer

@@ -24,8 +24,20 @@ BUDGET = 6
 @pytest.fixture(scope="module")
 def harness(ray_runtime, scripted_backend_spec, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "results"
-    argv = ["--methods", ",".join(METHODS), "--problems", "branin,hpobench_kc1", "--seeds", "0-1",
-            "--budget", str(BUDGET), "--backend", scripted_backend_spec, "--out", str(out)]
+    argv = [
+        "--methods",
+        ",".join(METHODS),
+        "--problems",
+        "branin,hpobench_kc1",
+        "--seeds",
+        "0-1",
+        "--budget",
+        str(BUDGET),
+        "--backend",
+        scripted_backend_spec,
+        "--out",
+        str(out),
+    ]
     assert run.main(argv) == 0
     return out, argv
 
@@ -35,13 +47,15 @@ def test_tidy_table_has_one_row_per_trial_in_suggestion_order(harness):
     table = load_results(out)
     assert list(table.columns) == list(COLUMNS)
     assert len(table) == len(METHODS) * 2 * 2 * BUDGET
-    for (method, problem, seed), run_table in table.groupby(["method", "problem", "seed"]):
+    for (_method, _problem, seed), run_table in table.groupby(["method", "problem", "seed"]):
         assert run_table["trial"].tolist() == list(range(BUDGET))
         assert (run_table["status"] == "ok").all() and run_table["value"].map(math.isfinite).all()
         best = run_table["best_so_far"].tolist()
         better = (lambda a, b: a <= b) if run_table["mode"].iloc[0] == "min" else (lambda a, b: a >= b)
         assert all(better(b, a) for a, b in itertools.pairwise(best))
-        assert best[-1] == (run_table["value"].min() if run_table["mode"].iloc[0] == "min" else run_table["value"].max())
+        assert best[-1] == (
+            run_table["value"].min() if run_table["mode"].iloc[0] == "min" else run_table["value"].max()
+        )
         configs = [json.loads(c) for c in run_table["config"]]
         assert all(c["seed"] == seed for c in configs)  # the run's seed reaches every trial
         assert run_table["git_sha"].iloc[0] not in ("", "unknown")
@@ -82,8 +96,7 @@ def test_report_renders_on_a_real_run(harness, tmp_path):
 def test_same_start_puts_the_default_config_first_for_every_method(ray_runtime, scripted_backend_spec):
     default = {"x1": -1.25, "x2": 3.75}
     for method in ("random", "optuna-tpe", "hyperopt", "llm-local", "llm-hybrid"):
-        table = run_one(RunSpec(method, "toy/branin", seed=0, budget=3, backend=scripted_backend_spec,
-                                same_start=True))
+        table = run_one(RunSpec(method, "toy/branin", seed=0, budget=3, backend=scripted_backend_spec, same_start=True))
         first = json.loads(table["config"].iloc[0])
         assert {k: first[k] for k in default} == pytest.approx(default), method
         assert len(table) == 3 and table["same_start"].all()

@@ -91,8 +91,9 @@ def first_configs(search_alg, problem, n: int) -> list[dict]:
 @pytest.mark.parametrize("method", [m for m in METHODS if m != "optuna-cmaes"])
 def test_every_method_starts_from_the_same_point_then_searches(method):
     problem = get_problem("hpobench/kc1")
-    search_alg = make_searcher(method, seed=0, budget=4, concurrency=1, problem=problem,
-                               backend=ScriptedBackend(default="{}"), same_start=True)  # LLM methods fall back
+    search_alg = make_searcher(
+        method, seed=0, budget=4, concurrency=1, problem=problem, backend=ScriptedBackend(default="{}"), same_start=True
+    )  # LLM methods fall back
     first, second = first_configs(search_alg, problem, 2)
     assert {k: first[k] for k in problem.default_config} == problem.default_config
     assert {k: second[k] for k in problem.default_config} != problem.default_config
@@ -111,8 +112,9 @@ def test_bad_method_names_and_options_are_refused():
     with pytest.raises(KeyError, match="valid"):
         make_searcher("nope", seed=0, budget=4, concurrency=1, problem=get_problem("toy/branin"))
     with pytest.raises(TypeError, match="takes no options"):
-        make_searcher("random", seed=0, budget=4, concurrency=1, problem=get_problem("toy/branin"),
-                      options={"llm_share": 0.5})
+        make_searcher(
+            "random", seed=0, budget=4, concurrency=1, problem=get_problem("toy/branin"), options={"llm_share": 0.5}
+        )
 
 
 def test_parse_seeds():
@@ -140,12 +142,18 @@ def test_results_round_trip(tmp_path, suffix):
 def test_runs_stored_before_proposed_by_existed_still_load(tmp_path):
     old = run_rows("random", "toy/branin", 0, [2.0, 1.0]).drop(columns="proposed_by")
     write_run(old, run_path(tmp_path, "random", "toy/branin", 0))
-    write_run(run_rows("llm-local", "toy/branin", 1, [2.0, 1.0], proposed_by=["random", "llm"]),
-              run_path(tmp_path, "llm-local", "toy/branin", 1))
+    write_run(
+        run_rows("llm-local", "toy/branin", 1, [2.0, 1.0], proposed_by=["random", "llm"]),
+        run_path(tmp_path, "llm-local", "toy/branin", 1),
+    )
     loaded = load_results(tmp_path)
     assert list(loaded.columns) == list(COLUMNS)
     assert loaded.set_index(["method", "trial"])["proposed_by"].to_dict() == {
-        ("llm-local", 0): "random", ("llm-local", 1): "llm", ("random", 0): "", ("random", 1): ""}
+        ("llm-local", 0): "random",
+        ("llm-local", 1): "llm",
+        ("random", 0): "",
+        ("random", 1): "",
+    }
 
 
 def test_load_results_concatenates_runs_in_order(tmp_path):
@@ -153,8 +161,9 @@ def test_load_results_concatenates_runs_in_order(tmp_path):
         write_run(run_rows("a", "p/x", seed, [1.0, 0.5]), run_path(tmp_path, "a", "p/x", seed))
     loaded = load_results(tmp_path)
     assert loaded[["seed", "trial"]].values.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
-    pd.testing.assert_frame_equal(loaded, table(run_rows("a", "p/x", 0, [1.0, 0.5]),
-                                                run_rows("a", "p/x", 1, [1.0, 0.5])), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        loaded, table(run_rows("a", "p/x", 0, [1.0, 0.5]), run_rows("a", "p/x", 1, [1.0, 0.5])), check_dtype=False
+    )
 
 
 def test_cli_lists_and_parses_method_options(capsys):
@@ -164,7 +173,8 @@ def test_cli_lists_and_parses_method_options(capsys):
     listing = capsys.readouterr().out
     assert "llm-hybrid" in listing and "hpobench/car" in listing and "full:" in listing
     assert run._method_options(["llm-hybrid.llm_share=0.5", "llm-hybrid.hybrid_mode=judge"]) == {
-        "llm-hybrid": {"llm_share": 0.5, "hybrid_mode": "judge"}}
+        "llm-hybrid": {"llm_share": 0.5, "hybrid_mode": "judge"}
+    }
     with pytest.raises(SystemExit, match="METHOD.KEY=VALUE"):
         run._method_options(["llm_share=0.5"])
     with pytest.raises(SystemExit, match="--suite"):

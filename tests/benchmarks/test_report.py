@@ -23,8 +23,17 @@ def write_fake_results(root) -> None:
                 llm = method == "llm-local"
                 stats = {"llm_calls": 4, "prompt_tokens": 2000, "proposed_by_llm": 10} if llm else {}
                 proposers = ["random"] * 2 + ["llm"] * 10 if llm else ""
-                rows = run_rows(method, problem, seed, values, mode=mode, optimum=optimum, perfect=perfect,
-                                proposed_by=proposers, **stats)
+                rows = run_rows(
+                    method,
+                    problem,
+                    seed,
+                    values,
+                    mode=mode,
+                    optimum=optimum,
+                    perfect=perfect,
+                    proposed_by=proposers,
+                    **stats,
+                )
                 write_run(rows, run_path(root, method, problem, seed))
     entry = {"command": "python -m benchmarks.run --suite test", "machine": "2-core x86_64", "python": "3.11"}
     (root / "manifest.jsonl").write_text(json.dumps(entry) + "\n")
@@ -36,9 +45,16 @@ def test_report_renders_every_section_and_its_plots(tmp_path):
     out = tmp_path / "docs" / "report.md"
     text = build_report(results, out)
     assert out.read_text() == text
-    for heading in ("## Best value after 12 evaluations", "- Runs stored:", "## Zhang et al.'s statistic at 10 evaluations",
-                    "## Mean rank", "## Mean normalized regret (2 problems with a known optimum)",
-                    "## Paired comparisons", "## Who proposed the trials", "## Cost per method"):
+    for heading in (
+        "## Best value after 12 evaluations",
+        "- Runs stored:",
+        "## Zhang et al.'s statistic at 10 evaluations",
+        "## Mean rank",
+        "## Mean normalized regret (2 problems with a known optimum)",
+        "## Paired comparisons",
+        "## Who proposed the trials",
+        "## Cost per method",
+    ):
         assert heading in text
     assert "`python -m benchmarks.run --suite test`" in text and "2-core x86_64" in text
     assert "| llm-local | random | 10 | 9 |" in text  # 3 problems x 3 seeds paired at 10 evaluations
@@ -62,8 +78,10 @@ def test_report_of_an_unfinished_suite_uses_complete_pairs_and_checks_targets(tm
     results = tmp_path / "results"
     write_fake_results(results)
     for seed in range(3):  # the hybrid ran on one problem only
-        write_run(run_rows("llm-hybrid", "toy/fake_min", seed, np.linspace(0.8, 0.1, 12), optimum=0.0),
-                  run_path(results, "llm-hybrid", "toy/fake_min", seed))
+        write_run(
+            run_rows("llm-hybrid", "toy/fake_min", seed, np.linspace(0.8, 0.1, 12), optimum=0.0),
+            run_path(results, "llm-hybrid", "toy/fake_min", seed),
+        )
     text = build_report(results, tmp_path / "r.md")
     assert "llm-hybrid 3, llm-local 9, optuna-tpe 9, random 9" in text
     assert "the 3 (problem, seed) pairs every method ran (the suite is not finished" in text
@@ -73,8 +91,10 @@ def test_report_of_an_unfinished_suite_uses_complete_pairs_and_checks_targets(tm
 def test_report_of_chosen_methods_compares_them_on_their_own_complete_pairs(tmp_path):
     results = tmp_path / "results"
     write_fake_results(results)
-    write_run(run_rows("llm-hybrid", "toy/fake_min", 0, np.linspace(0.8, 0.1, 12), optimum=0.0),
-              run_path(results, "llm-hybrid", "toy/fake_min", 0))
+    write_run(
+        run_rows("llm-hybrid", "toy/fake_min", 0, np.linspace(0.8, 0.1, 12), optimum=0.0),
+        run_path(results, "llm-hybrid", "toy/fake_min", 0),
+    )
     assert main([str(results), "--out", str(tmp_path / "r.md"), "--methods", "random,optuna-tpe"]) == 0
     text = (tmp_path / "r.md").read_text()
     assert "- Methods: optuna-tpe, random;" in text
@@ -95,8 +115,10 @@ def test_report_of_several_directories_renames_their_methods(tmp_path):
     for problem in ("toy/fake_min", "tab/fake_max", "cnn/fake"):
         for seed in range(3):
             mode = "max" if problem == "tab/fake_max" else "min"
-            write_run(run_rows("llm-local", problem, seed, np.full(12, 0.5), mode=mode),
-                      run_path(variant, "llm-local", problem, seed))
+            write_run(
+                run_rows("llm-local", problem, seed, np.full(12, 0.5), mode=mode),
+                run_path(variant, "llm-local", problem, seed),
+            )
     assert main([str(results), f"{variant}=@v2", "--out", str(tmp_path / "r.md")]) == 0
     text = (tmp_path / "r.md").read_text()
     assert "| llm-local@v2 |" in text and "| llm-local |" in text

@@ -22,7 +22,9 @@ def _load_script():
     return module
 
 
-@pytest.mark.skipif(not Path(FASHION_MNIST).is_dir(), reason="needs Fashion-MNIST (apt-get install dataset-fashion-mnist)")
+@pytest.mark.skipif(
+    not Path(FASHION_MNIST).is_dir(), reason="needs Fashion-MNIST (apt-get install dataset-fashion-mnist)"
+)
 def test_smoke_run_trains_both_models_for_both_methods(ray_runtime, scripted_backend_spec, tmp_path):
     out = tmp_path / "zhang"
     rc = _load_script().main(["--smoke", "--backend", scripted_backend_spec, "--out", str(out)])

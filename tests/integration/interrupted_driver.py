@@ -27,8 +27,13 @@ def make_tuner(storage: str) -> tune.Tuner:
     return tune.Tuner(
         quadratic_trainable,
         param_space={**SPACE, "sleep_s": 0.4},
-        tune_config=tune.TuneConfig(search_alg=LLMSearcher(backend="local", seed=5, points_to_evaluate=[FAILING_POINT]),
-                                    metric="loss", mode="min", num_samples=8, max_concurrent_trials=1),
+        tune_config=tune.TuneConfig(
+            search_alg=LLMSearcher(backend="local", seed=5, points_to_evaluate=[FAILING_POINT]),
+            metric="loss",
+            mode="min",
+            num_samples=8,
+            max_concurrent_trials=1,
+        ),
         run_config=tune.RunConfig(storage_path=storage, name=NAME, verbose=0),
     )
 
@@ -38,8 +43,12 @@ if __name__ == "__main__":
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     if len(sys.argv) > 2:
         how = sys.argv[2]
-        tuner = tune.Tuner.restore(os.path.join(storage, NAME), trainable=quadratic_trainable,
-                                   resume_errored=how == "resume_errored", restart_errored=how == "restart_errored")
+        tuner = tune.Tuner.restore(
+            os.path.join(storage, NAME),
+            trainable=quadratic_trainable,
+            resume_errored=how == "resume_errored",
+            restart_errored=how == "restart_errored",
+        )
         results = tuner.fit()
         sys.exit(1 if results.errors else 0)
     make_tuner(storage).fit()

@@ -17,7 +17,11 @@ SPACE = {
 
 def quadratic_loss(config: dict) -> float:
     """A known landscape: best near lr=3e-3, adam, depth 2."""
-    return (math.log10(config["lr"]) + 2.5) ** 2 + (0.0 if config["optimizer"] == "adam" else 0.5) + 0.1 * abs(config["model"]["depth"] - 2)
+    return (
+        (math.log10(config["lr"]) + 2.5) ** 2
+        + (0.0 if config["optimizer"] == "adam" else 0.5)
+        + 0.1 * abs(config["model"]["depth"] - 2)
+    )
 
 
 FAIL_ONCE_LR = 0.0123  # with LLM_SEARCH_TEST_FAIL_ONCE set, the first trial with this lr raises

@@ -16,7 +16,6 @@ from ray.tune.search import ConcurrencyLimiter
 
 from llm_search import LLMSearcher
 from llm_search.backends import ScriptedBackend
-
 from tests.unit.test_searcher_contract import llm_answer
 
 pytestmark = pytest.mark.integration
@@ -58,9 +57,16 @@ def test_no_more_trials_run_at_once_than_the_limit(ray_session, storage, strateg
     else:
         search_alg, max_concurrent_trials = searcher, LIMIT
     analysis = tune.run(
-        tune.with_resources(timed_trainable, {"cpu": 0.25}), config=SPACE, search_alg=search_alg,
-        metric="loss", mode="min", num_samples=6, max_concurrent_trials=max_concurrent_trials,
-        storage_path=storage, name=f"{strategy}-{limiter}", verbose=0,
+        tune.with_resources(timed_trainable, {"cpu": 0.25}),
+        config=SPACE,
+        search_alg=search_alg,
+        metric="loss",
+        mode="min",
+        num_samples=6,
+        max_concurrent_trials=max_concurrent_trials,
+        storage_path=storage,
+        name=f"{strategy}-{limiter}",
+        verbose=0,
     )
     intervals = [(t.last_result["start"], t.last_result["end"]) for t in analysis.trials]
     assert len(intervals) == 6

@@ -14,7 +14,6 @@ from llm_search.backends.local import LocalBackend
 from llm_search.exchange_log import read_exchanges
 from llm_search.pricing import Budget
 from llm_search.space import SearchSpace
-
 from tests.integration.tasks import SPACE, quadratic_trainable
 
 pytestmark = pytest.mark.integration
@@ -23,8 +22,18 @@ pytestmark = pytest.mark.integration
 def test_flaky_backend_still_gives_20_valid_trials(ray_session, storage):
     flaky = FlakyBackend(LocalBackend(), fail_rate=0.2, throttle_rate=0.2, garbage_rate=0.3, seed=0)
     searcher = LLMSearcher(backend=flaky, seed=6, prefetch=0)
-    analysis = tune.run(quadratic_trainable, config=SPACE, search_alg=searcher, metric="loss", mode="min",
-                        num_samples=20, max_concurrent_trials=2, storage_path=storage, name="flaky", verbose=0)
+    analysis = tune.run(
+        quadratic_trainable,
+        config=SPACE,
+        search_alg=searcher,
+        metric="loss",
+        mode="min",
+        num_samples=20,
+        max_concurrent_trials=2,
+        storage_path=storage,
+        name="flaky",
+        verbose=0,
+    )
     assert len(analysis.trials) == 20 and all(t.status == "TERMINATED" for t in analysis.trials)
     space = SearchSpace.from_tune(SPACE)
     assert all(space.validate(t.config)[0] is not None for t in analysis.trials)
@@ -40,8 +49,18 @@ def test_flaky_backend_still_gives_20_valid_trials(ray_session, storage):
 def test_spent_budget_says_so_once_and_the_search_continues(ray_session, storage, caplog):
     budget = Budget(max_calls=2)
     searcher = LLMSearcher(backend="local", seed=7, budget=budget, prefetch=0)
-    analysis = tune.run(quadratic_trainable, config=SPACE, search_alg=searcher, metric="loss", mode="min",
-                        num_samples=6, max_concurrent_trials=1, storage_path=storage, name="budget", verbose=0)
+    analysis = tune.run(
+        quadratic_trainable,
+        config=SPACE,
+        search_alg=searcher,
+        metric="loss",
+        mode="min",
+        num_samples=6,
+        max_concurrent_trials=1,
+        storage_path=storage,
+        name="budget",
+        verbose=0,
+    )
     assert len(analysis.trials) == 6 and all(t.status == "TERMINATED" for t in analysis.trials)
     stats = searcher.stats
     assert budget.spent()["calls"] == 2 and "max_calls" in stats["llm_disabled"]

@@ -7,21 +7,24 @@ import pickle
 import pytest
 from ray import tune
 
-from llm_search.backends import PermanentBackendError
-from llm_search.backends import local
+from llm_search.backends import PermanentBackendError, local
 from llm_search.backends.local import LocalBackend
 from llm_search.grammar import answer_grammar
+from llm_search.history import History
 from llm_search.parsing import parse_answer
 from llm_search.prompts import build_messages
-from llm_search.history import History
 from llm_search.space import SearchSpace
 
 pytestmark = pytest.mark.integration
 
-SPACE = SearchSpace.from_tune({
-    "learning_rate": tune.loguniform(3e-5, 2e-2), "momentum": tune.uniform(0.8, 0.99),
-    "batch_size": tune.qrandint(16, 256, 16), "optimizer": tune.choice(["sgd", "adam", None]),
-})
+SPACE = SearchSpace.from_tune(
+    {
+        "learning_rate": tune.loguniform(3e-5, 2e-2),
+        "momentum": tune.uniform(0.8, 0.99),
+        "batch_size": tune.qrandint(16, 256, 16),
+        "optimizer": tune.choice(["sgd", "adam", None]),
+    }
+)
 
 
 def test_grammar_keeps_every_generated_config_valid():
@@ -29,8 +32,9 @@ def test_grammar_keeps_every_generated_config_valid():
     messages = build_messages(space=SPACE, history=History("loss", "min"), n_configs=4)
     accepted, distinct = 0, set()
     for seed in range(5):
-        completion = backend.complete(messages, grammar=answer_grammar(SPACE, 4), seed=seed, temperature=1.0,
-                                      max_tokens=300)
+        completion = backend.complete(
+            messages, grammar=answer_grammar(SPACE, 4), seed=seed, temperature=1.0, max_tokens=300
+        )
         result = parse_answer(completion.text, SPACE)
         assert not result.rejections and not result.error and not result.repairs, completion.text
         accepted += len(result.accepted) + result.duplicates

@@ -47,16 +47,27 @@ def searcher_state(experiment: str) -> dict:
 
 def run_driver(args: list[str], env: dict, log_path) -> subprocess.Popen:
     log = open(log_path, "a")
-    return subprocess.Popen([sys.executable, "-m", "tests.integration.interrupted_driver", *args], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.interrupted_driver", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 @pytest.mark.parametrize("how", ["resume_errored", "restart_errored"])
 def test_killed_driver_resumes_with_full_history(storage, tmp_path, how):
     starts, log_path = tmp_path / "starts.txt", tmp_path / "driver.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}  # each driver starts its own Ray
-    env = {**env, "LLM_SEARCH_TEST_STARTS": str(starts), "LLM_SEARCH_TEST_FAIL_ONCE": str(tmp_path / "failed-once"),
-           "TUNE_GLOBAL_CHECKPOINT_S": "0.5", "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **env,
+        "LLM_SEARCH_TEST_STARTS": str(starts),
+        "LLM_SEARCH_TEST_FAIL_ONCE": str(tmp_path / "failed-once"),
+        "TUNE_GLOBAL_CHECKPOINT_S": "0.5",
+        "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     experiment = os.path.join(storage, NAME)
     driver = run_driver([storage], env, log_path)
     deadline = time.time() + 240
@@ -82,9 +93,17 @@ def test_killed_driver_resumes_with_full_history(storage, tmp_path, how):
     assert len(finished_trials(experiment)) == 8 + (how == "restart_errored")  # a restart is a new trial
     assert all(started.count(trial_id) == 1 for trial_id in before), "a finished trial was re-run"
     records = {r["trial_id"]: r for r in searcher_state(experiment)["history"]["records"]}
-    rerun = errored if how == "resume_errored" else next(t for t in records if t not in state["history"]["records"]
-                                                          and records[t]["config"]["lr"] == FAILING_POINT["lr"]
-                                                          and t != errored)
+    rerun = (
+        errored
+        if how == "resume_errored"
+        else next(
+            t
+            for t in records
+            if t not in state["history"]["records"]
+            and records[t]["config"]["lr"] == FAILING_POINT["lr"]
+            and t != errored
+        )
+    )
     # The re-run of the errored trial is in the searcher's history with its results.
     assert records[rerun]["status"] == "completed" and records[rerun]["source"] == "points"
     assert records[rerun]["objective"] == pytest.approx(results[rerun][-1]["loss"])

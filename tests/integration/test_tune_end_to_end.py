@@ -14,7 +14,6 @@ from ray.tune.search import ConcurrencyLimiter
 from llm_search import LLMSearcher
 from llm_search.exchange_log import read_exchanges
 from llm_search.space import SearchSpace
-
 from tests.integration.tasks import SPACE, misbehaving_trainable, quadratic_trainable
 
 pytestmark = pytest.mark.integration
@@ -30,8 +29,16 @@ def assert_valid(config: dict) -> None:
 def test_tune_run_with_the_embedded_model(ray_session, storage):
     searcher = LLMSearcher(backend="local", seed=1, task="Toy quadratic: find the learning rate and optimizer")
     analysis = tune.run(
-        quadratic_trainable, config=SPACE, search_alg=searcher, metric="loss", mode="min",
-        num_samples=8, max_concurrent_trials=2, storage_path=storage, name="run", verbose=0,
+        quadratic_trainable,
+        config=SPACE,
+        search_alg=searcher,
+        metric="loss",
+        mode="min",
+        num_samples=8,
+        max_concurrent_trials=2,
+        storage_path=storage,
+        name="run",
+        verbose=0,
     )
     assert len(analysis.trials) == 8
     assert all(t.status == "TERMINATED" for t in analysis.trials)
@@ -58,8 +65,12 @@ def test_tuner_with_concurrency_limiter_and_asha(ray_session, storage):
         quadratic_trainable,
         param_space={**SPACE, "iterations": 4},
         tune_config=tune.TuneConfig(
-            search_alg=searcher, scheduler=ASHAScheduler(max_t=4, grace_period=1, reduction_factor=2),
-            metric="loss", mode="min", num_samples=6, reuse_actors=True,
+            search_alg=searcher,
+            scheduler=ASHAScheduler(max_t=4, grace_period=1, reduction_factor=2),
+            metric="loss",
+            mode="min",
+            num_samples=6,
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(storage_path=storage, name="tuner", verbose=0),
     )
@@ -77,8 +88,16 @@ def test_nan_inf_and_failing_trials_do_not_stop_the_experiment(ray_session, stor
     # prefetch=0: every LLM proposal is asked for when a slot frees, after the four points started.
     searcher = LLMSearcher(backend="local", seed=3, points_to_evaluate=points, prefetch=0)
     analysis = tune.run(
-        misbehaving_trainable, config=SPACE, search_alg=searcher, metric="loss", mode="min",
-        num_samples=8, max_concurrent_trials=2, storage_path=storage, name="faults", verbose=0,
+        misbehaving_trainable,
+        config=SPACE,
+        search_alg=searcher,
+        metric="loss",
+        mode="min",
+        num_samples=8,
+        max_concurrent_trials=2,
+        storage_path=storage,
+        name="faults",
+        verbose=0,
         raise_on_failed_trial=False,
     )
     assert len(analysis.trials) == 8
@@ -96,13 +115,34 @@ def test_nan_inf_and_failing_trials_do_not_stop_the_experiment(ray_session, stor
 
 def test_replay_reproduces_the_proposals_offline(ray_session, storage):
     first = LLMSearcher(backend="local", seed=4, prefetch=0)
-    tune.run(quadratic_trainable, config=SPACE, search_alg=first, metric="loss", mode="min", num_samples=4,
-             storage_path=storage, name="original", verbose=0)
+    tune.run(
+        quadratic_trainable,
+        config=SPACE,
+        search_alg=first,
+        metric="loss",
+        mode="min",
+        num_samples=4,
+        storage_path=storage,
+        name="original",
+        verbose=0,
+    )
     log = os.path.join(storage, "original", "llm_exchanges.jsonl")
     replayed = LLMSearcher(backend=f"replay:{log}", seed=4, prefetch=0)
-    tune.run(quadratic_trainable, config=SPACE, search_alg=replayed, metric="loss", mode="min", num_samples=4,
-             storage_path=storage, name="replayed", verbose=0)
-    configs = lambda s: [r.config for r in s.history.records.values()]
+    tune.run(
+        quadratic_trainable,
+        config=SPACE,
+        search_alg=replayed,
+        metric="loss",
+        mode="min",
+        num_samples=4,
+        storage_path=storage,
+        name="replayed",
+        verbose=0,
+    )
+
+    def configs(searcher):
+        return [r.config for r in searcher.history.records.values()]
+
     assert configs(replayed) == configs(first)
     assert replayed.stats["llm_calls"] == first.stats["llm_calls"]
 
@@ -110,13 +150,25 @@ def test_replay_reproduces_the_proposals_offline(ray_session, storage):
 def test_earlier_results_seed_the_llm(ray_session, storage):
     from ray.tune.search import BasicVariantGenerator
 
-    tuner = tune.Tuner(quadratic_trainable, param_space=SPACE,
-                       tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(random_state=0), num_samples=3,
-                                                   metric="loss", mode="min"),
-                       run_config=tune.RunConfig(storage_path=storage, name="earlier", verbose=0))
+    tuner = tune.Tuner(
+        quadratic_trainable,
+        param_space=SPACE,
+        tune_config=tune.TuneConfig(
+            search_alg=BasicVariantGenerator(random_state=0), num_samples=3, metric="loss", mode="min"
+        ),
+        run_config=tune.RunConfig(storage_path=storage, name="earlier", verbose=0),
+    )
     grid = tuner.fit()
-    analysis = tune.run(quadratic_trainable, config=SPACE, num_samples=2, storage_path=storage, name="earlier2",
-                        verbose=0, metric="loss", mode="min")
+    analysis = tune.run(
+        quadratic_trainable,
+        config=SPACE,
+        num_samples=2,
+        storage_path=storage,
+        name="earlier2",
+        verbose=0,
+        metric="loss",
+        mode="min",
+    )
     searcher = LLMSearcher(backend="local", seed=8, space=SPACE, metric="loss", mode="min")
     searcher.add_evaluated_trials(grid, "loss")
     searcher.add_evaluated_trials(analysis, "loss")

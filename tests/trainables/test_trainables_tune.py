@@ -13,7 +13,6 @@ from ray import tune  # noqa: E402
 from trainables import train_image_classifier  # noqa: E402
 from trainables.offline import get_task  # noqa: E402
 
-
 pytestmark = pytest.mark.usefixtures("ray_session")  # one Ray runtime per test session (tests/conftest.py)
 
 

@@ -11,8 +11,11 @@ import pytest
 import benchmarks
 import llm_search
 
-MODULES = sorted(m.name for package in (llm_search, benchmarks)
-                 for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}."))
+MODULES = sorted(
+    m.name
+    for package in (llm_search, benchmarks)
+    for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")
+)
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -11,7 +11,6 @@ from ray import tune
 from llm_search.grammar import answer_grammar, number_grid
 from llm_search.parsing import parse_answer
 from llm_search.space import CategoricalParam, SearchSpace
-
 from tests.unit.test_space import ALL_DOMAINS
 
 
@@ -24,7 +23,9 @@ def test_every_number_literal_is_in_range_and_on_the_grid():
         assert 2 <= len(literals) <= 260, (param, len(literals))
         for literal in literals:
             value = json.loads(literal)  # valid JSON number
-            flat, problems = space.validate({**space.sample(__import__("numpy").random.default_rng(0)), param.name: value})
+            flat, problems = space.validate(
+                {**space.sample(__import__("numpy").random.default_rng(0)), param.name: value}
+            )
             assert flat is not None and not [p for p in problems if p.name == param.name], (param, literal, problems)
 
 
@@ -68,9 +69,13 @@ def _sentence(grammar: str, rng: random.Random) -> str:
 
 
 def test_answers_the_grammar_admits_are_valid_with_dict_and_list_categories():
-    space = SearchSpace.from_tune({"model": tune.choice([{"layers": 2}, {"layers": 4, "act": "relu"}]),
-                                   "widths": tune.choice([[32, 32], [64], []]),
-                                   "train": {"lr": tune.loguniform(1e-4, 1e-1), "head": tune.choice([{"p": 0.1}, None])}})
+    space = SearchSpace.from_tune(
+        {
+            "model": tune.choice([{"layers": 2}, {"layers": 4, "act": "relu"}]),
+            "widths": tune.choice([[32, 32], [64], []]),
+            "train": {"lr": tune.loguniform(1e-4, 1e-1), "head": tune.choice([{"p": 0.1}, None])},
+        }
+    )
     grammar = answer_grammar(space, 3)
     assert '"{\\"layers\\":4,\\"act\\":\\"relu\\"}"' in grammar and '"[32,32]"' in grammar and '"[]"' in grammar
     rng = random.Random(0)

@@ -46,18 +46,23 @@ def run(proposer: HybridProposer, rounds: int, n: int = 1) -> tuple[History, Cou
 
 
 def test_fixed_llm_share_is_exact_over_time():
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.3, llm_after=0, adaptive_share=False), seed=0)
+    proposer = HybridProposer(
+        LLMProposer(ScriptedBackend(default=generating_llm)),
+        HybridConfig(llm_share=0.3, llm_after=0, adaptive_share=False),
+        seed=0,
+    )
     _, sources = run(proposer, 20)
     assert sources == Counter({"optimizer": 14, "llm": 6})
-    waiting = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.3, adaptive_share=False), seed=0)
+    waiting = HybridProposer(
+        LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.3, adaptive_share=False), seed=0
+    )
     _, sources = run(waiting, 23)  # the default llm_after=3: 3 optimizer trials, then the share of 20
     assert sources == Counter({"optimizer": 17, "llm": 6})
 
 
 def near_optimum_llm(messages, options):
     rng = np.random.default_rng(options["seed"])
-    return json.dumps({"configs": [{"x": float(rng.uniform(-0.3, 0.3)), "y": float(rng.uniform(-0.3, 0.3)),
-                                    "c": "a"}]})
+    return json.dumps({"configs": [{"x": float(rng.uniform(-0.3, 0.3)), "y": float(rng.uniform(-0.3, 0.3)), "c": "a"}]})
 
 
 def far_corner_llm(messages, options):
@@ -85,8 +90,11 @@ def test_warm_start_comes_from_the_llm_and_seeds_the_optimizer():
 
     def spy(n):
         if n and not known_at_first_ask:
-            known_at_first_ask.append(sorted(optimizer._from_params(t.params)["x"] for t in optimizer._study.trials
-                                             if t.state.name == "COMPLETE"))
+            known_at_first_ask.append(
+                sorted(
+                    optimizer._from_params(t.params)["x"] for t in optimizer._study.trials if t.state.name == "COMPLETE"
+                )
+            )
         return ask(n)
 
     optimizer.ask = spy
@@ -130,7 +138,11 @@ def test_optimizer_learns_the_toy_problem():
 
 def test_judge_mode_picks_among_optimizer_candidates():
     backend = ScriptedBackend(default=judging_llm)
-    proposer = HybridProposer(LLMProposer(backend), HybridConfig(llm_share=1.0, mode="judge", candidates_per_pick=3, llm_after=0, adaptive_share=False), seed=0)
+    proposer = HybridProposer(
+        LLMProposer(backend),
+        HybridConfig(llm_share=1.0, mode="judge", candidates_per_pick=3, llm_after=0, adaptive_share=False),
+        seed=0,
+    )
     history, sources = run(proposer, 4, n=2)
     assert sources == Counter({"llm": 8})
     prompt = backend.history[0]["messages"][-1]["content"]
@@ -146,8 +158,11 @@ def test_judge_mode_fill_ins_are_the_optimizers_proposals():
     def one_valid_pick(messages, options):
         return json.dumps({"choices": [1, 1]})  # 2 wanted: one pick, one repeat (invalid)
 
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=one_valid_pick)), HybridConfig(
-        llm_share=1.0, mode="judge", candidates_per_pick=3, llm_after=0, adaptive_share=False), seed=0)
+    proposer = HybridProposer(
+        LLMProposer(ScriptedBackend(default=one_valid_pick)),
+        HybridConfig(llm_share=1.0, mode="judge", candidates_per_pick=3, llm_after=0, adaptive_share=False),
+        seed=0,
+    )
     history, sources = run(proposer, 4, n=2)
     assert sources == Counter({"llm": 4, "optimizer": 4})
     assert (proposer.stats.proposed_by_llm, proposer.proposed_by_optimizer, proposer.stats.fallbacks) == (4, 4, 4)
@@ -192,11 +207,15 @@ def test_parse_choices():
 
 
 def test_llm_waits_for_results_before_proposing():
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.5, llm_after=4), seed=0)
+    proposer = HybridProposer(
+        LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.5, llm_after=4), seed=0
+    )
     history, sources = run(proposer, 12)
     assert [r.source for r in history.records.values()][:4] == ["optimizer"] * 4
     assert sources["llm"] == 4  # half of the 8 proposals made after 4 results
-    cold = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.5, llm_after=0), seed=0)
+    cold = HybridProposer(
+        LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.5, llm_after=0), seed=0
+    )
     history, _ = run(cold, 2)
     assert [r.source for r in history.records.values()] == ["optimizer", "llm"]
     with pytest.raises(ValueError, match="llm_after"):

@@ -54,8 +54,11 @@ def assert_valid(config: dict) -> None:
 
 @pytest.mark.parametrize("mode", ["generate", "judge"])
 def test_hybrid_proposes_valid_configs_and_learns_from_every_trial_on_every_domain(mode, caplog):
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=llm_answer)),
-                              HybridConfig(llm_share=0.5, llm_after=0, adaptive_share=False, mode=mode), seed=0)
+    proposer = HybridProposer(
+        LLMProposer(ScriptedBackend(default=llm_answer)),
+        HybridConfig(llm_share=0.5, llm_after=0, adaptive_share=False, mode=mode),
+        seed=0,
+    )
     history, sources = History("loss", "min"), Counter()
     with caplog.at_level(logging.WARNING):
         for r in range(8):  # 16 trials: past the 10 startup trials, so TPE's model proposes too
@@ -85,8 +88,14 @@ def suggest_now(searcher: LLMSearcher, trial_id: str) -> dict:
 
 
 def test_searcher_with_the_hybrid_never_falls_back_to_random_on_every_domain():
-    searcher = LLMSearcher(space=DOMAINS, metric="loss", mode="min", backend=ScriptedBackend(default=llm_answer), seed=0,
-                           hybrid=dict(llm_share=0.5, llm_after=0, adaptive_share=False))
+    searcher = LLMSearcher(
+        space=DOMAINS,
+        metric="loss",
+        mode="min",
+        backend=ScriptedBackend(default=llm_answer),
+        seed=0,
+        hybrid=dict(llm_share=0.5, llm_after=0, adaptive_share=False),
+    )
     for i in range(14):
         config = suggest_now(searcher, f"t{i}")
         flat = SPACE.from_config(config)

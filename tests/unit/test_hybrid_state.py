@@ -68,12 +68,21 @@ def far_corner_llm(messages, options) -> str:
     """Configs far from the optimum: the LLM's earned share drops below the configured 0.3."""
     n = int(messages[-1]["content"].split("exactly ")[1].split()[0])
     rng = np.random.default_rng(options["seed"])
-    return json.dumps({"configs": [{"x": float(rng.uniform(4.5, 5)), "y": float(rng.uniform(4.5, 5))} for _ in range(n)]})
+    return json.dumps(
+        {"configs": [{"x": float(rng.uniform(4.5, 5)), "y": float(rng.uniform(4.5, 5))} for _ in range(n)]}
+    )
 
 
 def make_searcher() -> LLMSearcher:
-    return LLMSearcher(space=SPACE, metric="loss", mode="min", backend=ScriptedBackend(default=far_corner_llm), seed=0,
-                       strategy="hybrid", hybrid=dict(llm_share=0.3, llm_after=2))
+    return LLMSearcher(
+        space=SPACE,
+        metric="loss",
+        mode="min",
+        backend=ScriptedBackend(default=far_corner_llm),
+        seed=0,
+        strategy="hybrid",
+        hybrid=dict(llm_share=0.3, llm_after=2),
+    )
 
 
 def test_searcher_save_restore_keeps_the_hybrids_share_and_optimizer_count(tmp_path):
@@ -88,4 +97,7 @@ def test_searcher_save_restore_keeps_the_hybrids_share_and_optimizer_count(tmp_p
     restored = make_searcher()
     restored.restore(str(tmp_path / "state.pkl"))
     after = restored.stats
-    assert (after["llm_share"], after["proposed_by_optimizer"]) == (before["llm_share"], before["proposed_by_optimizer"])
+    assert (after["llm_share"], after["proposed_by_optimizer"]) == (
+        before["llm_share"],
+        before["proposed_by_optimizer"],
+    )

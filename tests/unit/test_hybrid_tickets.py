@@ -6,7 +6,6 @@ import json
 import pickle
 from collections import Counter, deque
 
-import numpy as np
 from ray import tune
 
 from llm_search.backends import ScriptedBackend
@@ -97,8 +96,11 @@ def test_judge_mode_picks_keep_their_tickets():
         k = int(messages[-1]["content"].split("holding ")[1].split()[0])
         return json.dumps({"choices": list(range(k))[::-1]})
 
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=judge)),
-                              HybridConfig(llm_share=1.0, mode="judge", llm_after=0, adaptive_share=False), seed=0)
+    proposer = HybridProposer(
+        LLMProposer(ScriptedBackend(default=judge)),
+        HybridConfig(llm_share=1.0, mode="judge", llm_after=0, adaptive_share=False),
+        seed=0,
+    )
     history = History("loss", "min")
     for r in range(3):
         for i, p in enumerate(proposer.propose(CONTINUOUS, history, 2, seed=r)):

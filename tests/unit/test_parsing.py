@@ -10,7 +10,9 @@ from ray import tune
 from llm_search.parsing import MAX_CONFIGS_READ, parse_answer
 from llm_search.space import SearchSpace
 
-SPACE = SearchSpace.from_tune({"lr": tune.loguniform(1e-4, 1e-1), "opt": tune.choice(["sgd", "adam"]), "layers": tune.randint(1, 5)})
+SPACE = SearchSpace.from_tune(
+    {"lr": tune.loguniform(1e-4, 1e-1), "opt": tune.choice(["sgd", "adam"]), "layers": tune.randint(1, 5)}
+)
 GOOD = {"lr": 0.01, "opt": "adam", "layers": 2}
 
 
@@ -92,7 +94,7 @@ def test_duplicates_of_seen_and_sibling_configs_are_dropped():
 
 
 def test_limits_on_answer_size():
-    many = answer(*[{**GOOD, "layers": 1 + i % 4, "lr": 1e-4 * (1.01 ** i)} for i in range(500)])
+    many = answer(*[{**GOOD, "layers": 1 + i % 4, "lr": 1e-4 * (1.01**i)} for i in range(500)])
     result = parse_answer(many, SPACE)
     assert result.n_read == MAX_CONFIGS_READ
     assert len(parse_answer(many, SPACE, limit=3).accepted) == 3
@@ -103,8 +105,9 @@ def test_limits_on_answer_size():
 def test_hostile_strings_are_data_never_code(tmp_path):
     marker = tmp_path / "pwned"
     code = f"__import__('pathlib').Path({str(marker)!r}).touch() or 0.01"  # a number, if evaluated
-    result = parse_answer(answer({**GOOD, "lr": code}, {**GOOD, "opt": code, "layers": 3},
-                                 {**GOOD, code: 0.01, "layers": 4}), SPACE)
+    result = parse_answer(
+        answer({**GOOD, "lr": code}, {**GOOD, "opt": code, "layers": 3}, {**GOOD, code: 0.01, "layers": 4}), SPACE
+    )
     assert not marker.exists()
     assert result.accepted == [{**GOOD, "layers": 4}]  # the code key is dropped, not carried into the config
     reasons = " ".join(result.problems_for_llm)

@@ -11,10 +11,15 @@ from llm_search.history import History, summarize_error
 from llm_search.prompts import ContextLimits, build_messages, repair_messages
 from llm_search.space import SearchSpace
 
-SPACE = SearchSpace.from_tune({
-    "lr": tune.loguniform(1e-5, 1e-1), "opt": tune.choice(["sgd", "adam", "adamw"]),
-    "wd": tune.uniform(0, 0.1), "bs": tune.qrandint(32, 512, 32), "model": {"depth": tune.randint(1, 8)},
-})
+SPACE = SearchSpace.from_tune(
+    {
+        "lr": tune.loguniform(1e-5, 1e-1),
+        "opt": tune.choice(["sgd", "adam", "adamw"]),
+        "wd": tune.uniform(0, 0.1),
+        "bs": tune.qrandint(32, 512, 32),
+        "model": {"depth": tune.randint(1, 8)},
+    }
+)
 
 
 def make_history(n: int, seed: int = 0) -> History:
@@ -23,16 +28,30 @@ def make_history(n: int, seed: int = 0) -> History:
     for i in range(n):
         history.start(f"t{i}", SPACE.sample(rng), "llm")
         for epoch in range(3):
-            history.add_result(f"t{i}", {"val_loss": float(rng.random()) + 1 / (epoch + 1), "val_acc": 0.5,
-                                         "grad_norm/total": 1.0 / (epoch + 1), "grad_norm/conv1": 1e-8,
-                                         "grad_norm/fc": 0.5, "grad_norm/fc/max": 2.0})
-        error = "Traceback (most recent call last):\n  File \"x.py\"\nRuntimeError: CUDA out of memory" if i % 9 == 4 else None
+            history.add_result(
+                f"t{i}",
+                {
+                    "val_loss": float(rng.random()) + 1 / (epoch + 1),
+                    "val_acc": 0.5,
+                    "grad_norm/total": 1.0 / (epoch + 1),
+                    "grad_norm/conv1": 1e-8,
+                    "grad_norm/fc": 0.5,
+                    "grad_norm/fc/max": 2.0,
+                },
+            )
+        error = (
+            'Traceback (most recent call last):\n  File "x.py"\nRuntimeError: CUDA out of memory'
+            if i % 9 == 4
+            else None
+        )
         history.complete(f"t{i}", None, error=error)
     return history
 
 
 def prompt_chars(n: int) -> int:
-    messages = build_messages(space=SPACE, history=make_history(n), n_configs=4, pending=[SPACE.sample(np.random.default_rng(1))])
+    messages = build_messages(
+        space=SPACE, history=make_history(n), n_configs=4, pending=[SPACE.sample(np.random.default_rng(1))]
+    )
     return sum(len(m["content"]) for m in messages)
 
 
@@ -83,7 +102,9 @@ def test_prompt_shows_space_best_failures_and_diagnoses():
     assert "- lr: float in [1e-05, 0.1] (both ends inclusive, log scale)" in text
     assert "- model/depth: integer in [1, 7]" in text
     best = history.best(1)[0]
-    assert "Trials in the order they finished (lower is better):\n#1 {" in text and f"#{ContextLimits().trials} {{" in text
+    assert (
+        "Trials in the order they finished (lower is better):\n#1 {" in text and f"#{ContextLimits().trials} {{" in text
+    )
     assert "Best so far: #" in text and f"val_loss={best.objective:.4g}" in text.split("Best so far: ")[1]
     assert "FAILED: RuntimeError: CUDA out of memory" in text
     assert "vanishing: conv1" in text
@@ -139,6 +160,6 @@ def test_grad_norms_from_result_skips_non_numbers():
 
 
 def test_summarize_error_keeps_the_exception_line():
-    text = "Traceback (most recent call last):\n  File \"t.py\", line 3\n    x()\nValueError: bad lr"
+    text = 'Traceback (most recent call last):\n  File "t.py", line 3\n    x()\nValueError: bad lr'
     assert summarize_error(text).endswith("ValueError: bad lr")
     assert len(summarize_error("E" * 10_000)) <= 400

@@ -18,7 +18,11 @@ from llm_search import LLMSearcher
 from llm_search.backends import ScriptedBackend
 from llm_search.exchange_log import read_exchanges
 
-SPACE = {"lr": tune.loguniform(1e-4, 1e-1), "opt": tune.choice(["sgd", "adam"]), "model": {"depth": tune.randint(1, 4), "act": "relu"}}
+SPACE = {
+    "lr": tune.loguniform(1e-4, 1e-1),
+    "opt": tune.choice(["sgd", "adam"]),
+    "model": {"depth": tune.randint(1, 4), "act": "relu"},
+}
 
 
 def llm_answer(messages, options) -> str:
@@ -28,8 +32,14 @@ def llm_answer(messages, options) -> str:
         return json.dumps({"choices": list(range(k))})
     n = int(messages[-1]["content"].split("exactly ")[1].split()[0])
     seed = options.get("seed", 0)
-    return json.dumps({"configs": [{"lr": 1e-4 * (1.5 ** ((seed + i) % 17)), "opt": ["sgd", "adam"][i % 2], "model/depth": 1 + i % 3}
-                                   for i in range(n)]})
+    return json.dumps(
+        {
+            "configs": [
+                {"lr": 1e-4 * (1.5 ** ((seed + i) % 17)), "opt": ["sgd", "adam"][i % 2], "model/depth": 1 + i % 3}
+                for i in range(n)
+            ]
+        }
+    )
 
 
 def make_llm_searcher(**kwargs) -> LLMSearcher:
@@ -151,7 +161,9 @@ def test_results_nan_late_and_duplicate_reports(factory, caplog):
     searcher.on_trial_complete("a", {"loss": float("nan")})
     record = searcher.history.records["a"]
     assert record.status == "completed" and math.isnan(record.objective)
-    assert record.grad_norms["total"] == [float("inf"), ]
+    assert record.grad_norms["total"] == [
+        float("inf"),
+    ]
     searcher.on_trial_result("a", {"loss": 1.0})
     searcher.on_trial_complete("a", {"loss": 1.0})
     searcher.on_trial_result("ghost", {"loss": 1.0})
@@ -204,7 +216,9 @@ def test_add_evaluated_point_before_and_after_the_space_is_known(factory):
 
 
 def test_save_restore_round_trip(factory, tmp_path):
-    searcher = factory(space=SPACE, metric="loss", mode="min", points_to_evaluate=[{"lr": 0.01, "opt": "adam", "model": {"depth": 1}}])
+    searcher = factory(
+        space=SPACE, metric="loss", mode="min", points_to_evaluate=[{"lr": 0.01, "opt": "adam", "model": {"depth": 1}}]
+    )
     searcher.set_max_concurrency(3)
     for i in range(3):
         suggest_now(searcher, f"t{i}")
@@ -247,17 +261,27 @@ def test_hybrid_share_adapts_and_is_reported_in_stats():
 
     def worst_corner(messages, options):
         n = int(messages[-1]["content"].split("exactly ")[1].split()[0])
-        return json.dumps({"configs": [{"lr": 0.1 * (0.99 ** i), "opt": "sgd", "model/depth": 1} for i in range(n)]})
+        return json.dumps({"configs": [{"lr": 0.1 * (0.99**i), "opt": "sgd", "model/depth": 1} for i in range(n)]})
 
-    searcher = LLMSearcher(space=SPACE, metric="loss", mode="min", backend=ScriptedBackend(default=worst_corner),
-                           hybrid={"llm_after": 0}, seed=0)
+    searcher = LLMSearcher(
+        space=SPACE,
+        metric="loss",
+        mode="min",
+        backend=ScriptedBackend(default=worst_corner),
+        hybrid={"llm_after": 0},
+        seed=0,
+    )
     assert searcher.stats["llm_share"] == 0.3
     for i in range(40):
         config = suggest_now(searcher, f"t{i}")
         searcher.on_trial_complete(f"t{i}", {"loss": math.log10(config["lr"]) + 4 + 0.1 * config["model"]["depth"]})
     assert searcher.stats["llm_share"] < 0.15
-    assert LLMSearcher(space=SPACE, metric="loss", mode="min", backend=ScriptedBackend(default=llm_answer)).stats[
-        "llm_share"] is None  # pure LLM search has no share
+    assert (
+        LLMSearcher(space=SPACE, metric="loss", mode="min", backend=ScriptedBackend(default=llm_answer)).stats[
+            "llm_share"
+        ]
+        is None
+    )  # pure LLM search has no share
 
 
 def test_numpy_and_torch_scalars_are_numbers(factory):
@@ -265,10 +289,16 @@ def test_numpy_and_torch_scalars_are_numbers(factory):
     import torch
 
     searcher = factory(space=SPACE, metric="loss", mode="min")
-    for trial_id, value in (("np", np.float32(0.5)), ("np64", np.float64(0.25)), ("torch", torch.tensor(0.125)),
-                            ("int", np.int64(2))):
+    for trial_id, value in (
+        ("np", np.float32(0.5)),
+        ("np64", np.float64(0.25)),
+        ("torch", torch.tensor(0.125)),
+        ("int", np.int64(2)),
+    ):
         suggest_now(searcher, trial_id)
-        searcher.on_trial_result(trial_id, {"loss": value, "grad_norm/total": np.float32(1.5), "acc": torch.tensor(0.9)})
+        searcher.on_trial_result(
+            trial_id, {"loss": value, "grad_norm/total": np.float32(1.5), "acc": torch.tensor(0.9)}
+        )
         searcher.on_trial_complete(trial_id, {"loss": value, "training_iteration": 1})
     records = searcher.history.records
     assert [records[t].objective for t in ("np", "np64", "torch", "int")] == [0.5, 0.25, 0.125, 2.0]
@@ -301,8 +331,14 @@ def test_errored_trials_resumed_or_restarted_by_tune_keep_their_results(factory)
     suggest_now(searcher, "b")
     searcher.on_trial_complete("b", error="RuntimeError: node died")
     b_config = searcher.history.records["b"].config
-    flat_result = {"loss": 0.2, "training_iteration": 1, "config/lr": b_config["lr"], "config/opt": b_config["opt"],
-                   "config/model/depth": b_config["model/depth"], "config/model/act": "relu"}
+    flat_result = {
+        "loss": 0.2,
+        "training_iteration": 1,
+        "config/lr": b_config["lr"],
+        "config/opt": b_config["opt"],
+        "config/model/depth": b_config["model/depth"],
+        "config/model/act": "relu",
+    }
     searcher.on_trial_result("b_restarted", flat_result)
     searcher.on_trial_complete("b_restarted", flat_result)
     restarted = searcher.history.records["b_restarted"]
@@ -344,7 +380,7 @@ def test_exchange_log_follows_the_experiment_into_a_restored_run(tmp_path):
     suggest_now(fresh, "b")
     before = list(read_exchanges(str(first_dir / "llm_exchanges.jsonl")))
     after = list(read_exchanges(str(second_dir / "llm_exchanges.jsonl")))
-    assert len(after) > len(before) >= 1 and after[:len(before)] == before
+    assert len(after) > len(before) >= 1 and after[: len(before)] == before
     pinned = factory(space=SPACE, metric="loss", mode="min", log_dir=str(tmp_path / "mine.jsonl"))
     pinned.save_to_dir(str(second_dir), "s")
     suggest_now(pinned, "a")
@@ -359,8 +395,14 @@ def test_a_state_saved_by_the_previous_version_restores(tmp_path):
     searcher.wait_for_proposals(10)  # a prefetch round may still be running
     state = searcher.get_state()
     proposer = state.pop("proposer")  # version 1: no proposer interface, no tickets, keys saved
-    v1 = {**state, "version": 1, "queue": [(c, s) for c, s, _ in state["queue"]], "stats": proposer["stats"],
-          "disabled_reason": proposer["disabled_reason"], "seen": ["old-format-key"]}
+    v1 = {
+        **state,
+        "version": 1,
+        "queue": [(c, s) for c, s, _ in state["queue"]],
+        "stats": proposer["stats"],
+        "disabled_reason": proposer["disabled_reason"],
+        "seen": ["old-format-key"],
+    }
     path = tmp_path / "v1.pkl"
     path.write_bytes(pickle.dumps(v1))
     # What was tried is known again (keys are rebuilt from the history, not read): the restored searcher's

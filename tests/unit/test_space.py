@@ -170,18 +170,20 @@ def test_describe_states_bounds_scale_and_inclusive_ends(space):
     assert "- lu: float in [1e-05, 0.1] (both ends inclusive, log scale)" in text
     assert "- ri: integer in [1, 4] (both ends inclusive, linear scale)" in text
     assert "- qri: integer in [8, 64] (both ends inclusive, linear scale, multiples of 8)" in text
-    assert 'one of [[32, 32], [64], []]' in text
+    assert "one of [[32, 32], [64], []]" in text
     assert math.isfinite(space["n"].low)
 
 
 def test_key_resolution_follows_each_parameters_range():
-    space = SearchSpace.from_tune({
-        "beta": tune.uniform(0.999, 0.9999),  # a narrow range: 4 significant digits left ~10 keys
-        "wd": tune.loguniform(1e-10, 1e10),  # 20 decades: a 0.1% change is no new configuration
-        "q": tune.quniform(0.0, 1e6, 0.5),  # every step counts, however large the value
-        "n": tune.randn(1000.0, 0.01),  # steps of sd / 1000, wherever the mean lies
-        "c": tune.choice([{"a": 1, "b": 2}, [1, 2]]),
-    })
+    space = SearchSpace.from_tune(
+        {
+            "beta": tune.uniform(0.999, 0.9999),  # a narrow range: 4 significant digits left ~10 keys
+            "wd": tune.loguniform(1e-10, 1e10),  # 20 decades: a 0.1% change is no new configuration
+            "q": tune.quniform(0.0, 1e6, 0.5),  # every step counts, however large the value
+            "n": tune.randn(1000.0, 0.01),  # steps of sd / 1000, wherever the mean lies
+            "c": tune.choice([{"a": 1, "b": 2}, [1, 2]]),
+        }
+    )
     base = {"beta": 0.9995, "wd": 1.0, "q": 123456.5, "n": 1000.0, "c": {"a": 1, "b": 2}}
     assert len({space.key({**base, "beta": b}) for b in np.linspace(0.999, 0.9999, 500)}) == 500
     assert space.key(base) == space.key({**base, "beta": 0.9995 + 1e-9})
@@ -192,7 +194,9 @@ def test_key_resolution_follows_each_parameters_range():
     assert space.key(base) != space.key({**base, "n": 1000.00003})
     assert space.key(base) == space.key({**base, "n": 1000.000001})
     assert space.key(base) == space.key({**base, "c": {"b": 2, "a": 1}})
-    assert space.key(base) != space.key({**base, "c": (1, 2)}) and space.key({**base, "c": (1, 2)}) == space.key({**base, "c": [1, 2]})
+    assert space.key(base) != space.key({**base, "c": (1, 2)}) and space.key({**base, "c": (1, 2)}) == space.key(
+        {**base, "c": [1, 2]}
+    )
 
 
 def test_key_never_raises_on_odd_values(space):

@@ -16,10 +16,18 @@ from llm_search.space import SearchSpace
 SPACE = {
     "model": tune.choice([{"layers": 2}, {"layers": 4, "act": "relu"}]),
     "widths": tune.choice([[32, 32], [64], []]),
-    "train": {"lr": tune.loguniform(1e-4, 1e-1), "head": tune.choice([{"dropout": 0.1}, {"dropout": 0.5}]), "epochs": 3},
+    "train": {
+        "lr": tune.loguniform(1e-4, 1e-1),
+        "head": tune.choice([{"dropout": 0.1}, {"dropout": 0.5}]),
+        "epochs": 3,
+    },
 }
 FLAT = {"model": {"layers": 4, "act": "relu"}, "widths": [64], "train/lr": 0.01, "train/head": {"dropout": 0.5}}
-NESTED = {"model": {"layers": 4, "act": "relu"}, "widths": [64], "train": {"lr": 0.01, "head": {"dropout": 0.5}, "epochs": 3}}
+NESTED = {
+    "model": {"layers": 4, "act": "relu"},
+    "widths": [64],
+    "train": {"lr": 0.01, "head": {"dropout": 0.5}, "epochs": 3},
+}
 
 
 @pytest.fixture
@@ -27,8 +35,7 @@ def space() -> SearchSpace:
     return SearchSpace.from_tune(SPACE)
 
 
-@pytest.mark.parametrize("proposal", [FLAT, NESTED, {**FLAT, "train": {"epochs": 3}}],
-                         ids=["flat", "nested", "mixed"])
+@pytest.mark.parametrize("proposal", [FLAT, NESTED, {**FLAT, "train": {"epochs": 3}}], ids=["flat", "nested", "mixed"])
 def test_a_dict_at_a_parameters_path_is_its_value(space, proposal):
     flat, problems = space.validate(proposal)
     assert flat == FLAT and not problems, problems
@@ -75,10 +82,12 @@ def test_the_searcher_accepts_points_evaluated_points_and_answers_with_dict_cate
         return json.dumps({"configs": [{**FLAT, "train/lr": 1e-3 * (i + 1)} for i in range(n)]})
 
     point = {"model": {"layers": 2}, "widths": [32, 32], "train": {"lr": 0.02, "head": {"dropout": 0.1}}}
-    searcher = LLMSearcher(space=SPACE, metric="loss", mode="min", backend=ScriptedBackend(default=llm), seed=0,
-                           points_to_evaluate=[point])
-    searcher.add_evaluated_point({"model": {"layers": 4, "act": "relu"}, "widths": [], "train/lr": 0.05,
-                                  "train/head": {"dropout": 0.5}}, 0.7)
+    searcher = LLMSearcher(
+        space=SPACE, metric="loss", mode="min", backend=ScriptedBackend(default=llm), seed=0, points_to_evaluate=[point]
+    )
+    searcher.add_evaluated_point(
+        {"model": {"layers": 4, "act": "relu"}, "widths": [], "train/lr": 0.05, "train/head": {"dropout": 0.5}}, 0.7
+    )
     assert searcher.history.records["external_0"].source is ProposalSource.EXTERNAL
     assert searcher.history.records["external_0"].config["model"] == {"layers": 4, "act": "relu"}
 
