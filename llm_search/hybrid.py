@@ -141,6 +141,9 @@ class HybridProposer(Proposer):
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
+        if "llm" not in state:  # saved before the hybrid kept state of its own: the LLM's counters only
+            self.llm.set_state(state)
+            return
         self.llm.set_state(state["llm"])
         self.current_share, self._logged_share = state["current_share"], state["logged_share"]
         self.proposed_by_optimizer = state["proposed_by_optimizer"]

@@ -145,6 +145,7 @@ class LLMSearcher(Searcher):
         self._external_points: list[dict[str, Any]] = []
         self._rng = np.random.default_rng(seed)
         self._max_trials = max_trials
+        self._num_samples: int | None = None  # Tune's num_samples: no proposals are made beyond it
         self._batch_size = batch_size
         self._prefetch = max(0, prefetch)
         self._max_concurrent = max_concurrent
@@ -190,6 +191,9 @@ class LLMSearcher(Searcher):
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         self._adopt_objective(metric, mode)
+        num_samples = spec.get("num_samples")
+        if isinstance(num_samples, int) and num_samples > 0:  # -1: until stopped
+            self._num_samples = num_samples
         if self._space is not None or not config:
             return False
         self._space = SearchSpace.from_tune(config)
@@ -263,12 +267,12 @@ class LLMSearcher(Searcher):
         """Start a background LLM round unless one is running (caller holds the lock)."""
         if self._worker is not None and self._worker.is_alive():
             return
-        wanted = self._free_slots() + self._prefetch - len(self._queue)
-        if self._max_trials is not None:
-            wanted = min(wanted, self._max_trials - self._n_suggested - len(self._queue))
-        n = max(1, min(self._batch_size, wanted))
-        if self._max_trials is not None and self._n_suggested + len(self._queue) >= self._max_trials:
+        cap = min(c for c in (self._max_trials, self._num_samples, math.inf) if c is not None)
+        remaining = cap - self._n_suggested - len(self._queue)
+        if remaining < 1:  # no round for trials that will never run: it only delays the end of the experiment
             return
+        wanted = self._free_slots() + self._prefetch - len(self._queue)
+        n = int(max(1, min(self._batch_size, wanted, remaining)))
         seed = int(self._rng.integers(2**31 - 1))
         pending = [r.config for r in self._history.running()] + [p.config for p in self._queue]
         self._worker = threading.Thread(
@@ -478,6 +482,7 @@ class LLMSearcher(Searcher):
                 "queue": [(p.config, p.source.value, p.ticket) for p in self._queue],
                 "rng": self._rng.bit_generator.state,
                 "n_suggested": self._n_suggested,
+                "num_samples": self._num_samples,
                 "max_concurrent": self._max_concurrent,
                 "proposer": self._proposer.get_state(),
                 "log_path": self._log.path,
@@ -509,6 +514,7 @@ class LLMSearcher(Searcher):
             }
             self._rng.bit_generator.state = state["rng"]
             self._n_suggested = state["n_suggested"]
+            self._num_samples = state.get("num_samples")
             self._max_concurrent = state["max_concurrent"] or self._max_concurrent
             self._proposer.set_state(state["proposer"])
             if state.get("budget_spent") and self._budget is not None:

@@ -387,14 +387,17 @@ def test_exchange_log_follows_the_experiment_into_a_restored_run(tmp_path):
     assert pinned.exchange_log_path == str(tmp_path / "mine.jsonl")
 
 
-def test_a_state_saved_by_the_previous_version_restores(tmp_path):
-    searcher = make_llm_searcher(space=SPACE, metric="loss", mode="min")
+@pytest.mark.parametrize("strategy", ["llm", "hybrid"])
+def test_a_state_saved_by_the_previous_version_restores(tmp_path, strategy):
+    options = {"hybrid": {"llm_after": 0, "llm_share": 1.0, "adaptive_share": False}} if strategy == "hybrid" else {}
+    searcher = make_llm_searcher(space=SPACE, metric="loss", mode="min", **options)
     suggest_now(searcher, "a")
     searcher.on_trial_complete("a", {"loss": 0.5})
     suggest_now(searcher, "b")
     searcher.wait_for_proposals(10)  # a prefetch round may still be running
     state = searcher.get_state()
     proposer = state.pop("proposer")  # version 1: no proposer interface, no tickets, keys saved
+    proposer = proposer.get("llm", proposer)  # and the LLM's counters only
     v1 = {
         **state,
         "version": 1,
@@ -409,7 +412,7 @@ def test_a_state_saved_by_the_previous_version_restores(tmp_path):
     # LLM repeats trial "a" first, which is caught as a duplicate and re-asked.
     repeat, new = dict(searcher.history.records["a"].config), {"lr": 0.0042, "opt": "adam", "model/depth": 3}
     backend = ScriptedBackend([json.dumps({"configs": [repeat]}), json.dumps({"configs": [new]})])
-    fresh = make_llm_searcher(metric="loss", mode="min", backend=backend, prefetch=0)
+    fresh = make_llm_searcher(metric="loss", mode="min", backend=backend, prefetch=0, **options)
     fresh.restore(str(path))
     assert fresh.stats["llm_calls"] == searcher.stats["llm_calls"] >= 1
     assert fresh.history.records["a"].objective == 0.5 and fresh.history.records["b"].status == "interrupted"
@@ -420,3 +423,16 @@ def test_a_state_saved_by_the_previous_version_restores(tmp_path):
     path.write_bytes(pickle.dumps({**state, "version": 99}))
     with pytest.raises(ValueError, match="upgrade llm-search"):
         make_llm_searcher(metric="loss", mode="min").restore(str(path))
+
+
+def test_no_proposals_beyond_tunes_num_samples(factory):
+    backend = ScriptedBackend(default=llm_answer)
+    searcher = factory(backend=backend, prefetch=2)
+    searcher.set_search_properties("loss", "min", SPACE, num_samples=3)
+    for i in range(3):
+        suggest_now(searcher, f"t{i}")
+        searcher.on_trial_complete(f"t{i}", {"loss": 1.0})
+    searcher.wait_for_proposals(10)
+    calls = len(backend.history)
+    assert searcher.suggest("t3") is None and searcher.wait_for_proposals(10)
+    assert len(backend.history) == calls and searcher.stats["queued"] == 0  # nothing asked for a 4th trial
