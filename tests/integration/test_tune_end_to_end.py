@@ -108,7 +108,10 @@ def test_nan_inf_and_failing_trials_do_not_stop_the_experiment(ray_session, stor
     assert by_depth[3].status == "completed" and math.isinf(by_depth[3].objective)
     assert by_depth[4].status == "completed" and math.isfinite(by_depth[4].objective)
     assert history.best(1)[0].config["model/depth"] != 2
-    prompts = [r["messages"][-1]["content"] for r in read_exchanges(os.path.join(storage, "faults"))]
+    prompts = [
+        next(m["content"] for m in r["messages"] if m["role"] == "user")
+        for r in read_exchanges(os.path.join(storage, "faults"))
+    ]  # re-asks end with the repair request
     # The last call came after at least 5 trials had finished: the failure's text and the NaN/inf are in it.
     assert len(prompts) >= 2 and "depth 1 is not supported" in prompts[-1]
 
