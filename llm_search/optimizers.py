@@ -224,6 +224,11 @@ class OptunaOptimizer:
                 self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
     @property
+    def trials(self) -> list[Any]:
+        """The study's Optuna trials (asked and told), for reports and checks; empty before the first ask."""
+        return list(self._study.trials) if self._study is not None else []
+
+    @property
     def n_told(self) -> int:
         return len(self._told)
 

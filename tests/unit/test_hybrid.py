@@ -91,9 +91,7 @@ def test_warm_start_comes_from_the_llm_and_seeds_the_optimizer():
     def spy(n):
         if n and not known_at_first_ask:
             known_at_first_ask.append(
-                sorted(
-                    optimizer._from_params(t.params)["x"] for t in optimizer._study.trials if t.state.name == "COMPLETE"
-                )
+                sorted(optimizer._from_params(t.params)["x"] for t in optimizer.trials if t.state.name == "COMPLETE")
             )
         return ask(n)
 
@@ -127,7 +125,7 @@ def test_every_finished_trial_is_told_to_the_optimizer():
     optimizer = proposer.optimizer(SPACE)
     optimizer.sync(history)
     assert optimizer.n_told == 12
-    assert len(optimizer._study.trials) == 12 and not optimizer._asked
+    assert len(optimizer.trials) == 12 and not optimizer._asked
 
 
 def test_optimizer_learns_the_toy_problem():
@@ -150,7 +148,7 @@ def test_judge_mode_picks_among_optimizer_candidates():
     assert backend.history[0]["options"]["grammar"].count(" index") == 2
     optimizer = proposer.optimizer(SPACE)
     optimizer.sync(history)
-    states = Counter(t.state.name for t in optimizer._study.trials)
+    states = Counter(t.state.name for t in optimizer.trials)
     assert states == Counter({"COMPLETE": 8, "FAIL": 16})  # unpicked candidates closed, never left running
 
 

@@ -74,7 +74,7 @@ def test_hybrid_proposes_valid_configs_and_learns_from_every_trial_on_every_doma
     assert set(sources) == {"llm", "optimizer"} and sum(sources.values()) == 16
     assert {r.config["qri3"] for r in history.records.values()} <= {3, 6, 9}
     assert optimizer.n_told == 16
-    assert Counter(t.state.name for t in optimizer._study.trials)["RUNNING"] == 0
+    assert Counter(t.state.name for t in optimizer.trials)["RUNNING"] == 0
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
 
 

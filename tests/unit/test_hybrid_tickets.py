@@ -23,7 +23,7 @@ def optimizer_only(**options) -> HybridProposer:
 
 
 def states(proposer: HybridProposer, space: SearchSpace) -> Counter:
-    return Counter(t.state.name for t in proposer.optimizer(space)._study.trials)
+    return Counter(t.state.name for t in proposer.optimizer(space).trials)
 
 
 def test_the_same_config_asked_twice_is_two_optuna_trials_and_both_are_told():
@@ -67,7 +67,7 @@ def test_pending_asks_are_running_optuna_trials_until_their_tune_trials_finish()
         history.complete(trial_id, {"loss": 1.0})
     optimizer.sync(history)
     assert states(proposer, CONTINUOUS) == Counter({"COMPLETE": 30})
-    told = sorted((t.params["x"], t.params["y"]) for t in optimizer._study.trials)
+    told = sorted((t.params["x"], t.params["y"]) for t in optimizer.trials)
     assert told == sorted((r.config["x"], r.config["y"]) for r in history.records.values())
     assert history.best(1)[0].objective < 2.0  # still learning with 4 trials in flight
 
