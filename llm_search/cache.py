@@ -83,10 +83,7 @@ class CachedBackend(Backend):
     def __init__(self, inner: Backend, directory: str | os.PathLike):
         self.inner = inner
         self.directory = Path(directory).expanduser()
-        self.name = inner.name
-        self.model = inner.model
-        self.supports_grammar = inner.supports_grammar
-        self.supports_schema = inner.supports_schema
+        self.describe_as(inner)
         self.hits = 0
         self.misses = 0
         self._init_locks()

@@ -342,10 +342,7 @@ class BudgetedBackend(Backend):
     def __init__(self, inner: Backend, budget: Budget):
         self.inner = inner
         self.budget = budget
-        self.name = inner.name
-        self.model = inner.model
-        self.supports_grammar = inner.supports_grammar
-        self.supports_schema = inner.supports_schema
+        self.describe_as(inner)
 
     def complete(self, messages: Sequence[Message], *, schema: dict | None = None, **options: Any) -> Completion:
         estimate = estimate_tokens(messages) + int(options.get("max_tokens", 0))

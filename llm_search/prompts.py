@@ -2,14 +2,14 @@
 
 The user message holds the task, the objective, the search space with bounds and scales, the trials
 in the order they finished (failures with their error text, one-line gradient diagnoses), the best
-trial, where the best trials concentrate, the configs already running or queued, and the number of
-configs wanted. Its size depends on the number of parameters and :class:`ContextLimits`, not on how
-many trials have run.
+trial, each parameter's values ranked by the best result they reached (``evidence.py``), the configs
+already running or queued, and the number of configs wanted. Its size depends on the number of
+parameters and :class:`ContextLimits`, not on how many trials have run.
 
 The layout is append-only for llama.cpp's prompt cache: a server reuses the KV cache of the prefix a
 new prompt shares with the previous one, so the parts that never change (task, space) come first,
 then the trial list, which only grows at its end, and everything that changes every call (counts,
-best, regions, pending, the request) comes last. Once the list outgrows ``ContextLimits.trials``, its
+best, per-parameter evidence, pending, the request) comes last. Once the list outgrows ``ContextLimits.trials``, its
 older part is replaced by its best and failed trials, re-chosen only every ``block`` trials so the
 prefix stays stable in between. Measured (``python -m benchmarks.searcher_overhead --part tokens``):
 after one more finished trial, ~400 of a ~2,400-token prompt are processed, the rest is reused;
@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
+from llm_search.evidence import parameter_evidence
 from llm_search.history import History, TrialRecord
 from llm_search.space import CategoricalParam, SearchSpace
 
@@ -42,8 +43,8 @@ class ContextLimits:
         failures: Beyond ``trials``, how many of the older trials' latest failures are kept.
         pending: Most running/queued configs shown.
         extra_metrics: Other reported metrics shown per trial besides the objective.
-        top_fraction: "Where the top trials lie" summarizes this share of the completed trials.
-        min_for_regions: Completed trials needed before that summary appears.
+        evidence_after: Finished trials needed before the per-parameter evidence appears
+            (``llm_search/evidence.py``: each parameter's values ranked by the best result they reached).
 
     Example:
         >>> ContextLimits(trials=20).older_cut(50)  # #1-#42 summarized by their best/failures, #43-#50 listed
@@ -59,8 +60,7 @@ class ContextLimits:
     failures: int = 2
     pending: int = 8
     extra_metrics: int = 1
-    top_fraction: float = 0.2  # "where the best trials concentrate" uses this share of finished trials
-    min_for_regions: int = 10
+    evidence_after: int = 3
 
     def older_cut(self, n_finished: int) -> int:
         """How many of the first finished trials are summarized (best + failures) instead of listed.
@@ -116,24 +116,6 @@ def _render_trial(
     if diagnosis:
         line += f" [gradients: {diagnosis}]"
     return line
-
-
-def _regions(space: SearchSpace, top: Sequence[TrialRecord]) -> list[str]:
-    lines = []
-    for param in space.params:
-        values = [r.config[param.name] for r in top if param.name in r.config]
-        if not values:
-            continue
-        if isinstance(param, CategoricalParam):
-            counts: dict[str, int] = {}
-            for v in values:
-                label = json.dumps(param.labels[param.choices.index(v)]) if v in param.choices else repr(v)
-                counts[label] = counts.get(label, 0) + 1
-            shown = ", ".join(f"{k} x{n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])[:4])
-            lines.append(f"- {param.name}: {shown}")
-        else:
-            lines.append(f"- {param.name}: {_num(min(values))} .. {_num(max(values))}")
-    return lines
 
 
 def _trial_list(
@@ -213,11 +195,9 @@ def build_messages(
             parts.append(
                 f"Best so far: #{number} {_render_trial(space, history, best[0], extra_metrics=limits.extra_metrics)}"
             )
-        ranked = [r for r in finished if r.status == "completed"]
-        if len(ranked) >= limits.min_for_regions:
-            top = sorted(ranked, key=history.score)[: max(3, int(len(ranked) * limits.top_fraction))]
-            parts += [f"Where the top {len(top)} of {len(ranked)} completed trials lie:"]
-            parts += _regions(space, top)
+        if len(finished) >= limits.evidence_after:
+            parts.append(f"What each parameter's values have reached so far, best first ({direction}):")
+            parts += parameter_evidence(space, history)
     pending = list(pending)[: limits.pending]
     if pending:
         parts += ["", "Already running or queued (do not repeat):"]

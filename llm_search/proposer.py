@@ -70,8 +70,8 @@ class LLMProposer(Proposer):
         backend: A backend object or spec string (built lazily, on first use).
         backend_options: Options for building the backend from its spec.
         task: Task description for the prompt (derived from the space if None).
-        limits: How much history the prompt shows.
-        temperature: Sampling temperature.
+        limits: How much history the prompt shows (default: the backend's ``history_trials`` listed).
+        temperature: Sampling temperature (default: the backend's ``default_temperature``).
         max_llm_calls: Calls allowed in total (None = unlimited); then random sampling.
         exchange_log: Where every exchange is recorded.
         use_grammar: Constrain decoding with a grammar when the backend supports it.
@@ -86,8 +86,8 @@ class LLMProposer(Proposer):
         *,
         backend_options: Mapping[str, Any] | None = None,
         task: str | None = None,
-        limits: ContextLimits = ContextLimits(),
-        temperature: float = 1.0,
+        limits: ContextLimits | None = None,
+        temperature: float | None = None,
         max_llm_calls: int | None = None,
         exchange_log: ExchangeLog | None = None,
         use_grammar: bool = True,
@@ -97,7 +97,7 @@ class LLMProposer(Proposer):
         self.backend_spec = backend
         self.backend_options = dict(backend_options or {})
         self.task = task
-        self.limits = limits
+        self._limits = limits
         self.temperature = temperature
         self.max_llm_calls = max_llm_calls
         self.exchange_log = exchange_log or ExchangeLog()
@@ -125,6 +125,17 @@ class LLMProposer(Proposer):
                 backend = CachedBackend(backend, self.cache_dir)
             self._backend = backend
         return self._backend
+
+    @property
+    def limits(self) -> ContextLimits:
+        """The prompt's bounds: the ones given, else sized for the backend's model."""
+        if self._limits is not None:
+            return self._limits
+        try:
+            trials = self.backend().history_trials
+        except BackendError:  # reported when a call is made; the prompt is built first
+            trials = None
+        return ContextLimits(trials=trials) if trials else ContextLimits()
 
     @property
     def available(self) -> bool:
@@ -205,13 +216,13 @@ class LLMProposer(Proposer):
             self._disable(CALLS_SPENT % self.max_llm_calls, log_as_warning=False)
             return None, record
         options: dict[str, Any] = {
-            "temperature": self.temperature,
             "seed": int(rng.integers(2**31 - 1)),
             "max_tokens": max_tokens,
         }
         try:
             backend = self.backend()
             record["model"] = backend.model
+            options["temperature"] = backend.default_temperature if self.temperature is None else self.temperature
             if grammar and self.use_grammar and backend.supports_grammar:
                 options["grammar"] = grammar
             self.stats.llm_calls += 1

@@ -81,8 +81,10 @@ class LLMSearcher(Searcher):
             for the LLM (at the cost of proposals that have not seen the newest results).
         max_concurrent: Most trials running at once, if neither ``max_concurrent_trials`` nor a
             ``ConcurrencyLimiter`` sets it (``suggest`` returns ``None`` while that many run).
-        temperature: LLM sampling temperature.
-        context: How much history each prompt shows (:class:`~llm_search.prompts.ContextLimits`).
+        temperature: LLM sampling temperature (default: the model's own, 0.7 for the embedded models,
+            1.0 for the others).
+        context: How much history each prompt shows (:class:`~llm_search.prompts.ContextLimits`; default:
+            sized for the model, e.g. 40 trials listed for ``local:qwen2.5-coder-1.5b``, 20 for SmolLM2).
         log_dir: Directory (or ``.jsonl`` path) for the exchange log; default: the experiment dir.
         backend_options: Keyword options for building the backend from its spec (credentials
             belong in the environment: they are never pickled).
@@ -122,8 +124,8 @@ class LLMSearcher(Searcher):
         batch_size: int = MAX_BATCH,
         prefetch: int = 1,
         max_concurrent: int | None = None,
-        temperature: float = 1.0,
-        context: ContextLimits = ContextLimits(),
+        temperature: float | None = None,
+        context: ContextLimits | None = None,
         log_dir: str | None = None,
         backend_options: Mapping[str, Any] | None = None,
         roles: Mapping[str, BackendSpec] | None = None,

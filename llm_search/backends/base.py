@@ -97,6 +97,10 @@ class Backend(abc.ABC):
     supports_grammar: bool = False
     #: True if ``complete(..., schema=...)`` constrains or at least requests JSON of that shape.
     supports_schema: bool = True
+    #: Sampling temperature used when the caller does not choose one.
+    default_temperature: float = 1.0
+    #: How many finished trials a proposal prompt for this model should list (None: the prompt's default).
+    history_trials: int | None = None
 
     @abc.abstractmethod
     def complete(self, messages: Sequence[Message], *, schema: dict | None = None, **options: Any) -> Completion:
@@ -112,6 +116,18 @@ class Backend(abc.ABC):
             TransientBackendError: worth retrying.
             PermanentBackendError: a configuration problem; the message names the fix.
         """
+
+    def describe_as(self, inner: "Backend") -> None:
+        """Take ``inner``'s identity and capabilities: what a wrapper (cache, budget, faults) calls first."""
+        for attribute in (
+            "name",
+            "model",
+            "supports_grammar",
+            "supports_schema",
+            "default_temperature",
+            "history_trials",
+        ):
+            setattr(self, attribute, getattr(inner, attribute))
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release clients or model handles (optional)."""

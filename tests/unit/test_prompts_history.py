@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from ray import tune
@@ -108,7 +110,9 @@ def test_prompt_shows_space_best_failures_and_diagnoses():
     assert "Best so far: #" in text and f"val_loss={best.objective:.4g}" in text.split("Best so far: ")[1]
     assert "FAILED: RuntimeError: CUDA out of memory" in text
     assert "vanishing: conv1" in text
-    assert "Where the top" in text
+    evidence = text.split("What each parameter's values have reached so far, best first (lower is better):\n")[1]
+    best_opt = json.dumps(best.config["opt"])
+    assert evidence.startswith("- lr: ") and f"- opt: {best_opt} -> best {best.objective:.4g}" in evidence
     assert "exactly 3 objects" in text
 
 
