@@ -9,6 +9,9 @@ the path users take. ``points_to_evaluate`` carries the ``--same-start`` default
 - ``llm-hybrid``: ``LLMSearcher(strategy="hybrid")``: Optuna TPE drives, the LLM proposes a share
   (``llm_share``, ``adaptive_share``, ``warm_start``... through ``options``)
 - ``llm-hybrid-judge``: the same with ``mode="judge"`` (the LLM picks among TPE's candidates)
+- ``llm-rank``: ``LLMSearcher(strategy="rank")``: the LLM picks among untried candidates near the
+  best trials and across the space (``candidates``, ``local_share`` through ``options``)
+- ``rank-random``: the same candidates picked uniformly at random, no LLM: llm-rank's control
 - ``optuna-tpe``: ``OptunaSearch`` with ``TPESampler(seed=seed)``
 - ``optuna-cmaes``: ``OptunaSearch`` with ``CmaEsSampler(seed=seed)``; numerical spaces only
 - ``hyperopt``: ``HyperOptSearch(random_state_seed=seed)``
@@ -84,8 +87,9 @@ def llm_searcher(
     **options: Any,
 ) -> Any:
     """``LLMSearcher`` for a problem; ``options`` go to its constructor (``log_dir``, ``temperature``...),
-    except the fields of :class:`~llm_search.hybrid.HybridConfig` (``llm_share``, ``mode``...), which
-    go into its ``hybrid`` settings.
+    except the fields of :class:`~llm_search.hybrid.HybridConfig` (``llm_share``, ``mode``...) and of
+    :class:`~llm_search.ranking.RankConfig` (``candidates``, ``picker``...), which go into its
+    ``hybrid`` or ``rank`` settings.
 
     Example:
         >>> from benchmarks.problems import get_problem
@@ -96,13 +100,19 @@ def llm_searcher(
     """
     from llm_search import LLMSearcher
     from llm_search.hybrid import HybridConfig
+    from llm_search.ranking import RankConfig
 
-    hybrid_fields = {f.name for f in dataclasses.fields(HybridConfig)}
-    hybrid = {k: options.pop(k) for k in list(options) if k in hybrid_fields}
-    if hybrid and strategy != "hybrid":
-        raise TypeError(f"options {sorted(hybrid)} are hybrid settings; the method's strategy is {strategy!r}")
+    settings = {}
+    for name, config_class in (("hybrid", HybridConfig), ("rank", RankConfig)):
+        fields = {f.name for f in dataclasses.fields(config_class)}
+        settings[name] = {k: options.pop(k) for k in list(options) if k in fields}
+        if settings[name] and strategy != name:
+            raise TypeError(
+                f"options {sorted(settings[name])} are {name} settings; the method's strategy is {strategy!r}"
+            )
     return LLMSearcher(
-        hybrid=hybrid if strategy == "hybrid" else None,
+        hybrid=settings["hybrid"] if strategy == "hybrid" else None,
+        rank=settings["rank"] if strategy == "rank" else None,
         points_to_evaluate=list(points_to_evaluate or []),
         backend=backend_spec,
         strategy=strategy,
@@ -196,6 +206,9 @@ METHODS: dict[str, Method] = {
         Method("llm-local", llm_searcher, uses_llm=True),
         Method("llm-hybrid", functools.partial(llm_searcher, strategy="hybrid"), uses_llm=True),
         Method("llm-hybrid-judge", functools.partial(llm_searcher, strategy="hybrid", mode="judge"), uses_llm=True),
+        Method("llm-rank", functools.partial(llm_searcher, strategy="rank"), uses_llm=True),
+        # The control of llm-rank: the same candidates, picked uniformly at random (no LLM calls).
+        Method("rank-random", functools.partial(llm_searcher, strategy="rank", picker="random")),
         Method("optuna-tpe", functools.partial(_optuna, "tpe")),
         Method("optuna-cmaes", functools.partial(_optuna, "cmaes")),
         Method("hyperopt", _hyperopt),

@@ -1,4 +1,4 @@
-"""Judge mode: the LLM picks the most promising of an optimizer's candidate configs.
+"""Judge and rank modes: the LLM picks the most promising of a few candidate configs.
 
 A small model may be better at judging than at generating: choosing among a few valid candidates
 needs no knowledge of bounds or scales. The answer is ``{"choices": [i, j, ...]}`` (candidate
@@ -35,7 +35,7 @@ def build_choice_messages(
     context = base[1]["content"].rsplit("\nPropose ", 1)[0]
     listed = "\n".join(f"{i}. {render_config(space, c)}" for i, c in enumerate(candidates))
     request = (
-        f"An optimizer proposed these {len(candidates)} candidate configurations:\n{listed}\n\n"
+        f"Candidates, untried ({len(candidates)} configurations):\n{listed}\n\n"
         f"Pick the {k} candidate{'s' if k > 1 else ''} most likely to improve {history.metric or 'the objective'}, "
         f'best first. Answer with JSON only: {{"choices": [...]}} holding {k} distinct candidate number'
         f"{'s' if k > 1 else ''} from 0 to {len(candidates) - 1}."

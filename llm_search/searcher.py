@@ -29,6 +29,7 @@ from llm_search.pricing import Budget
 from llm_search.prompts import ContextLimits
 from llm_search.proposal import Proposal, ProposalSource, Proposer, TrialStatus
 from llm_search.proposer import LLMProposer
+from llm_search.ranking import RankConfig, RankingProposer
 from llm_search.roles import RoleBackends
 from llm_search.space import SearchSpace
 
@@ -52,7 +53,9 @@ UNKNOWN_TRIAL = "LLMSearcher got a result for unknown trial %s without a config 
 LATE_RESULT = "LLMSearcher got a result for trial %s after it finished (late or duplicate report); ignored."
 RESUMED_TRIAL = "Trial %s reports again after it was %s: Tune resumed it; its results count."
 ADOPTED_TRIAL = "Trial %s was not started by this searcher%s; recorded from the config in its result."
-HYBRID_WITHOUT_STRATEGY = "LLMSearcher got hybrid= settings with strategy='llm': drop one of them."
+SETTINGS_WITHOUT_STRATEGY = (
+    "LLMSearcher got hybrid= or rank= settings that do not belong to strategy={strategy!r}: drop one of them."
+)
 BAD_POINT = "points_to_evaluate entry %d is not valid for the search space (%s); skipped."
 
 
@@ -67,11 +70,15 @@ class LLMSearcher(Searcher):
         points_to_evaluate: Configs to run first, before any LLM proposal.
         backend: LLM backend spec (``"local"``, ``"local:<gguf>"``, ``"replay:<log>"``...) or a
             :class:`~llm_search.backends.Backend`.
-        strategy: ``"llm"`` (every proposal from the LLM) or ``"hybrid"`` (Optuna TPE/CMA-ES
-            drives, the LLM proposes a share of the trials; see :mod:`llm_search.hybrid`).
+        strategy: ``"llm"`` (the LLM writes every configuration), ``"rank"`` (the LLM picks each
+            configuration among untried candidates near the best trials and across the space; see
+            :mod:`llm_search.ranking`) or ``"hybrid"`` (Optuna TPE/CMA-ES drives, the LLM proposes a
+            share of the trials; see :mod:`llm_search.hybrid`).
         hybrid: The hybrid's settings: a :class:`~llm_search.hybrid.HybridConfig` or a dict of its
             fields (``llm_share``, ``adaptive_share``, ``optimizer``, ``mode``, ``warm_start``,
             ``llm_after``...); implies ``strategy="hybrid"`` when given.
+        rank: The ranking strategy's settings: a :class:`~llm_search.ranking.RankConfig` or a dict of
+            its fields (``candidates``, ``local_share``, ``picker``); implies ``strategy="rank"``.
         task: What is being tuned, in a sentence or two, for the prompt.
         seed: Seed for the LLM sampling seeds and the random fallback.
         max_trials: Return ``Searcher.FINISHED`` after this many suggestions (None: Tune decides).
@@ -117,6 +124,7 @@ class LLMSearcher(Searcher):
         backend: BackendSpec = "local",
         strategy: str | None = None,
         hybrid: HybridConfig | Mapping[str, Any] | None = None,
+        rank: RankConfig | Mapping[str, Any] | None = None,
         task: str | None = None,
         seed: int | None = None,
         max_trials: int | None = None,
@@ -167,16 +175,20 @@ class LLMSearcher(Searcher):
             budget=budget,
             cache_dir=cache_dir,
         )
-        strategy = strategy or ("hybrid" if hybrid is not None else "llm")
+        strategy = strategy or ("hybrid" if hybrid is not None else "rank" if rank is not None else "llm")
+        if (hybrid is not None and strategy != "hybrid") or (rank is not None and strategy != "rank"):
+            raise ValueError(SETTINGS_WITHOUT_STRATEGY.format(strategy=strategy))
         if strategy == "llm":
-            if hybrid is not None:
-                raise ValueError(HYBRID_WITHOUT_STRATEGY)
             self._proposer: Proposer = llm
         elif strategy == "hybrid":
             config = hybrid if isinstance(hybrid, HybridConfig) else HybridConfig(**dict(hybrid or {}))
             self._proposer = HybridProposer(llm, config, seed=seed)
+        elif strategy == "rank":
+            self._proposer = RankingProposer(
+                llm, rank if isinstance(rank, RankConfig) else RankConfig(**dict(rank or {}))
+            )
         else:
-            raise ValueError(f"strategy must be 'llm' or 'hybrid', got {strategy!r}")
+            raise ValueError(f"strategy must be 'llm', 'rank' or 'hybrid', got {strategy!r}")
         self.strategy = strategy
         self._lock = threading.RLock()
         self._worker: threading.Thread | None = None

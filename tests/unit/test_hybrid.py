@@ -144,7 +144,7 @@ def test_judge_mode_picks_among_optimizer_candidates():
     history, sources = run(proposer, 4, n=2)
     assert sources == Counter({"llm": 8})
     prompt = backend.history[0]["messages"][-1]["content"]
-    assert "An optimizer proposed these 6 candidate configurations" in prompt and "holding 2 distinct" in prompt
+    assert "Candidates, untried (6 configurations)" in prompt and "holding 2 distinct" in prompt
     assert backend.history[0]["options"]["grammar"].count(" index") == 2
     optimizer = proposer.optimizer(SPACE)
     optimizer.sync(history)
