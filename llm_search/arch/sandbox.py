@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from llm_search.arch.code_checks import ALLOWED_MODULES, DEFAULT_ARGS, check_model_source
+from llm_search.arch.error_hints import hint_for
 
 logger = logging.getLogger(__name__)
 
@@ -116,11 +117,13 @@ class ValidationReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def for_fixer(self) -> str:
-        """The failure as a fixer model should read it."""
+    def for_fixer(self, source: str | None = None) -> str:
+        """The failure as a fixer model should read it (with ``source``, hints name the line to change)."""
         if self.ok:
             return "The code passed."
-        return f"The code failed at the {self.stage} stage ({self.stopped_by}):\n{self.error or ''}".strip()
+        text = f"The code failed at the {self.stage} stage ({self.stopped_by}):\n{self.error or ''}".strip()
+        hint = hint_for(self.error or "", source)
+        return f"{text}\n{hint}" if hint else text
 
 
 def _unshare_network() -> str | None:

@@ -1,0 +1,191 @@
+"""Write, validate and fix model code: the writer role proposes, the sandbox judges, the fixer repairs.
+
+One :meth:`CodeWriter.write` asks the ``code_writer`` backend for a module, validates it (static
+checks, then the sandboxed run of ``sandbox.py``), and while it fails and rounds are left, gives
+the ``code_fixer`` backend the code and the failure (the trimmed traceback or the static problems)
+and validates its answer. Every round goes to the exchange log with its validation report; code
+that passes goes to the content-addressed store. Backend failures and answers without code end or
+consume a round, never raise.
+
+Example:
+    >>> from llm_search.backends.scripted import ScriptedBackend
+    >>> from llm_search.arch.sandbox import ValidationReport
+    >>> good = "import torch.nn as nn\\nclass Net(nn.Module): ..."
+    >>> def validate(source, **_):  # the sandbox, stubbed: code with "Linear(8" fails
+    ...     bad = "Linear(8" in source
+    ...     return ValidationReport(not bad, "forward" if bad else "done", "shape mismatch" if bad else None)
+    >>> backend = ScriptedBackend(["```python\\nLinear(8\\n```", f"```python\\n{good}\\n```"])
+    >>> writer = CodeWriter(backend, validate=validate)
+    >>> result = writer.write(ArchTask("Fashion-MNIST", (1, 28, 28), 10))
+    >>> result.ok, [a.role for a in result.attempts], result.attempts[0].report.error
+    (True, ['code_writer', 'code_fixer'], 'shape mismatch')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llm_search.arch.code_prompts import ArchTask, extract_code, fixer_messages, writer_messages
+from llm_search.arch.sandbox import SandboxLimits, ValidationReport, validate_model_code
+from llm_search.arch.store import ArchStore, code_hash
+from llm_search.backends.base import Backend, BackendError
+from llm_search.backends.registry import BackendSpec, get_backend
+from llm_search.exchange_log import ExchangeLog
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CODE_MODEL = "local:qwen2.5-coder-1.5b"  # the embedded coder model (llm-search models install ...)
+Validator = Callable[..., ValidationReport]
+
+
+@dataclass
+class CodeAttempt:
+    """One round: who answered, the code found in the answer, and its validation."""
+
+    role: str
+    source: str | None
+    report: ValidationReport
+    llm_seconds: float
+
+
+@dataclass
+class CodeResult:
+    """The outcome of one :meth:`CodeWriter.write`.
+
+    Attributes:
+        ok: The last attempt passed validation.
+        source: The code that passed (None if none did).
+        arch_hash: Its hash in the store (and in the trial config).
+        attempts: Every round, the first by the writer, the others by the fixer.
+    """
+
+    ok: bool
+    source: str | None
+    arch_hash: str | None
+    attempts: list[CodeAttempt] = field(default_factory=list)
+
+    @property
+    def llm_seconds(self) -> float:
+        return sum(a.llm_seconds for a in self.attempts)
+
+    @property
+    def fixed(self) -> bool:
+        """Passed, but not at the first attempt."""
+        return self.ok and len(self.attempts) > 1
+
+
+class CodeWriter:
+    """The write-validate-fix loop (see the module docstring).
+
+    Args:
+        writer: Backend (or spec) that writes new modules; default the embedded 1.5B coder model.
+        fixer: Backend that fixes failing modules (default: the writer's).
+        max_fix_rounds: Fixer rounds after the first attempt.
+        limits: The sandbox's limits.
+        store: Where passing code is stored (None: not stored).
+        exchange_log: Where every round is recorded.
+        temperature: Sampling temperature of both roles.
+        max_tokens: Longest answer.
+        validate: The validation function (default :func:`~llm_search.arch.sandbox.validate_model_code`).
+    """
+
+    def __init__(
+        self,
+        writer: BackendSpec = DEFAULT_CODE_MODEL,
+        fixer: BackendSpec | None = None,
+        *,
+        max_fix_rounds: int = 3,
+        limits: SandboxLimits = SandboxLimits(),
+        store: ArchStore | None = None,
+        exchange_log: ExchangeLog | None = None,
+        temperature: float = 0.7,
+        max_tokens: int = 1500,
+        validate: Validator = validate_model_code,
+    ):
+        self._specs = {"code_writer": writer, "code_fixer": fixer if fixer is not None else writer}
+        self._backends: dict[str, Backend] = {}
+        self.max_fix_rounds = max_fix_rounds
+        self.limits = limits
+        self.store = store
+        self.exchange_log = exchange_log or ExchangeLog()
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.validate = validate
+
+    def _backend(self, role: str) -> Backend:
+        if role not in self._backends:
+            self._backends[role] = get_backend(self._specs[role])
+        return self._backends[role]
+
+    def write(self, task: ArchTask, context: Sequence[str] = (), *, seed: int | None = None) -> CodeResult:
+        """A validated module for ``task`` (or the record of why none passed)."""
+        result = CodeResult(False, None, None)
+        request_id = uuid.uuid4().hex[:12]
+        messages = writer_messages(task, context)
+        role = "code_writer"
+        for round_number in range(1 + self.max_fix_rounds):
+            attempt = self._attempt(role, messages, task, request_id, round_number, seed)
+            result.attempts.append(attempt)
+            if attempt.report.ok and attempt.source is not None:
+                result.ok, result.source = True, attempt.source
+                result.arch_hash = code_hash(attempt.source)
+                if self.store is not None:
+                    self.store.put(attempt.source, attempt.report.to_dict(), rounds=round_number + 1)
+                break
+            if attempt.report.stopped_by == "backend":
+                break  # a failing backend: more rounds would fail the same way
+            previous = attempt.source if attempt.source is not None else ""
+            messages = fixer_messages(task, previous, attempt.report.for_fixer(attempt.source))
+            role = "code_fixer"
+        return result
+
+    def _attempt(
+        self, role: str, messages: list[dict[str, str]], task: ArchTask, request_id: str, round_number: int, seed: Any
+    ) -> CodeAttempt:
+        record: dict[str, Any] = {"time": time.time(), "request_id": request_id, "role": role, "round": round_number}
+        record["messages"] = messages
+        options: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        if seed is not None:
+            options["seed"] = int(seed) + round_number
+        try:
+            backend = self._backend(role)
+            record["backend"] = backend.name
+            completion = backend.complete(messages, **options)
+        except BackendError as exc:
+            logger.warning("The %s backend failed: %s", role, exc)
+            report = ValidationReport(False, "llm", f"the {role} backend failed: {exc}", "backend")
+            record.update(error=str(exc), validation=report.to_dict())
+            self.exchange_log.append(record)
+            return CodeAttempt(role, None, report, 0.0)
+        source = extract_code(completion.text)
+        if source is None:
+            report = ValidationReport(
+                False,
+                "answer",
+                "The answer held no Python code block: answer with the module in ```python ... ```.",
+                "no code",
+            )
+        else:
+            report = self.validate(
+                source,
+                input_shape=task.input_shape,
+                num_classes=task.num_classes,
+                limits=dataclasses.replace(self.limits, max_params=task.max_params),
+                args=task.args,
+            )
+        record.update(
+            model=completion.model,
+            answer=completion.text,
+            tokens={"prompt": completion.prompt_tokens, "completion": completion.completion_tokens},
+            latency_s=round(completion.latency_s, 3),
+            arch_hash=code_hash(source) if source is not None else None,
+            validation=report.to_dict(),
+        )
+        self.exchange_log.append(record)
+        return CodeAttempt(role, source, report, completion.latency_s)

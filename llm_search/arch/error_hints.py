@@ -1,0 +1,102 @@
+"""Plain-words hints for the shape errors small models make most, added to what the fixer reads.
+
+Asked to fix "mat1 and mat2 shapes cannot be multiplied (8x1568 and 6272x10)", the 1.5B coder
+model rewrote the input layer instead (measured); told which layer expects what, it has the
+arithmetic done for it. Each hint names the layer kind, the size it has and the size it gets.
+
+Example:
+    >>> print(hint_for("RuntimeError: mat1 and mat2 shapes cannot be multiplied (8x1568 and 6272x10)"))
+    Hint: an nn.Linear layer has in_features=6272 but receives 1568 features per example: set
+    in_features=1568 (or use nn.LazyLinear(10)).
+    >>> print(hint_for("mat1 and mat2 shapes cannot be multiplied (8x1568 and 6272x10)",
+    ...                "import torch.nn as nn\\nfc = nn.Linear(8 * 28 * 28, 10)\\n").splitlines()[1])
+    Change exactly this: line 2: replace `nn.Linear(8 * 28 * 28, 10)` with `nn.Linear(1568, 10)`.
+    >>> hint_for("KeyError: 'x'") is None
+    True
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+
+_LINEAR = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
+_CONV = re.compile(r"expected input\[([\d, ]+)\] to have (\d+) channels, but got (\d+) channels")
+_BATCH_NORM = re.compile(r"running_mean should contain (\d+) elements not (\d+)")
+_CONV_RANK = re.compile(
+    r"Expected 3D \(unbatched\) or 4D \(batched\) input to conv2d, but got input of size: \[([\d, ]+)\]"
+)
+
+
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv}
+
+
+def _constant_value(node: ast.AST) -> int | None:
+    """The value of an integer expression of constants only (``8 * 14 * 14``), else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        left, right = _constant_value(node.left), _constant_value(node.right)
+        if left is not None and right is not None and not (isinstance(node.op, ast.FloorDiv) and right == 0):
+            return _OPERATORS[type(node.op)](left, right)
+    return None
+
+
+def _layer_fixes(source: str | None, kinds: tuple[str, ...], expected: int, got: int) -> list[str]:
+    """``line N: replace `old` with `new``` for each layer of ``kinds`` whose first argument is ``expected``."""
+    if not source:
+        return []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    fixes = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and node.args):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if name in kinds and _constant_value(node.args[0]) == expected:
+            call = ast.get_source_segment(source, node) or ""
+            old_arg = ast.get_source_segment(source, node.args[0]) or str(expected)
+            fixed = call.replace(old_arg, str(got), 1)
+            fixes.append(f"line {node.lineno}: replace `{call}` with `{fixed}`")
+    return fixes
+
+
+def _with_fixes(text: str, fixes: list[str]) -> str:
+    return text + ("\nChange exactly this: " + "; ".join(fixes) + "." if fixes else "")
+
+
+def hint_for(error: str, source: str | None = None) -> str | None:
+    """A hint for a known shape error in ``error`` (a traceback's text), or None.
+
+    With the module's ``source``, the hint also names the line to change and the change.
+    """
+    if match := _LINEAR.search(error):
+        _, got, expected, out = (int(g) for g in match.groups())
+        text = (
+            f"Hint: an nn.Linear layer has in_features={expected} but receives {got} features per example: "
+            f"set in_features={got} (or use nn.LazyLinear({out}))."
+        )
+        return _with_fixes(text, _layer_fixes(source, ("Linear",), expected, got))
+    if match := _CONV.search(error):
+        expected, got = int(match.group(2)), int(match.group(3))
+        text = (
+            f"Hint: an nn.Conv2d layer has in_channels={expected} but receives {got} channels: "
+            f"set its in_channels to {got}, the out_channels of the layer before it."
+        )
+        return _with_fixes(text, _layer_fixes(source, ("Conv2d",), expected, got))
+    if match := _BATCH_NORM.search(error):
+        got, expected = int(match.group(1)), int(match.group(2))
+        text = (
+            f"Hint: an nn.BatchNorm layer has num_features={expected} but its input has {got} channels: "
+            f"use num_features={got}, the out_channels of the layer before it."
+        )
+        return _with_fixes(text, _layer_fixes(source, ("BatchNorm2d", "BatchNorm1d"), expected, got))
+    if match := _CONV_RANK.search(error):
+        return (
+            f"Hint: conv2d got a {len(match.group(1).split(','))}-D input of size [{match.group(1)}]; the model's "
+            "input already is (batch, channels, height, width): do not add or remove dimensions before a conv."
+        )
+    return None

@@ -1,0 +1,108 @@
+"""The write-validate-fix loop with scripted answers and the real sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from llm_search.arch.code_prompts import ArchTask
+from llm_search.arch.code_writer import CodeWriter
+from llm_search.arch.sandbox import SandboxLimits
+from llm_search.arch.store import ArchStore, code_hash
+from llm_search.backends.base import PermanentBackendError
+from llm_search.backends.scripted import ScriptedBackend
+from llm_search.exchange_log import ExchangeLog, read_exchanges
+
+pytest.importorskip("torch")
+
+TASK = ArchTask("Fashion-MNIST: 28x28 grey images of clothes, 10 classes", (1, 28, 28), 10, max_params=200_000)
+LIMITS = SandboxLimits(cpu_s=20, wall_s=90)
+
+CNN = """import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self, in_channels, num_classes):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.fc = nn.Linear(FLAT, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn(self.conv(x))), 2)
+        return self.fc(x.flatten(1))
+"""
+WORKING = CNN.replace("FLAT", "8 * 14 * 14")
+WRONG_FLATTEN = CNN.replace("FLAT", "8 * 28 * 28")  # forgot the pooling
+WRONG_CLASSES = CNN.replace("FLAT", "8 * 14 * 14").replace(
+    "nn.Linear(8 * 14 * 14, num_classes)", "nn.Linear(8 * 14 * 14, 5)"
+)
+IMPORTS_OS = "import os\n" + WORKING
+
+
+def fenced(source: str) -> str:
+    return f"Here is the module:\n```python\n{source}```\nIt is a small CNN."
+
+
+def make_writer(tmp_path, answers, **options) -> tuple[CodeWriter, ScriptedBackend, ExchangeLog]:
+    backend = ScriptedBackend(answers)
+    log = ExchangeLog(str(tmp_path / "llm_exchanges.jsonl"))
+    writer = CodeWriter(backend, limits=LIMITS, store=ArchStore(tmp_path / "arch"), exchange_log=log, **options)
+    return writer, backend, log
+
+
+def test_broken_then_fixed_from_the_traceback(tmp_path):
+    writer, backend, _ = make_writer(tmp_path, [fenced(WRONG_FLATTEN), fenced(WORKING)])
+    result = writer.write(TASK)
+    assert result.ok and result.fixed and result.source == WORKING
+    first, second = result.attempts
+    assert (first.role, first.report.stage, second.role) == ("code_writer", "forward", "code_fixer")
+    fixer_prompt = backend.history[1]["messages"][1]["content"]
+    assert "mat1 and mat2 shapes cannot be multiplied" in fixer_prompt and "8 * 28 * 28" in fixer_prompt
+    stored = ArchStore(tmp_path / "arch").get(result.arch_hash)
+    assert result.arch_hash == code_hash(WORKING) and stored["report"]["ok"] and stored["rounds"] == 2
+    records = list(read_exchanges(str(tmp_path / "llm_exchanges.jsonl")))
+    assert [(r["role"], r["round"], r["validation"]["ok"]) for r in records] == [
+        ("code_writer", 0, False),
+        ("code_fixer", 1, True),
+    ]
+
+
+def test_a_wrong_output_shape_is_explained_and_fixed(tmp_path):
+    writer, backend, _ = make_writer(tmp_path, [fenced(WRONG_CLASSES), fenced(WORKING)])
+    result = writer.write(TASK)
+    assert result.ok and result.attempts[0].report.stage == "output shape"
+    assert "logits of shape (8, 10)" in backend.history[1]["messages"][1]["content"]
+
+
+def test_never_fixed_stops_after_the_last_round_and_stores_nothing(tmp_path):
+    writer, backend, _ = make_writer(tmp_path, [fenced(IMPORTS_OS)] * 4, max_fix_rounds=3)
+    result = writer.write(TASK)
+    assert not result.ok and result.source is None and len(result.attempts) == 4 and len(backend.history) == 4
+    assert all(a.report.stopped_by == "static check" for a in result.attempts)
+    assert all("import of 'os' is not allowed" in call["messages"][1]["content"] for call in backend.history[1:])
+    assert ArchStore(tmp_path / "arch").hashes() == []
+
+
+def test_an_answer_without_code_is_asked_again(tmp_path):
+    writer, backend, _ = make_writer(tmp_path, ["I would use a ResNet.", fenced(WORKING)])
+    result = writer.write(TASK)
+    assert result.ok and result.attempts[0].report.stopped_by == "no code"
+    assert "no Python code block" in backend.history[1]["messages"][1]["content"]
+
+
+def test_a_failing_backend_ends_the_loop_without_raising(tmp_path):
+    writer, backend, _ = make_writer(tmp_path, [PermanentBackendError("no such model")])
+    result = writer.write(TASK)
+    assert not result.ok and len(result.attempts) == 1 and result.attempts[0].report.stopped_by == "backend"
+    assert "no such model" in result.attempts[0].report.error
+
+
+def test_the_parameter_budget_comes_from_the_task(tmp_path):
+    wide = WORKING.replace("nn.Conv2d(in_channels, 8, 3", "nn.Conv2d(in_channels, 128, 3").replace("8 * 14", "128 * 14")
+    wide = wide.replace("nn.BatchNorm2d(8)", "nn.BatchNorm2d(128)")
+    writer, _, _ = make_writer(tmp_path, [fenced(wide)], max_fix_rounds=0)
+    result = writer.write(TASK)
+    assert not result.ok and result.attempts[0].report.stopped_by == "budget"
+    assert "the budget is 200,000" in result.attempts[0].report.error

@@ -1,0 +1,42 @@
+"""Shape-error hints name the layer, the sizes and, given the source, the exact change."""
+
+from __future__ import annotations
+
+from llm_search.arch.error_hints import hint_for
+
+SOURCE = """import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self, in_channels, num_classes):
+        super().__init__()
+        self.a = nn.Conv2d(in_channels, 16, 3)
+        self.b = nn.Conv2d(32, 32, 3)
+        self.bn = nn.BatchNorm2d(64)
+        self.fc = nn.Linear(32 * 7 * 7, num_classes)
+"""
+
+
+def test_conv_channel_mismatch_points_at_the_conv_with_the_wrong_in_channels():
+    error = (
+        "RuntimeError: Given groups=1, weight of size [32, 32, 3, 3], expected input[8, 16, 26, 26] "
+        "to have 32 channels, but got 16 channels instead"
+    )
+    hint = hint_for(error, SOURCE)
+    assert "in_channels=32 but receives 16 channels" in hint
+    assert "line 6: replace `nn.Conv2d(32, 32, 3)` with `nn.Conv2d(16, 32, 3)`" in hint
+
+
+def test_batch_norm_width_points_at_the_batch_norm():
+    hint = hint_for("RuntimeError: running_mean should contain 32 elements not 64", SOURCE)
+    assert "num_features=64 but its input has 32 channels" in hint
+    assert "line 7: replace `nn.BatchNorm2d(64)` with `nn.BatchNorm2d(32)`" in hint
+
+
+def test_linear_size_evaluates_constant_arithmetic():
+    hint = hint_for("mat1 and mat2 shapes cannot be multiplied (8x800 and 1568x10)", SOURCE)
+    assert "line 8: replace `nn.Linear(32 * 7 * 7, num_classes)` with `nn.Linear(800, num_classes)`" in hint
+
+
+def test_without_source_or_a_matching_layer_the_hint_stays_general():
+    hint = hint_for("mat1 and mat2 shapes cannot be multiplied (8x800 and 999x10)", SOURCE)
+    assert hint.startswith("Hint: an nn.Linear layer has in_features=999") and "Change exactly" not in hint
+    assert "Change exactly" not in hint_for("running_mean should contain 32 elements not 64")
