@@ -5,8 +5,8 @@ few modules (torch, torch.nn, torch.nn.functional, math, typing, collections, fu
 of torch's file, process or native-code entry points (``torch.load``, ``torch.hub``, ``torch.ops``...),
 no builtins that reach the interpreter (``eval``, ``exec``, ``open``, ``getattr``, ``__import__``...),
 no dunder attributes other than ``super().__init__``, no ``global``/``nonlocal``, and at module
-level nothing but imports, constants, functions and classes. Exactly one class must subclass
-``nn.Module`` with the expected constructor arguments. The sandbox (``sandbox.py``) is the second
+level nothing but imports, constants, functions and classes. The model is the ``nn.Module``
+subclass whose constructor takes the expected arguments (helper blocks may be defined beside it). The sandbox (``sandbox.py``) is the second
 line of defence for what a syntax tree cannot show (endless loops, memory bombs).
 
 Example:
@@ -134,7 +134,8 @@ class CodeCheck:
     Attributes:
         ok: No problems found.
         problems: What is wrong, each with its line number (what a fixer is told).
-        class_name: The ``nn.Module`` subclass to build, when exactly one was found.
+        class_name: The ``nn.Module`` subclass to build: the (last) one whose constructor takes the
+            required arguments; other subclasses are the model's building blocks.
     """
 
     ok: bool
@@ -311,6 +312,18 @@ def _module_classes(tree: ast.Module) -> list[ast.ClassDef]:
     ]
 
 
+def _init_args(cls: ast.ClassDef) -> list[str] | None:
+    init = next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+    if init is None:
+        return None
+    return [a.arg for a in init.args.posonlyargs + init.args.args + init.args.kwonlyargs]
+
+
+def _accepts(cls: ast.ClassDef, required: Sequence[str]) -> bool:
+    names = _init_args(cls)
+    return names is not None and all(name in names for name in required)
+
+
 def _check_constructor(cls: ast.ClassDef, required: Sequence[str], checker: _Checker) -> None:
     init = next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
     if init is None:
@@ -331,7 +344,8 @@ def check_model_source(
 
     Args:
         source: Python source of one ``nn.Module`` subclass (with its imports and helpers).
-        class_name: The class to build; default: the one ``nn.Module`` subclass in the source.
+        class_name: The class to build; default: the last ``nn.Module`` subclass whose constructor
+            takes ``required_args`` (helper blocks may take anything).
         required_args: Constructor arguments the class must accept.
 
     Returns:
@@ -348,13 +362,14 @@ def check_model_source(
     _check_module_level(tree, checker)
     classes = _module_classes(tree)
     if class_name is not None:
-        classes = [c for c in classes if c.name == class_name]
-        if not classes:
+        candidates = [c for c in classes if c.name == class_name]
+        if not candidates:
             checker.problems.append(f"no nn.Module subclass named {class_name!r}")
-    elif len(classes) != 1:
-        names = ", ".join(c.name for c in classes) or "none"
-        checker.problems.append(f"expected exactly one nn.Module subclass at module level, found {names}")
-    chosen = classes[-1] if len(classes) >= 1 and (class_name is not None or len(classes) == 1) else None
+    else:  # helpers (blocks) are welcome; the model is the class that takes the required arguments
+        candidates = [c for c in classes if _accepts(c, required_args)] or classes[-1:]
+        if not classes:
+            checker.problems.append("no nn.Module subclass at module level")
+    chosen = candidates[-1] if candidates else None
     if chosen is not None:
         _check_constructor(chosen, required_args, checker)
     return CodeCheck(not checker.problems, checker.problems, chosen.name if chosen is not None else None)

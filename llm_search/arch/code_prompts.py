@@ -50,7 +50,8 @@ def _rules(task: ArchTask) -> str:
     shape = "x".join(str(n) for n in task.input_shape)
     return (
         "Rules:\n"
-        f"- Define one class subclassing nn.Module with __init__(self, {channels}, {classes}) and forward(self, x).\n"
+        f"- The model is a class subclassing nn.Module with __init__(self, {channels}, {classes}) and "
+        "forward(self, x); helper nn.Module classes (blocks) may be defined before it.\n"
         f"- Input: a float tensor of shape (batch, {', '.join(str(n) for n in task.input_shape)}) "
         f"(one example is {shape}); output: logits of shape (batch, {classes}), no softmax.\n"
         f"- At most {task.max_params:,} trainable parameters.\n"
