@@ -6,8 +6,9 @@ of torch's file, process or native-code entry points (``torch.load``, ``torch.hu
 no builtins that reach the interpreter (``eval``, ``exec``, ``open``, ``getattr``, ``__import__``...),
 no dunder attributes other than ``super().__init__``, no ``global``/``nonlocal``, and at module
 level nothing but imports, constants, functions and classes. The model is the ``nn.Module``
-subclass whose constructor takes the expected arguments (helper blocks may be defined beside it). The sandbox (``sandbox.py``) is the second
-line of defence for what a syntax tree cannot show (endless loops, memory bombs).
+subclass whose constructor takes the expected arguments (helper blocks may be defined beside it).
+The sandbox (``sandbox.py``) is the second line of defence for what a syntax tree cannot show
+(endless loops, memory bombs).
 
 Example:
     >>> check_model_source("import os\\nclass Net: pass").problems[0]
