@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import numbers
 import os
 import re
@@ -18,7 +19,7 @@ from typing import Any
 from trainables.models.arch_spec import DEFAULT_ARCH, normalize_arch_spec, validate_arch_spec
 
 DATASETS = ("fashion_mnist", "cifar10", "digits")
-MODELS = ("flawed_cnn", "resnet9", "vit", "spec_cnn")
+MODELS = ("flawed_cnn", "resnet9", "vit", "spec_cnn", "code")
 OPTIMIZERS = ("sgd", "sgd_momentum", "sgd_nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "warmup_cosine")
 # (channels, height, width) per data set: lets a config (and an arch spec) be checked before any data loads.
@@ -40,8 +41,12 @@ class TrainConfig:
 
     Attributes:
         dataset: "fashion_mnist", "cifar10" or "digits" (required).
-        model: "flawed_cnn", "resnet9", "vit" or "spec_cnn"; a dict is taken as a spec_cnn `arch`.
+        model: "flawed_cnn", "resnet9", "vit", "spec_cnn" or "code"; a dict is taken as a spec_cnn `arch`.
         arch: Architecture spec for spec_cnn (see `trainables.models.arch_spec`); None = its default.
+        arch_code: For model "code": the source of an ``nn.Module`` whose constructor takes
+            (in_channels, num_classes); carried in the config so any node can build it. It must pass
+            the validator given to the trainable before it is built (`trainables.models.code_model`).
+        arch_hash: The source's hash (first 16 hex digits of its SHA-256); checked when given.
         width: Base width (flawed_cnn conv channels, resnet9 first-stage channels, vit embedding size).
         depth: Transformer blocks (vit only).
         epochs: Number of epochs.
@@ -76,6 +81,8 @@ class TrainConfig:
     dataset: str
     model: str = "resnet9"
     arch: dict[str, Any] | None = None
+    arch_code: str | None = None
+    arch_hash: str | None = None
     width: int | None = None
     depth: int | None = None
     epochs: int = 10
@@ -259,6 +266,23 @@ def _validate(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return check.values, check.errors
 
 
+def _validate_code(check: _Checker, model: Any) -> None:
+    code, digest = check.raw["arch_code"], check.raw["arch_hash"]
+    if model == "code":
+        if not isinstance(code, str) or not code.strip():
+            check.errors.append("arch_code: model 'code' needs the module's source as arch_code")
+        elif digest is not None and digest != source_hash(code):
+            check.errors.append(f"arch_hash: {digest!r} is not the hash of arch_code ({source_hash(code)!r})")
+    elif code is not None or digest is not None:
+        check.errors.append(f"arch_code/arch_hash: only used with model 'code', but model is {model!r}")
+    check.values["arch_code"], check.values["arch_hash"] = code, digest
+
+
+def source_hash(source: str) -> str:
+    """First 16 hex digits of the SHA-256 of ``source`` (as ``llm_search.arch.store.code_hash``)."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+
+
 def _validate_model(check: _Checker) -> None:
     """Model, arch, width and depth depend on each other; check them together."""
     model, arch = check.raw["model"], check.raw["arch"]
@@ -277,6 +301,7 @@ def _validate_model(check: _Checker) -> None:
         check.errors.extend(f"arch: {problem}" for problem in problems)
         arch = normalize_arch_spec(spec) if not problems else arch
     check.values["arch"] = arch
+    _validate_code(check, model)
     for name, models, low, high in (("width", WIDTH_MODELS, 1, 1024), ("depth", DEPTH_MODELS, 1, 24)):
         if check.raw[name] is not None and model not in models:
             check.errors.append(f"{name}: only applies to models {list(models)}, not {model!r}")

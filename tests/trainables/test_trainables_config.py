@@ -138,3 +138,19 @@ def test_import_is_lazy() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_code_models_need_their_source_and_a_matching_hash():
+    from trainables.config import source_hash
+
+    source = "import torch.nn as nn\n"
+    with pytest.raises(ValueError, match="model 'code' needs the module's source as arch_code"):
+        TrainConfig.from_dict({"dataset": "digits", "model": "code"})
+    with pytest.raises(ValueError, match="is not the hash of arch_code"):
+        TrainConfig.from_dict({"dataset": "digits", "model": "code", "arch_code": source, "arch_hash": "0" * 16})
+    with pytest.raises(ValueError, match="only used with model 'code'"):
+        TrainConfig.from_dict({"dataset": "digits", "model": "resnet9", "arch_code": source})
+    cfg = TrainConfig.from_dict(
+        {"dataset": "digits", "model": "code", "arch_code": source, "arch_hash": source_hash(source)}
+    )
+    assert cfg.arch_hash == source_hash(source)

@@ -43,6 +43,11 @@ def build_model(config: TrainConfig) -> nn.Module:
         from trainables.models.vit import ViT
 
         return ViT(shape, NUM_CLASSES, width=config.width or 64, depth=config.depth or 4, dropout=dropout)
+    if config.model == "code":
+        from trainables.models.code_model import build_code_model
+
+        assert config.arch_code is not None  # TrainConfig requires it for model "code"
+        return build_code_model(config.arch_code, shape, NUM_CLASSES)
     from trainables.models.spec_cnn import SpecCNN
 
     assert config.arch is not None  # TrainConfig fills in the default spec for spec_cnn
