@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from llm_search.credit import DEFAULT_BOUNDS, earned_share, proposer_credit
 from llm_search.history import History
@@ -218,6 +218,7 @@ class HybridProposer(Proposer):
         seed: int,
         pending: Iterable[Mapping[str, Any]] = (),
         seen: set[str] | None = None,
+        notes: Sequence[str] = (),
     ) -> list[Proposal]:
         optimizer = self.optimizer(space)
         optimizer.sync(history)
@@ -225,12 +226,12 @@ class HybridProposer(Proposer):
         proposals: list[Proposal] = []
         if n_llm and self.config.mode == "generate":
             from_llm = self.llm.propose(
-                space, history, n_llm, seed=seed, pending=pending, seen=seen, notes=self._notes(optimizer)
+                space, history, n_llm, seed=seed, pending=pending, seen=seen, notes=[*notes, *self._notes(optimizer)]
             )
             # The optimizer, not random sampling, stands in for what the LLM could not deliver.
             proposals = [p for p in from_llm if p.source is ProposalSource.LLM]
         elif n_llm:
-            proposals = self._judge(optimizer, space, history, n_llm, seed=seed)
+            proposals = self._judge(optimizer, space, history, n_llm, seed=seed, notes=notes)
         from_optimizer = optimizer.ask(n - len(proposals))
         self.proposed_by_optimizer += len(from_optimizer)
         proposals += from_optimizer
@@ -238,12 +239,19 @@ class HybridProposer(Proposer):
         return proposals
 
     def _judge(
-        self, optimizer: OptunaOptimizer, space: SearchSpace, history: History, k: int, *, seed: int
+        self,
+        optimizer: OptunaOptimizer,
+        space: SearchSpace,
+        history: History,
+        k: int,
+        *,
+        seed: int,
+        notes: Sequence[str] = (),
     ) -> list[Proposal]:
         """``k`` of the optimizer's candidates: the LLM's picks, then the first others for picks it did not make."""
         candidates = optimizer.ask(k * self.config.candidates_per_pick)
         picked = self.llm.choose(
-            space, history, [c.config for c in candidates], k, seed=seed, notes=self._notes(optimizer)
+            space, history, [c.config for c in candidates], k, seed=seed, notes=[*notes, *self._notes(optimizer)]
         )
         rest = [c for i, c in enumerate(candidates) if i not in picked]
         fill_ins, unused = rest[: k - len(picked)], rest[k - len(picked) :]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 from dataclasses import asdict, dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 if TYPE_CHECKING:
     from llm_search.history import History
@@ -106,8 +106,10 @@ class Proposer(abc.ABC):
         seed: int,
         pending: Iterable[Mapping[str, Any]] = (),
         seen: set[str] | None = None,
+        notes: Sequence[str] = (),
     ) -> list[Proposal]:
-        """``n`` proposals (``pending``: configs running or queued; ``seen``: keys already tried)."""
+        """``n`` proposals (``pending``: configs running or queued; ``seen``: keys already tried;
+        ``notes``: lines a wrapping proposer adds to the LLM's prompt)."""
 
     #: LLM call and proposal counters.
     stats: ProposerStats
@@ -123,6 +125,17 @@ class Proposer(abc.ABC):
     def report(self) -> dict[str, Any]:
         """Counters for ``LLMSearcher.stats`` beyond :attr:`stats` (e.g. the hybrid's LLM share)."""
         return {}
+
+    def check_space(self, space: SearchSpace) -> None:  # noqa: B027 (optional hook)
+        """Raise a ValueError that names the fix if ``space`` does not suit this proposer."""
+
+    def extend_space(self, space: SearchSpace) -> SearchSpace:
+        """The space proposals are made in (e.g. with generated architectures among a parameter's choices)."""
+        return space
+
+    def expand(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The Tune config a proposal becomes (e.g. a generated architecture's label -> its code)."""
+        return config
 
     @abc.abstractmethod
     def get_state(self) -> dict[str, Any]:

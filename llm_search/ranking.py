@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -94,6 +94,7 @@ class RankingProposer(Proposer):
         seed: int,
         pending: Iterable[Mapping[str, Any]] = (),
         seen: set[str] | None = None,
+        notes: Sequence[str] = (),
     ) -> list[Proposal]:
         rng = np.random.default_rng(seed)
         taken = set(seen or ()) | {space.key(c) for c in pending}
@@ -101,7 +102,8 @@ class RankingProposer(Proposer):
         pool = make_candidates(space, history, size, rng, seen=taken, local_share=self.config.local_share)
         picked: list[int] = []
         if self.config.picker == "llm" and pool:
-            picked = self.llm.choose(space, history, pool, min(n, len(pool)), seed=int(rng.integers(2**31 - 1)))
+            k, choice_seed = min(n, len(pool)), int(rng.integers(2**31 - 1))
+            picked = self.llm.choose(space, history, pool, k, seed=choice_seed, notes=notes)
         proposals = [Proposal(pool[i], ProposalSource.LLM) for i in picked]
         rest = [i for i in rng.permutation(len(pool)) if int(i) not in picked]
         proposals += [Proposal(pool[int(i)], ProposalSource.RANDOM) for i in rest[: n - len(proposals)]]

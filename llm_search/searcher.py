@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from ray.tune.search import Searcher
 
+from llm_search.arch.search import ArchitectureConfig
 from llm_search.backends.registry import BackendSpec
 from llm_search.exchange_log import ExchangeLog
 from llm_search.history import History, TrialRecord
@@ -53,6 +54,10 @@ UNKNOWN_TRIAL = "LLMSearcher got a result for unknown trial %s without a config 
 LATE_RESULT = "LLMSearcher got a result for trial %s after it finished (late or duplicate report); ignored."
 RESUMED_TRIAL = "Trial %s reports again after it was %s: Tune resumed it; its results count."
 ADOPTED_TRIAL = "Trial %s was not started by this searcher%s; recorded from the config in its result."
+ARCHITECTURES_NEED_LLM_OR_RANK = (
+    "architectures= works with strategy='llm' or 'rank': the hybrid's optimizer has a fixed space "
+    "and cannot take networks written during the search"
+)
 SETTINGS_WITHOUT_STRATEGY = (
     "LLMSearcher got hybrid= or rank= settings that do not belong to strategy={strategy!r}: drop one of them."
 )
@@ -77,6 +82,10 @@ class LLMSearcher(Searcher):
         hybrid: The hybrid's settings: a :class:`~llm_search.hybrid.HybridConfig` or a dict of its
             fields (``llm_share``, ``adaptive_share``, ``optimizer``, ``mode``, ``warm_start``,
             ``llm_after``...); implies ``strategy="hybrid"`` when given.
+        architectures: Search over networks too (:class:`~llm_search.arch.search.ArchitectureConfig`):
+            the ``code_writer`` role writes networks that, once validated, join the space's architecture
+            parameter; strategies ``"llm"`` and ``"rank"``. The code roles default to the embedded
+            coder model (``local:qwen2.5-coder-1.5b``) when ``backend`` is an embedded one.
         rank: The ranking strategy's settings: a :class:`~llm_search.ranking.RankConfig` or a dict of
             its fields (``candidates``, ``local_share``, ``picker``); implies ``strategy="rank"``.
         task: What is being tuned, in a sentence or two, for the prompt.
@@ -125,6 +134,7 @@ class LLMSearcher(Searcher):
         strategy: str | None = None,
         hybrid: HybridConfig | Mapping[str, Any] | None = None,
         rank: RankConfig | Mapping[str, Any] | None = None,
+        architectures: ArchitectureConfig | None = None,
         task: str | None = None,
         seed: int | None = None,
         max_trials: int | None = None,
@@ -189,11 +199,28 @@ class LLMSearcher(Searcher):
             )
         else:
             raise ValueError(f"strategy must be 'llm', 'rank' or 'hybrid', got {strategy!r}")
+        if architectures is not None:
+            self._proposer = self._with_architectures(architectures, strategy)
         self.strategy = strategy
         self._lock = threading.RLock()
         self._worker: threading.Thread | None = None
         if self._space is not None:
             self._prepare_points()
+
+    def _with_architectures(self, config: ArchitectureConfig, strategy: str) -> Proposer:
+        from llm_search.arch.code_writer import DEFAULT_CODE_MODEL, CodeWriter
+        from llm_search.arch.search import ArchitectureProposer
+
+        if strategy == "hybrid":
+            raise ValueError(ARCHITECTURES_NEED_LLM_OR_RANK)
+
+        def spec(role: str) -> BackendSpec:
+            default = self._roles.default
+            embedded = isinstance(default, str) and default.split(":")[0] == "local"
+            return self._roles.overrides.get(role, DEFAULT_CODE_MODEL if embedded else default)
+
+        writer = CodeWriter(spec("code_writer"), spec("code_fixer"), exchange_log=self._log)
+        return ArchitectureProposer(self._proposer, config, writer)
 
     # ------------------------------------------------------------------ Tune contract: setup
     @staticmethod
@@ -231,6 +258,7 @@ class LLMSearcher(Searcher):
 
     def _prepare_points(self) -> None:
         assert self._space is not None
+        self._proposer.check_space(self._space)
         for index, point in enumerate(self._raw_points, 1):
             flat, problems = self._space.validate(point)
             if flat is None:
@@ -268,7 +296,7 @@ class LLMSearcher(Searcher):
             self._n_suggested += 1
             if len(self._queue) < self._prefetch:
                 self._request_more()
-        return self._space.to_config(proposal.config)
+        return self._proposer.expand(self._space.to_config(proposal.config))
 
     def _at_concurrency_limit(self) -> bool:
         return self._max_concurrent is not None and len(self._history.running()) >= self._max_concurrent
