@@ -13,7 +13,6 @@ import glob
 import logging
 import math
 import os
-import pickle
 import threading
 from collections import deque
 from typing import Any, Mapping, Sequence
@@ -32,11 +31,11 @@ from llm_search.proposal import Proposal, ProposalSource, Proposer, TrialStatus
 from llm_search.proposer import LLMProposer
 from llm_search.ranking import RankConfig, RankingProposer
 from llm_search.roles import RoleBackends
+from llm_search.searcher_state import SearcherStateMixin
 from llm_search.space import SearchSpace
 
 logger = logging.getLogger(__name__)
 
-STATE_VERSION = 2
 MAX_BATCH = 8
 
 NO_SPACE = (
@@ -64,7 +63,7 @@ SETTINGS_WITHOUT_STRATEGY = (
 BAD_POINT = "points_to_evaluate entry %d is not valid for the search space (%s); skipped."
 
 
-class LLMSearcher(Searcher):
+class LLMSearcher(SearcherStateMixin, Searcher):
     """Ray Tune searcher that asks an LLM for hyperparameter configurations.
 
     Args:
@@ -500,104 +499,3 @@ class LLMSearcher(Searcher):
     @property
     def exchange_log_path(self) -> str | None:
         return self._log.path
-
-    # ------------------------------------------------------------------ state
-    def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
-        # Tune calls this with the experiment's driver directory: the place for the exchange log,
-        # and where failed trials leave their error.txt.
-        self._experiment_dir = checkpoint_dir
-        if not self._log.pinned:  # follow the experiment, also into a restored run's new directory
-            self._log.set_path(checkpoint_dir)
-        super().save_to_dir(checkpoint_dir, session_str)
-
-    def get_state(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "version": STATE_VERSION,
-                "space": self._space,
-                "metric": self._metric,
-                "mode": self._mode,
-                "history": self._history.to_state(),
-                "points": list(self._points),
-                "raw_points": self._raw_points,
-                "external_points": self._external_points,
-                "queue": [(p.config, p.source.value, p.ticket) for p in self._queue],
-                "rng": self._rng.bit_generator.state,
-                "n_suggested": self._n_suggested,
-                "num_samples": self._num_samples,
-                "max_concurrent": self._max_concurrent,
-                "proposer": self._proposer.get_state(),
-                "log_path": self._log.path,
-                "budget_spent": self._budget.spent() if self._budget else None,
-            }
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        state = _migrate_state(state)
-        with self._lock:
-            space = state["space"]  # rebuilt, so a space pickled by an older version gets today's lookups
-            self._space = SearchSpace(space.params, space.constants, space.paths)
-            self._metric, self._mode = state["metric"], state["mode"]
-            self._history = History.from_state(state["history"])
-            # Tune resumes some of these (their next report revives them) and may skip others: until
-            # then they neither take a trial slot nor show as running in the prompt.
-            self._history.interrupt_running()
-            self._points = deque(state["points"])
-            self._raw_points = state["raw_points"]
-            self._external_points = state["external_points"]
-            self._queue = deque(Proposal(c, ProposalSource(s), t) for c, s, t in state["queue"])
-            # Derived, not restored: keys of older versions may differ from today's.
-            self._seen = {
-                self._space.key(c)
-                for c in [
-                    *(r.config for r in self._history.records.values()),
-                    *self._points,
-                    *(p.config for p in self._queue),
-                ]
-            }
-            self._rng.bit_generator.state = state["rng"]
-            self._n_suggested = state["n_suggested"]
-            self._num_samples = state.get("num_samples")
-            self._max_concurrent = state["max_concurrent"] or self._max_concurrent
-            self._proposer.set_state(state["proposer"])
-            if state.get("budget_spent") and self._budget is not None:
-                self._budget.load_spent(state["budget_spent"])
-            if state.get("log_path") and self._log.path is None:
-                self._log.set_path(state["log_path"])
-
-    def save(self, checkpoint_path: str) -> None:
-        """Write the explicit state (space, history, live trials, queue, RNG, counters)."""
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.set_state(pickle.load(f))
-
-    def __getstate__(self) -> dict:
-        # Tuner pickles searchers; locks and threads cannot travel (backends drop their handles).
-        state = self.__dict__.copy()
-        state.pop("_lock", None)
-        state["_worker"] = None
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.RLock()
-
-
-def _migrate_state(state: dict[str, Any]) -> dict[str, Any]:
-    """A saved state in today's form; version 1 (before the proposer interface) is converted."""
-    version = state.get("version")
-    if version == 1:
-        state = {
-            **state,
-            "version": STATE_VERSION,
-            "queue": [(config, source, None) for config, source in state["queue"]],
-            "proposer": {"stats": state["stats"], "disabled_reason": state["disabled_reason"]},
-        }
-    elif version != STATE_VERSION:
-        raise ValueError(
-            f"Unsupported LLMSearcher state version {version!r}: it was saved by a newer llm-search; "
-            "upgrade llm-search to restore it."
-        )
-    return state
