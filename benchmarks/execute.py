@@ -307,6 +307,10 @@ def run_all(specs: list[RunSpec], out: str | os.PathLike[str]) -> int:
             continue
         if spec.llm_log is None and get_method(spec.method).uses_llm:
             spec = dataclasses.replace(spec, llm_log=str(log_path(out, spec.method, problem, spec.seed)))
+            stale = Path(spec.llm_log)
+            if stale.exists():  # an interrupted attempt's exchanges: the rerun's log starts empty
+                logger.info("%s: discarding the exchange log of an interrupted attempt", label)
+                stale.unlink()
         try:
             table = run_one(spec)
         except (KeyError, TypeError, ValueError, ImportError) as exc:

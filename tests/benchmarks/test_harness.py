@@ -106,3 +106,16 @@ def test_a_seeded_random_run_is_reproducible(ray_runtime):
     first, second = (run_one(RunSpec("random", "toy/branin", seed=5, budget=4)) for _ in range(2))
     assert first["config"].tolist() == second["config"].tolist()
     assert first["value"].tolist() == second["value"].tolist()
+
+
+def test_a_rerun_of_an_interrupted_run_starts_a_fresh_exchange_log(ray_runtime, scripted_backend_spec, tmp_path):
+    argv = ["--methods", "llm-local", "--problems", "branin", "--seeds", "0", "--budget", "4"]
+    argv += ["--backend", scripted_backend_spec, "--out", str(tmp_path)]
+    assert run.main(argv) == 0
+    [table] = list((tmp_path / "runs").glob("llm-local/*/seed0.*"))
+    [log] = list((tmp_path / "llm_logs").glob("llm-local/*/seed0.jsonl"))
+    table.unlink()  # as if the run had been killed before it was stored
+    log.write_text(log.read_text() + json.dumps({"answer": "from the killed attempt"}) + "\n")
+    assert run.main(argv) == 0
+    answers = [json.loads(line).get("answer") for line in log.read_text().splitlines()]
+    assert "from the killed attempt" not in answers and answers
