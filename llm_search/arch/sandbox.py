@@ -4,7 +4,9 @@
 batch of the task's shape, produce one logit per class and stay within the parameter and FLOP
 budgets?", and says where and why it failed, in words a fixer model can act on. The code never
 runs in the caller's process. The child process (``sandbox_child.py``) starts under
-``python -I`` in a fresh temporary working directory with a minimal environment and:
+``python -I`` in a fresh temporary working directory, in its own session, with a minimal
+environment, and sets on itself before torch loads (no ``preexec_fn``: forking a threaded
+process such as a Tune driver and running Python before exec can deadlock):
 
 - resource limits: CPU seconds, address space, file size, open files, no core dumps (and processes,
   where the kernel counts them: not for root);
@@ -31,11 +33,9 @@ Example:
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -52,8 +52,6 @@ from llm_search.arch.error_hints import hint_for
 logger = logging.getLogger(__name__)
 
 CHILD = Path(__file__).with_name("sandbox_child.py")
-CLONE_NEWNET = 0x40000000
-CLONE_NEWUSER = 0x10000000
 MAX_STDERR_CHARS = 4000
 # CPU seconds for starting Python and torch, on top of SandboxLimits.cpu_s; the child narrows its own
 # limit to cpu_s once torch is ready, so the generated code gets cpu_s however slow the start was.
@@ -126,39 +124,6 @@ class ValidationReport:
         return f"{text}\n{hint}" if hint else text
 
 
-def _unshare_network() -> str | None:
-    """Enter an empty network namespace; the name of what was done, or None if the kernel refused."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
-    flags = CLONE_NEWNET if os.geteuid() == 0 else CLONE_NEWUSER | CLONE_NEWNET
-    if libc.unshare(flags) == 0:
-        return "network namespace"
-    return None
-
-
-def _child_setup(limits: SandboxLimits, isolation_write_fd: int) -> None:
-    """Runs in the child between fork and exec: limits first, then the namespace."""
-    os.setsid()  # its own process group, killed as one
-    memory = limits.memory_mb * 2**20
-    for name, value in (
-        (resource.RLIMIT_CPU, (limits.cpu_s + STARTUP_CPU_S, limits.cpu_s + STARTUP_CPU_S + 1)),
-        (resource.RLIMIT_AS, (memory, memory)),
-        (resource.RLIMIT_FSIZE, (limits.file_mb * 2**20,) * 2),
-        (resource.RLIMIT_NOFILE, (256, 256)),
-        (resource.RLIMIT_CORE, (0, 0)),
-        (resource.RLIMIT_NPROC, (64, 64)),
-    ):
-        resource.setrlimit(name, value)
-    applied = ["resource limits"]
-    namespace = _unshare_network()
-    if namespace:
-        applied.append(namespace)
-    os.write(isolation_write_fd, json.dumps(applied).encode())
-    os.close(isolation_write_fd)
-
-
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -198,6 +163,9 @@ def run_in_sandbox(
         "max_params": limits.max_params,
         "max_flops": limits.max_flops,
         "cpu_s": limits.cpu_s,
+        "startup_cpu_s": STARTUP_CPU_S,
+        "memory_mb": limits.memory_mb,
+        "file_mb": limits.file_mb,
         "allowed_modules": list(ALLOWED_MODULES),
         "work_dir": work_dir,
     }
@@ -209,7 +177,6 @@ def run_in_sandbox(
         "MKL_NUM_THREADS": "1",
         "PYTHONHASHSEED": "0",
     }
-    isolation_read, isolation_write = os.pipe()
     timed_out = False
     stderr_path = Path(work_dir) / "stderr.txt"  # a file, not a pipe: the file-size limit bounds a print flood
     try:
@@ -221,10 +188,10 @@ def run_in_sandbox(
                 stderr=stderr_file,
                 cwd=work_dir,
                 env=env,
-                pass_fds=(isolation_write,),
-                preexec_fn=lambda: _child_setup(limits, isolation_write),
+                # No preexec_fn: forking a threaded process (a Tune driver) and running Python before
+                # exec can deadlock. The child sets its own limits and namespace as it starts.
+                start_new_session=True,
             )
-        os.close(isolation_write)
         try:
             out, _ = process.communicate(json.dumps(request).encode(), timeout=limits.wall_s)
         except subprocess.TimeoutExpired:
@@ -232,9 +199,6 @@ def run_in_sandbox(
             _kill_group(process.pid)
             out, _ = process.communicate()
         _kill_group(process.pid)  # whatever it left behind
-        with os.fdopen(isolation_read) as stream:
-            isolation = json.loads(stream.read() or "[]")
-        isolation.append("guarded builtins and audit hook")
         stderr = _tail(stderr_path)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -249,7 +213,7 @@ def run_in_sandbox(
         else:
             stopped = "wall-time limit" if timed_out else f"exit status {process.returncode}"
         error = f"the process was stopped by the {stopped} before it reported" + (f"\n{stderr}" if stderr else "")
-        return ValidationReport(False, "run", error, stopped, seconds=seconds, isolation=isolation)
+        return ValidationReport(False, "run", error, stopped, seconds=seconds)
     fields = {k: data.get(k) for k in ("params", "flops_per_example", "output_shape", "step_ms")}
     return ValidationReport(
         bool(data.get("ok")),
@@ -258,7 +222,7 @@ def run_in_sandbox(
         data.get("stopped_by"),
         **fields,
         seconds=seconds,
-        isolation=isolation,
+        isolation=list(data.get("isolation") or []),
     )
 
 

@@ -202,12 +202,44 @@ def _run(request: dict, report: dict) -> None:
     report["ok"] = True
 
 
+CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
+
+
+def _confine(request: dict) -> list[str]:
+    """Limits and an empty network namespace, set by this process on itself before torch loads."""
+    memory = int(request["memory_mb"]) * 2**20
+    cpu = int(request["cpu_s"]) + int(request["startup_cpu_s"])  # narrowed once torch is ready (_run)
+    for name, value in (
+        (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+        (resource.RLIMIT_AS, (memory, memory)),
+        (resource.RLIMIT_FSIZE, (int(request["file_mb"]) * 2**20,) * 2),
+        (resource.RLIMIT_NOFILE, (256, 256)),
+        (resource.RLIMIT_CORE, (0, 0)),
+        (resource.RLIMIT_NPROC, (64, 64)),
+    ):
+        resource.setrlimit(name, value)
+    applied = ["resource limits"]
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        flags = CLONE_NEWNET if os.geteuid() == 0 else CLONE_NEWUSER | CLONE_NEWNET
+        if libc.unshare(flags) == 0:
+            applied.append("network namespace")
+    except OSError:
+        pass  # no namespace here: the audit hook still refuses sockets
+    return applied + ["guarded builtins and audit hook"]
+
+
 def main() -> None:
     report_stream = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # the model code's prints go to stderr, not into the report
     report = {"ok": False, "stage": "start"}
     try:
-        _run(json.loads(sys.stdin.read()), report)
+        request = json.loads(sys.stdin.read())
+        report["isolation"] = _confine(request)
+        _run(request, report)
     except MemoryError:
         report["error"] = "MemoryError: the model needs more memory than the sandbox allows"
         report["stopped_by"] = "memory limit"

@@ -47,7 +47,9 @@ def test_model_loads_once_per_process_and_backends_pickle_without_it():
     first, second = LocalBackend(), LocalBackend()
     first.complete([{"role": "user", "content": "hi"}], max_tokens=2)
     second.complete([{"role": "user", "content": "hi"}], max_tokens=2)
-    assert len(local._servers) == 1
+    # Other tests of this process may have loaded other models; this model is loaded once.
+    path = local.resolve_model_path(first.model_spec)
+    assert len([key for key in local._servers if key[0] == path]) == 1
     clone = pickle.loads(pickle.dumps(first))
     assert "server" not in repr(vars(clone)).lower()
     assert clone.complete([{"role": "user", "content": "hi"}], max_tokens=2).model.startswith("SmolLM2")
