@@ -313,8 +313,12 @@ def _module_classes(tree: ast.Module) -> list[ast.ClassDef]:
     ]
 
 
+def _method(cls: ast.ClassDef, name: str) -> ast.FunctionDef | None:
+    return next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == name), None)
+
+
 def _init_args(cls: ast.ClassDef) -> list[str] | None:
-    init = next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+    init = _method(cls, "__init__")
     if init is None:
         return None
     return [a.arg for a in init.args.posonlyargs + init.args.args + init.args.kwonlyargs]
@@ -326,15 +330,15 @@ def _accepts(cls: ast.ClassDef, required: Sequence[str]) -> bool:
 
 
 def _check_constructor(cls: ast.ClassDef, required: Sequence[str], checker: _Checker) -> None:
-    init = next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
-    if init is None:
+    names = _init_args(cls)
+    if names is None:
         checker.fail(cls, f"class {cls.name} needs __init__(self, {', '.join(required)})")
         return
-    names = [a.arg for a in init.args.posonlyargs + init.args.args + init.args.kwonlyargs]
     missing = [name for name in required if name not in names]
     if missing:
+        init = _method(cls, "__init__")
         checker.fail(init, f"{cls.name}.__init__ must accept {', '.join(required)} (missing: {', '.join(missing)})")
-    if not any(isinstance(n, ast.FunctionDef) and n.name == "forward" for n in cls.body):
+    if _method(cls, "forward") is None:
         checker.fail(cls, f"class {cls.name} needs a forward(self, x) method")
 
 
