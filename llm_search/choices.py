@@ -19,6 +19,59 @@ from llm_search.parsing import extract_configs
 from llm_search.prompts import SYSTEM_PROMPT, ContextLimits, build_messages, render_config
 from llm_search.space import SearchSpace
 
+REFERENCE_TRIALS = 3  # a candidate near one of these best trials is written as its changes
+
+
+def describe_candidate(
+    space: SearchSpace, candidate: Mapping[str, Any], references: Sequence[tuple[int, Mapping]]
+) -> str:
+    """A candidate as ``#4 with lr=0.01 (was 0.001)`` when it differs from a listed best trial in one
+    or two parameters, else in full.
+
+    The short form costs a fraction of the tokens and says what a small model has to judge: which
+    good trial is changed, and how.
+
+    Example:
+        >>> from ray import tune
+        >>> space = SearchSpace.from_tune({"lr": tune.loguniform(1e-4, 1e-1), "depth": tune.choice([1, 2, 3])})
+        >>> describe_candidate(space, {"lr": 0.01, "depth": 2}, [(4, {"lr": 0.001, "depth": 2})])
+        '#4 with lr=0.01 (was 0.001)'
+        >>> describe_candidate(space, {"lr": 0.01, "depth": 3}, [(4, {"lr": 0.001, "depth": 2})])
+        '#4 with lr=0.01 (was 0.001), depth=3 (was 2)'
+        >>> describe_candidate(space, {"lr": 0.01, "depth": 3}, [])
+        '{"lr": 0.01, "depth": 3}'
+    """
+    closest: tuple[int, list[str]] | None = None
+    for number, config in references:
+        changed = [
+            name
+            for name in space.names
+            if name in candidate
+            and (name not in config or space[name].key(candidate[name]) != space[name].key(config[name]))
+        ]
+        if (
+            len(changed) <= 2
+            and all(name in config for name in changed)
+            and (closest is None or len(changed) < len(closest[1]))
+        ):
+            closest = (number, changed)
+    if closest is None or not closest[1]:
+        return render_config(space, candidate)
+    number, changed = closest
+    reference = dict(references[[n for n, _ in references].index(number)][1])
+
+    def value(config: Mapping[str, Any], name: str) -> str:
+        return render_config(space, {name: config[name]}).split(": ", 1)[1][:-1]
+
+    moves = [f"{name}={value(candidate, name)} (was {value(reference, name)})" for name in changed]
+    return f"#{number} with " + ", ".join(moves)
+
+
+def _references(history: History) -> list[tuple[int, Mapping]]:
+    """The best finished trials with their numbers in the prompt's trial list."""
+    numbers = {id(r): i for i, r in enumerate(history.finished_in_order(), 1)}
+    return [(numbers[id(r)], r.config) for r in history.best(REFERENCE_TRIALS) if id(r) in numbers]
+
 
 def build_choice_messages(
     *,
@@ -33,7 +86,8 @@ def build_choice_messages(
     """The history prompt, with the request replaced by 'pick k of these candidates'."""
     base = build_messages(space=space, history=history, n_configs=k, task=task, limits=limits, notes=notes)
     context = base[1]["content"].rsplit("\nPropose ", 1)[0]
-    listed = "\n".join(f"{i}. {render_config(space, c)}" for i, c in enumerate(candidates))
+    references = _references(history)
+    listed = "\n".join(f"{i}. {describe_candidate(space, c, references)}" for i, c in enumerate(candidates))
     request = (
         f"Candidates, untried ({len(candidates)} configurations):\n{listed}\n\n"
         f"Pick the {k} candidate{'s' if k > 1 else ''} most likely to improve {history.metric or 'the objective'}, "

@@ -34,8 +34,8 @@ from llm_search.params import CategoricalParam, Param
 from llm_search.space import SearchSpace
 
 NUMERIC_BINS = 4  # intervals per numeric parameter: coarse enough that each holds several trials
-MAX_CELLS = 6  # tried values listed per parameter (the best first)
-MAX_UNTRIED = 6  # untried values named per parameter
+MAX_CELLS = 4  # tried values listed per parameter (the best first)
+MAX_UNTRIED = 4  # untried values named per parameter
 
 
 @dataclass

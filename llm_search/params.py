@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Union
 
 import numpy as np
@@ -306,6 +307,31 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def short_float_labels(labels: list[JsonValue]) -> list[JsonValue]:
+    """``labels`` with their floats at the fewest significant digits (3 or more) that keep them distinct.
+
+    A grid such as ``np.logspace(-8, 0, 10)`` lists 7.742637e-08 and 0.0059948424; Qwen's tokenizer
+    spends a token per digit, so every prompt that lists such values (the space, each trial, each
+    candidate) pays for digits that tell the model nothing. Labels are what the LLM reads and
+    answers; the choices themselves keep their full precision.
+
+    Example:
+        >>> short_float_labels([7.742637e-08, 0.0059948424, 1.0, "adam", 3])
+        [7.74e-08, 0.00599, 1.0, 'adam', 3]
+        >>> short_float_labels([0.1, 0.1001, 0.10001])
+        [0.1, 0.1001, 0.10001]
+    """
+    distinct = len({canonical_json(label) for label in labels})
+    for digits in range(3, 18):
+        short = [
+            float(f"{label:.{digits}g}") if isinstance(label, float) and math.isfinite(label) else label
+            for label in labels
+        ]
+        if len({canonical_json(label) for label in short}) == distinct:
+            return short
+    return list(labels)
+
+
 @dataclass(frozen=True)
 class CategoricalParam:
     """One of a fixed list of values (numbers, strings, bools, None, lists, ...)."""
@@ -315,8 +341,13 @@ class CategoricalParam:
 
     kind = "categorical"
 
-    @property
+    @cached_property
     def labels(self) -> list[JsonValue]:
+        """What the LLM reads and answers for each choice (floats shortened: ``short_float_labels``)."""
+        return short_float_labels(self.full_labels)
+
+    @cached_property
+    def full_labels(self) -> list[JsonValue]:
         return [json_label(c) for c in self.choices]
 
     def sample(self, rng: np.random.Generator) -> Any:
@@ -324,13 +355,14 @@ class CategoricalParam:
 
     def coerce(self, value: Any) -> tuple[Any, list[Problem]]:
         labels = self.labels
-        canon = [canonical_json(label) for label in labels]
         try:
             wanted = canonical_json(json_label(value))
         except (TypeError, ValueError):
             wanted = None
-        if wanted in canon:
-            return self.choices[canon.index(wanted)], []
+        for shown in (labels, self.full_labels):  # the label the LLM was shown, or the choice itself
+            canon = [canonical_json(label) for label in shown]
+            if wanted in canon:
+                return self.choices[canon.index(wanted)], []
         # Lenient matches, in order of confidence: same text ignoring case/space, same number.
         text = str(value).strip().strip("'\"").lower()
         for choice, label in zip(self.choices, labels, strict=True):

@@ -39,7 +39,7 @@ def test_values_are_ranked_by_their_best_result_and_the_untried_ones_named():
     run(history, [(1e-3, 64, "adam", 0.3), (1e-3, 64, "sgd", 0.5), (5e-2, 1024, "sgd", 2.0), (2e-5, 16, "adam", 1.2)])
     lines = lines_by_param(history)
     assert lines["width"] == (
-        "- width: 64 -> best 0.3 (2 trials); 16 -> 1.2 (1); 1024 -> 2 (1); untried 32, 128, 256, 512, 2048"
+        "- width: 64 -> best 0.3 (2 trials); 16 -> 1.2 (1); 1024 -> 2 (1); untried 32, 128, 256, 512 and 1 more"
     )
     assert lines["opt"] == '- opt: "adam" -> best 0.3 (2 trials); "sgd" -> 0.5 (2)'
     # lr on its log scale in 4 steps of 10x: 1e-5..1e-4 (2e-5), 1e-4..1e-3 (empty), 1e-3..1e-2 (two), 1e-2..1e-1

@@ -146,35 +146,67 @@ def normalize_arch_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _shape_errors(spec: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int) -> list[str]:
-    """Walk a normalized spec over an input shape: spatial collapse and parameter budget."""
-    errors: list[str] = []
+def _walk(spec: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int) -> tuple[list[str], int, int]:
+    """Walk a normalized spec over an input shape: (errors of spatial collapse, parameters, forward FLOPs)."""
+    errors = _collapse_errors(spec, input_shape)
     channels, height, width = input_shape
-    params = 0
-    for index, block in enumerate(spec["blocks"]):
+    params = flops = 0
+    for block in spec["blocks"]:
         out, k = block["channels"], block["kernel"]
-        params += channels * out * k * k + (2 * out if block["batch_norm"] else out)
-        downsamples = int(block["stride"] == 2) + int(block["pool"] != "none")
+        if block["stride"] == 2:
+            height, width = (height + 1) // 2, (width + 1) // 2
+        weights = channels * out * k * k
+        params += weights + (2 * out if block["batch_norm"] else out)
+        flops += 2 * weights * height * width
         if block["residual"] and (out != channels or block["stride"] == 2):
             params += channels * out + out  # 1x1 projection shortcut
-        for _ in range(downsamples):
-            if min(height, width) < 2:
-                errors.append(
-                    f"blocks[{index}]: spatial size is already {height}x{width}; remove a stride-2 or pooling "
-                    f"step (input {input_shape[1]}x{input_shape[2]} allows about "
-                    f"{int(math.log2(min(input_shape[1:])))} halvings)"
-                )
-                return errors
-            # Stride-2 'same' convs and ceil-mode pooling both give ceil(size / 2).
-            height, width = (height + 1) // 2, (width + 1) // 2
+            flops += 2 * channels * out * height * width
+        if block["pool"] != "none":
+            height, width = (height + 1) // 2, (width + 1) // 2  # ceil-mode pooling
         channels = out
     head = spec["head"]
     features = channels * height * width if head["pool"] == "flatten" else channels
     if head["hidden"]:
         params += features * head["hidden"] + head["hidden"]
+        flops += 2 * features * head["hidden"]
         features = head["hidden"]
     params += features * num_classes + num_classes
-    if params > MAX_PARAMS:
+    flops += 2 * features * num_classes
+    return errors, params, flops
+
+
+def _collapse_errors(spec: Mapping[str, Any], input_shape: tuple[int, int, int]) -> list[str]:
+    """A halving (stride 2 or pooling) of a map that is already 1 pixel wide."""
+    height, width = input_shape[1:]
+    for index, block in enumerate(spec["blocks"]):
+        downsamples = int(block["stride"] == 2) + int(block["pool"] != "none")
+        for _ in range(downsamples):
+            if min(height, width) < 2:
+                return [
+                    f"blocks[{index}]: spatial size is already {height}x{width}; remove a stride-2 or pooling "
+                    f"step (input {input_shape[1]}x{input_shape[2]} allows about "
+                    f"{int(math.log2(min(input_shape[1:])))} halvings)"
+                ]
+            # Stride-2 'same' convs and ceil-mode pooling both give ceil(size / 2).
+            height, width = (height + 1) // 2, (width + 1) // 2
+    return []
+
+
+def spec_cost(spec: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int = 10) -> tuple[int, int]:
+    """Trainable parameters and forward FLOPs per example of a *valid* spec (an estimate for budgets).
+
+    Example:
+        >>> spec_cost({"blocks": [{"channels": 8, "pool": "max"}]}, (1, 8, 8), num_classes=10)
+        (178, 9376)
+    """
+    _, params, flops = _walk(normalize_arch_spec(spec), input_shape, num_classes)
+    return params, flops
+
+
+def _shape_errors(spec: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int) -> list[str]:
+    """Spatial collapse and parameter budget of a normalized spec."""
+    errors, params, _ = _walk(spec, input_shape, num_classes)
+    if not errors and params > MAX_PARAMS:
         errors.append(f"the spec has about {params:,} parameters; the limit is {MAX_PARAMS:,}")
     return errors
 
