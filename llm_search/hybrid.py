@@ -159,6 +159,13 @@ class HybridProposer(Proposer):
             self._optimizer.discard([proposal])
 
     def optimizer(self, space: SearchSpace) -> OptunaOptimizer:
+        """The optimizer of ``space``; a new one when the space changed (a network written for the
+        architecture parameter is a new choice): Optuna's categoricals cannot grow, so the new study
+        is told every finished trial again at its next sync, and asked-but-unfinished trials join it
+        as the others' do, when they finish."""
+        if self._optimizer is not None and self._optimizer.space.params != space.params:
+            logger.info("The search space changed (%s); the optimizer restarts from all finished trials", space.names)
+            self._optimizer = None
         if self._optimizer is None:
             self._optimizer = OptunaOptimizer(
                 space, kind=self.config.optimizer, seed=self.seed, n_startup_trials=self.config.startup_trials

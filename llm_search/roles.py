@@ -3,7 +3,8 @@
 The AWS work used a strong model with extended thinking to write code and a small fast one for
 checks and reports; here every role may have its own backend. The roles in use: ``proposer``
 (configs; also the judge of the hybrid and rank strategies), ``code_writer`` and ``code_fixer``
-(model code, ``llm_search.arch.code_writer``); the supervision feature adds its own when it arrives.
+(model code, ``llm_search.arch.code_writer``), ``spec_writer`` (architecture specs, which it also
+fixes; ``llm_search.arch.spec_writer``); the supervision feature adds its own when it arrives.
 
 Example:
     >>> roles = RoleBackends("local", {"proposer": "bedrock:us.anthropic.claude-3-7-sonnet-20250219-v1:0"},
@@ -13,7 +14,7 @@ Example:
     >>> RoleBackends("local", {"analyst": "local"})
     Traceback (most recent call last):
     ...
-    ValueError: Unknown role(s) ['analyst']; roles are proposer, code_writer, code_fixer
+    ValueError: Unknown role(s) ['analyst']; roles are proposer, code_writer, code_fixer, spec_writer
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, Mapping
 
 from llm_search.backends.registry import BackendSpec
 
-ROLES = ("proposer", "code_writer", "code_fixer")  # the jobs an LLM does today
+ROLES = ("proposer", "code_writer", "code_fixer", "spec_writer")  # the jobs an LLM does today
 
 
 class RoleBackends:

@@ -53,10 +53,6 @@ UNKNOWN_TRIAL = "LLMSearcher got a result for unknown trial %s without a config 
 LATE_RESULT = "LLMSearcher got a result for trial %s after it finished (late or duplicate report); ignored."
 RESUMED_TRIAL = "Trial %s reports again after it was %s: Tune resumed it; its results count."
 ADOPTED_TRIAL = "Trial %s was not started by this searcher%s; recorded from the config in its result."
-ARCHITECTURES_NEED_LLM_OR_RANK = (
-    "architectures= works with strategy='llm' or 'rank': the hybrid's optimizer has a fixed space "
-    "and cannot take networks written during the search"
-)
 SETTINGS_WITHOUT_STRATEGY = (
     "LLMSearcher got hybrid= or rank= settings that do not belong to strategy={strategy!r}: drop one of them."
 )
@@ -82,9 +78,10 @@ class LLMSearcher(SearcherStateMixin, Searcher):
             fields (``llm_share``, ``adaptive_share``, ``optimizer``, ``mode``, ``warm_start``,
             ``llm_after``...); implies ``strategy="hybrid"`` when given.
         architectures: Search over networks too (:class:`~llm_search.arch.search.ArchitectureConfig`):
-            the ``code_writer`` role writes networks that, once validated, join the space's architecture
-            parameter; strategies ``"llm"`` and ``"rank"``. The code roles default to the embedded
-            coder model (``local:qwen2.5-coder-1.5b``) when ``backend`` is an embedded one.
+            the ``code_writer`` role (form ``"code"``) or the ``spec_writer`` role (form ``"spec"``) writes
+            networks that, once validated, join the space's architecture parameter (in the hybrid, the
+            optimizer's choices too). The code roles default to the embedded coder model
+            (``local:qwen2.5-coder-1.5b``) when ``backend`` is an embedded one; the spec writer to ``backend``.
         rank: The ranking strategy's settings: a :class:`~llm_search.ranking.RankConfig` or a dict of
             its fields (``candidates``, ``local_share``, ``picker``); implies ``strategy="rank"``.
         task: What is being tuned, in a sentence or two, for the prompt.
@@ -209,9 +206,11 @@ class LLMSearcher(SearcherStateMixin, Searcher):
     def _with_architectures(self, config: ArchitectureConfig, strategy: str) -> Proposer:
         from llm_search.arch.code_writer import DEFAULT_CODE_MODEL, CodeWriter
         from llm_search.arch.search import ArchitectureProposer
+        from llm_search.arch.spec_writer import SpecWriter
 
-        if strategy == "hybrid":
-            raise ValueError(ARCHITECTURES_NEED_LLM_OR_RANK)
+        if config.form == "spec":
+            spec_writer = SpecWriter(self._roles.spec("spec_writer"), exchange_log=self._log)
+            return ArchitectureProposer(self._proposer, config, spec_writer)
 
         def spec(role: str) -> BackendSpec:
             default = self._roles.default

@@ -95,6 +95,8 @@ class CodeWriter:
         validate: The validation function (default :func:`~llm_search.arch.sandbox.validate_model_code`).
     """
 
+    form = "code"  # what it writes (the spec form: ``spec_writer.SpecWriter``)
+
     def __init__(
         self,
         writer: BackendSpec = DEFAULT_CODE_MODEL,

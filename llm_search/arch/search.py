@@ -1,14 +1,19 @@
 """Architecture search: generated networks join the search space as new values of its architecture parameter.
 
 The user's space names the architecture with a categorical parameter, e.g. ``"model":
-tune.choice(["flawed_cnn", "resnet9"])``. Every ``redesign_every`` finished trials the code writer
-(``code_writer.py``: writer role, sandbox, fixer role) is asked for a new network, given what each
-architecture reached and the gradient diagnosis of its best trial. Code that passes validation
-becomes a new value ``"code:<hash>"`` of that parameter, so the hyperparameter proposer (strategy
-``"llm"`` or ``"rank"``) proposes architectures and hyperparameters jointly, sees each
-architecture's results in its per-parameter evidence, and reads one line per generated network.
-A trial with a generated architecture gets ``model="code"``, ``arch_code`` and ``arch_hash`` in its
-config (the trainable re-validates the code before it trains; ``trainables/tune_image.py``).
+tune.choice(["flawed_cnn", "resnet9"])``. Every ``redesign_every`` finished trials a writer is
+asked for a new network, given what each architecture reached and the gradient diagnosis of its
+best trial: in the code form the code writer (``code_writer.py``: writer role, sandbox, fixer
+role), in the spec form the spec writer (``spec_writer.py``: a JSON spec under a grammar, checked
+without running anything). A network that passes becomes a new value ``"code:<hash>"`` or
+``"spec:<hash>"`` of that parameter, so the hyperparameter proposer (strategy ``"llm"`` or
+``"rank"``) proposes architectures and hyperparameters jointly, sees each architecture's results
+in its per-parameter evidence, and reads one line per generated network; in the hybrid, the
+optimizer restarts on the grown space (``HybridProposer.optimizer``) and tunes the written
+networks beside the given ones. A trial with a generated
+architecture gets ``model="code"``, ``arch_code`` and ``arch_hash`` in its config (the trainable
+re-validates the code before it trains; ``trainables/tune_image.py``), or ``model="spec_cnn"`` and
+``arch`` (the spec itself).
 
 Example:
     >>> from ray import tune
@@ -25,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +38,8 @@ from typing import Any
 
 from llm_search.arch.code_prompts import ArchTask
 from llm_search.arch.code_writer import CodeWriter
+from llm_search.arch.spec_prompts import render_spec
+from llm_search.arch.spec_writer import SpecWriter
 from llm_search.history import History
 from llm_search.params import CategoricalParam
 from llm_search.proposal import Proposal, Proposer, ProposerStats
@@ -39,7 +47,7 @@ from llm_search.space import SearchSpace
 
 logger = logging.getLogger(__name__)
 
-LABEL_PREFIX = "code:"
+FORMS = ("code", "spec")
 
 
 @dataclass(frozen=True)
@@ -48,8 +56,11 @@ class ArchitectureConfig:
 
     Args:
         task: What the networks are for (data shape, classes, parameter budget).
+        form: ``"code"`` (PyTorch modules, run in the sandbox; for coder models) or ``"spec"`` (JSON
+            specs under a grammar; any model).
         param: The space's categorical parameter that names the architecture.
         code_value: The value the trainable takes for a code model (its ``model`` field).
+        spec_value: The value the trainable takes for a spec model (the spec goes in ``arch``).
         first_after: Finished trials before the first network is written.
         redesign_every: Finished trials between two writes.
         max_generated: Most networks written in one experiment.
@@ -57,12 +68,18 @@ class ArchitectureConfig:
     """
 
     task: ArchTask
+    form: str = "code"
     param: str = "model"
     code_value: str = "code"
+    spec_value: str = "spec_cnn"
     first_after: int = 4
     redesign_every: int = 6
     max_generated: int = 4
     descriptions: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.form not in FORMS:
+            raise ValueError(f"architectures: form must be one of {FORMS}, got {self.form!r}")
 
     def check(self, space: SearchSpace) -> None:
         """Raise a clear error unless ``space`` has the architecture parameter as a categorical."""
@@ -76,11 +93,12 @@ class ArchitectureConfig:
 class ArchitectureProposer(Proposer):
     """Wraps a hyperparameter proposer; adds generated networks to the architecture parameter."""
 
-    def __init__(self, inner: Proposer, config: ArchitectureConfig, writer: CodeWriter):
+    def __init__(self, inner: Proposer, config: ArchitectureConfig, writer: CodeWriter | SpecWriter):
         self.inner = inner
         self.config = config
         self.writer = writer
-        self.sources: dict[str, str] = {}  # label "code:<hash>" -> source, in the order written
+        self.prefix = f"{writer.form}:"
+        self.sources: dict[str, str] = {}  # label "code:<hash>" / "spec:<hash>" -> source, in the order written
         self.summaries: dict[str, str] = {}  # label -> one line on the network
         self.written_at: list[int] = []  # finished-trial counts at each write attempt
         self.failed_writes = 0
@@ -114,8 +132,11 @@ class ArchitectureProposer(Proposer):
         if not isinstance(label, str) or label not in self.sources:
             return self.inner.expand(config)
         source = self.sources[label]
-        expanded = {**config, self.config.param: self.config.code_value}
-        expanded.update(arch_code=source, arch_hash=label[len(LABEL_PREFIX) :])
+        if label.startswith("spec:"):
+            expanded = {**config, self.config.param: self.config.spec_value, "arch": json.loads(source)}
+        else:
+            expanded = {**config, self.config.param: self.config.code_value}
+            expanded.update(arch_code=source, arch_hash=label[len(self.prefix) :])
         return self.inner.expand(expanded)
 
     # ------------------------------------------------------------------ proposals
@@ -154,11 +175,13 @@ class ArchitectureProposer(Proposer):
             self.failed_writes += 1
             logger.warning("No valid network this time (%d attempts); the search goes on", len(result.attempts))
             return
-        label = LABEL_PREFIX + result.arch_hash
+        label = self.prefix + result.arch_hash
         report = result.attempts[-1].report
         self.sources[label] = result.source
-        self.summaries[label] = f"{report.params:,} parameters, {report.flops_per_example:,} FLOPs per example" + (
-            f", fixed in {len(result.attempts) - 1} round(s)" if result.fixed else ""
+        shape = f"{render_spec(json.loads(result.source))}; " if self.writer.form == "spec" else ""
+        self.summaries[label] = (
+            f"{shape}{report.params:,} parameters, {report.flops_per_example:,} FLOPs per example"
+            + (f", fixed in {len(result.attempts) - 1} round(s)" if result.fixed else "")
         )
         logger.info("New network %s (%s)", label, self.summaries[label])
 

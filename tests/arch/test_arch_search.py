@@ -16,6 +16,7 @@ from llm_search.arch.search import ArchitectureConfig, ArchitectureProposer
 from llm_search.arch.store import code_hash
 from llm_search.backends.scripted import ScriptedBackend
 from llm_search.history import History
+from llm_search.hybrid import HybridConfig, HybridProposer
 from llm_search.proposer import LLMProposer
 from llm_search.space import SearchSpace
 
@@ -94,13 +95,31 @@ def test_state_round_trip_keeps_the_written_networks():
     assert restored.expand({"model": LABEL})["arch_code"] == SOURCE
 
 
-def test_a_space_without_the_parameter_and_the_hybrid_are_clear_errors():
+def test_a_space_without_the_parameter_is_a_clear_error():
     with pytest.raises(ValueError, match="no categorical parameter 'model'"):
         LLMSearcher(
             {"lr": tune.loguniform(1e-4, 1e-1)}, backend=ScriptedBackend(), architectures=ArchitectureConfig(TASK)
         )
-    with pytest.raises(ValueError, match="strategy='llm' or 'rank'"):
-        LLMSearcher(strategy="hybrid", backend=ScriptedBackend(), architectures=ArchitectureConfig(TASK))
+
+
+def test_in_the_hybrid_the_optimizer_tunes_the_written_networks_too():
+    llm = LLMProposer(ScriptedBackend(default='{"configs": [{"model": "flawed_cnn", "lr": 0.001}]}'))
+    hybrid = HybridProposer(llm, HybridConfig(llm_share=0.0, adaptive_share=False, n_startup_trials=1), seed=0)
+    writer = CodeWriter(ScriptedBackend([f"```python\n{SOURCE}```"]), validate=passing, max_fix_rounds=0)
+    arch = ArchitectureProposer(hybrid, ArchitectureConfig(TASK, first_after=6), writer)  # after 2 rounds
+    history = history_of(4)
+    picked = []
+    for round_number in range(40):  # the optimizer alone proposes (llm_share 0)
+        (proposal,) = arch.propose(SPACE, history, 1, seed=round_number)
+        assert proposal.source.value == "optimizer"
+        picked.append(proposal.config["model"])
+        trial_id = f"n{round_number}"
+        history.start(trial_id, proposal.config, "optimizer")
+        arch.on_trial_start(trial_id, proposal)
+        history.complete(trial_id, {"val_acc": 0.9 if proposal.config["model"] == LABEL else 0.5})
+    assert LABEL in picked  # the written network is among the optimizer's choices...
+    assert picked[-10:].count(LABEL) >= 5  # ...and, scoring best, the one TPE settles on
+    assert len(hybrid.optimizer(arch.extend_space(SPACE)).trials) == len(history.finished())
 
 
 def pick_written_network(messages, options):
