@@ -4,7 +4,8 @@ The AWS work used a strong model with extended thinking to write code and a smal
 checks and reports; here every role may have its own backend. The roles in use: ``proposer``
 (configs; also the judge of the hybrid and rank strategies), ``code_writer`` and ``code_fixer``
 (model code, ``llm_search.arch.code_writer``), ``spec_writer`` (architecture specs, which it also
-fixes; ``llm_search.arch.spec_writer``); the supervision feature adds its own when it arrives.
+fixes; ``llm_search.arch.spec_writer``). The training supervisor's analyst has its own backend
+(``LLMSupervisor(backend=...)``).
 
 Example:
     >>> roles = RoleBackends("local", {"proposer": "bedrock:us.anthropic.claude-3-7-sonnet-20250219-v1:0"},

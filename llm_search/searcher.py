@@ -10,6 +10,7 @@ next prompt is built from.
 from __future__ import annotations
 
 import glob
+import json
 import logging
 import math
 import os
@@ -494,6 +495,17 @@ class LLMSearcher(SearcherStateMixin, Searcher):
         )
         stats.update(self._proposer.report())
         return stats
+
+    def request_redesign(self, trial_id: str, diagnosis: str, reason: str) -> bool:
+        """The training supervisor stopped ``trial_id`` for its architecture: the next proposal writes a
+        network with this diagnosis in view. False when the search has no architectures to write."""
+        request = getattr(self._proposer, "request_redesign", None)
+        if request is None:
+            return False
+        with self._lock:
+            record = self._history.records.get(trial_id)
+            config = json.dumps(record.config, default=repr, sort_keys=True) if record else "config unknown"
+            return request(f"- trial {trial_id} {config}: {diagnosis or 'no gradient diagnosis'}; {reason}")
 
     @property
     def exchange_log_path(self) -> str | None:

@@ -102,6 +102,7 @@ class ArchitectureProposer(Proposer):
         self.summaries: dict[str, str] = {}  # label -> one line on the network
         self.written_at: list[int] = []  # finished-trial counts at each write attempt
         self.failed_writes = 0
+        self.requests: list[str] = []  # the training supervisor's redesign requests, not yet acted on
 
     @property
     def stats(self) -> ProposerStats:  # type: ignore[override]
@@ -159,9 +160,25 @@ class ArchitectureProposer(Proposer):
             self.extend_space(space), history, n, seed=seed, pending=pending, seen=seen, notes=[*notes, *lines]
         )
 
+    def request_redesign(self, line: str) -> bool:
+        """A supervisor's diagnosis of a trial: the next proposal writes a network, with ``line`` in its context.
+
+        Returns False when no more networks will be written (the limits of ``ArchitectureConfig``).
+        """
+        if self._exhausted():
+            return False
+        self.requests.append(line)
+        return True
+
+    def _exhausted(self) -> bool:
+        # Enough networks, or enough attempts (a model that cannot write stops being asked).
+        return len(self.sources) >= self.config.max_generated or len(self.written_at) >= 2 * self.config.max_generated
+
     def _due(self, finished: int) -> bool:
-        if len(self.sources) >= self.config.max_generated or len(self.written_at) >= 2 * self.config.max_generated:
-            return False  # enough networks, or enough attempts (a model that cannot write stops being asked)
+        if self._exhausted():
+            return False
+        if self.requests:
+            return True
         last = self.written_at[-1] if self.written_at else None
         return finished >= self.config.first_after and (last is None or finished - last >= self.config.redesign_every)
 
@@ -170,7 +187,11 @@ class ArchitectureProposer(Proposer):
         if not self._due(finished):
             return
         self.written_at.append(finished)
-        result = self.writer.write(self.config.task, self.context(history), seed=seed)
+        context = self.context(history)
+        if self.requests:
+            context += ["The training supervisor stopped these trials for a redesign:", *self.requests]
+            self.requests = []
+        result = self.writer.write(self.config.task, context, seed=seed)
         if not result.ok or result.source is None or result.arch_hash is None:
             self.failed_writes += 1
             logger.warning("No valid network this time (%d attempts); the search goes on", len(result.attempts))
@@ -223,6 +244,7 @@ class ArchitectureProposer(Proposer):
             "summaries": dict(self.summaries),
             "written_at": list(self.written_at),
             "failed_writes": self.failed_writes,
+            "requests": list(self.requests),
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
@@ -231,6 +253,7 @@ class ArchitectureProposer(Proposer):
         self.summaries = dict(state["summaries"])
         self.written_at = list(state["written_at"])
         self.failed_writes = int(state["failed_writes"])
+        self.requests = list(state.get("requests", []))
 
     def on_trial_start(self, trial_id: str, proposal: Proposal) -> None:
         self.inner.on_trial_start(trial_id, proposal)

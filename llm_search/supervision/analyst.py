@@ -1,0 +1,116 @@
+"""The analyst role: a running trial's state in, a :class:`Verdict` out (text and one backend call).
+
+The state is what the AWS workflow's analyst read, kept compact for small models: the config and
+the changes made so far, the latest reports (objective, losses, learning rate, total gradient
+norm), each layer's gradient norm at the first and latest report, and the rule-based diagnosis
+(``llm_search.diagnostics``: vanishing, exploding or dead layers, the trend). The hyperparameters
+it may change are listed with their ranges.
+
+Example:
+    >>> watch = TrialWatch("t1", {"learning_rate": 0.5, "model": "flawed_cnn"})
+    >>> for epoch, (loss, acc) in enumerate([(2.3, 0.1), (4.1, 0.1)], 1):
+    ...     watch.add({"training_iteration": epoch, "train_loss": loss, "val_acc": acc,
+    ...                "grad_norm/total": 10.0 ** epoch, "grad_norm/conv1": 1e-9})
+    >>> text = analyst_messages(watch, "val_acc", "max", adjustable=None)[1]["content"]
+    >>> print(text.split("Reports")[1].splitlines()[1])
+    - report 1: val_acc=0.1, train_loss=2.3, grad_norm/total=10
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from llm_search.diagnostics import diagnose, grad_norms_from_result
+from llm_search.numbers import real_number
+from llm_search.space import SearchSpace
+
+ANALYST_SYSTEM = (
+    "You supervise neural-network training runs. You read a run's metrics and per-layer gradient norms, "
+    "judge its health, and recommend one action: continue, adjust (change hyperparameters and resume "
+    "from the last checkpoint), redesign (the architecture is the problem) or stop (diverged, hopeless, "
+    "or converged). Answer with JSON only."
+)
+SHOWN_METRICS = ("train_loss", "loss", "val_loss", "train_acc", "lr", "learning_rate", "grad_norm/total")
+MAX_REPORTS_SHOWN = 10
+MAX_LAYERS_SHOWN = 12
+
+
+@dataclass
+class TrialWatch:
+    """What the supervisor knows of one trial: its config, its reports and its gradient-norm series."""
+
+    trial_id: str
+    config: dict[str, Any]
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    grad_series: dict[str, list[float]] = field(default_factory=dict)
+    changes: list[str] = field(default_factory=list)
+
+    def add(self, result: Mapping[str, Any]) -> None:
+        self.reports.append({k: v for k, v in result.items() if isinstance(v, (int, float, str, bool))})
+        for layer, value in grad_norms_from_result(result).items():
+            self.grad_series.setdefault(layer, []).append(value)
+
+    def diagnosis(self) -> str:
+        return diagnose(self.grad_series)
+
+
+def _fmt(value: Any) -> str:
+    number = real_number(value)
+    return f"{number:.4g}" if number is not None else json.dumps(value)
+
+
+def _report_line(number: int, report: Mapping[str, Any], metric: str) -> str:
+    keys = [metric] + [k for k in SHOWN_METRICS if k != metric and k in report]
+    shown = ", ".join(f"{k}={_fmt(report[k])}" for k in keys if k in report)
+    return f"- report {number}: {shown}"
+
+
+def _layer_lines(watch: TrialWatch) -> list[str]:
+    layers = [k for k in watch.grad_series if k != "total" and not k.endswith("/max")]
+    lines = []
+    for layer in layers[:MAX_LAYERS_SHOWN]:
+        series = watch.grad_series[layer]
+        lines.append(f"- {layer}: {_fmt(series[0])} -> {_fmt(series[-1])}")
+    if len(layers) > MAX_LAYERS_SHOWN:
+        lines.append(f"- ({len(layers) - MAX_LAYERS_SHOWN} more layers)")
+    return lines
+
+
+def analyst_messages(
+    watch: TrialWatch,
+    metric: str,
+    mode: str,
+    *,
+    adjustable: SearchSpace | None,
+    task: str | None = None,
+) -> list[dict[str, str]]:
+    """The analyst's prompt for one trial."""
+    goal = "maximize" if mode == "max" else "minimize"
+    parts = [f"Task: {task}"] if task else []
+    parts += [
+        f"Objective: {goal} {metric}.",
+        f"Trial {watch.trial_id}, config: {json.dumps(watch.config, default=repr, sort_keys=True)}",
+    ]
+    if watch.changes:
+        parts += ["Changes made during the run:", *[f"- {c}" for c in watch.changes]]
+    first = max(0, len(watch.reports) - MAX_REPORTS_SHOWN)
+    parts += [f"Reports (the latest {len(watch.reports) - first} of {len(watch.reports)}):"]
+    parts += [_report_line(i + 1, watch.reports[i], metric) for i in range(first, len(watch.reports))]
+    layers = _layer_lines(watch)
+    if layers:
+        parts += ["Gradient norm per layer, first report -> latest:", *layers]
+    diagnosis = watch.diagnosis()
+    parts.append(f"Diagnosis of the gradients: {diagnosis or 'nothing unusual'}")
+    if adjustable is not None and len(adjustable):
+        parts += ["Hyperparameters you may change (adjust):", adjustable.describe()]
+    else:
+        parts.append("No hyperparameter may be changed in this run: do not recommend adjust.")
+    parts.append(
+        'Answer with JSON only: {"issues": [...], "affected_layers": [...], "severity": "none|low|medium|high", '
+        '"stability": 0..1, "recommendation": "continue|adjust|redesign|stop", "change": {name: new value}, '
+        '"reason": "..."}'
+    )
+    return [{"role": "system", "content": ANALYST_SYSTEM}, {"role": "user", "content": "\n".join(parts)}]
