@@ -17,6 +17,7 @@ import logging
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 
 def _replay_summary(args) -> int:
@@ -111,6 +112,19 @@ def _models_install(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from llm_search.report import load_experiment, write_report
+
+    try:
+        experiment = load_experiment(Path(args.experiment).expanduser(), args.metric, args.mode)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"llm-search report: {exc}", file=sys.stderr)
+        return 1
+    html_path, md_path = write_report(experiment, Path(args.out or args.experiment).expanduser(), top=args.top)
+    print(f"{len(experiment.trials)} trials, {len(experiment.exchanges)} LLM exchanges -> {html_path} and {md_path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llm-search", description="LLM-guided hyperparameter search on Ray Tune")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -125,6 +139,15 @@ def main(argv: list[str] | None = None) -> int:
 
     replay = commands.add_parser("replay", help="summarize a recorded exchange log (llm_exchanges.jsonl)")
     replay.add_argument("log")
+
+    report = commands.add_parser("report", help="an experiment's report: report.html (self-contained) and report.md")
+    report.add_argument("experiment", help="a Tune experiment directory (storage_path/name)")
+    report.add_argument("--out", default=None, help="where to write the report (default: the experiment directory)")
+    report.add_argument("--metric", default=None, help="the objective (default: val_acc, accuracy, val_loss or loss)")
+    report.add_argument("--mode", choices=("min", "max"), default=None)
+    report.add_argument(
+        "--top", type=int, default=4, help="best trials drawn (and every trial the supervisor acted on)"
+    )
 
     models = commands.add_parser("models", help="list or install the embedded models (local:<name>)")
     model_commands = models.add_subparsers(dest="models_command", required=True)
@@ -150,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         except PermanentBackendError as exc:
             print(f"llm-search models: {exc}", file=sys.stderr)
             return 1
+    if args.command == "report":
+        return _report(args)
     return _replay_summary(args)
 
 

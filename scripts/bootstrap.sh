@@ -52,5 +52,15 @@ if [[ "${1:-}" == "--dev" ]]; then
     log "installing the embedded model $model for the tests"
     .venv/bin/llm-search models install "$model" || { log "model install of $model failed"; exit 1; }
   done
+  # The report test renders report.html in Debian's headless Chromium and checks the screenshot.
+  if ! command -v chromium >/dev/null; then
+    if command -v apt-get >/dev/null && [[ $(id -u) -eq 0 ]]; then
+      log "installing chromium (Debian) for the report's browser test"
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) \
+        >/dev/null || { log "could not install chromium (the report test needs it)"; exit 1; }
+    else
+      log "NOTE: the report test needs Debian's chromium (run as root: apt-get install chromium)"
+    fi
+  fi
 fi
 log "ready: .venv/bin/python, .venv/bin/llm-search"
