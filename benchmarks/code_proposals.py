@@ -1,7 +1,8 @@
-"""How often the embedded coder model writes model code that passes validation, first time and after fixing.
+"""How often an embedded model writes a network that passes validation, first time and after fixing.
 
     python -m benchmarks.code_proposals --n 50 --out results/code-proposals
     python -m benchmarks.code_proposals --model local:qwen2.5-coder-0.5b --n 20 --out results/code-proposals
+    python -m benchmarks.code_proposals --form spec --model local:qwen2.5-coder-0.5b --n 50 --out results/code-proposals
 
 Each proposal is one :meth:`CodeWriter.write` for a Fashion-MNIST classifier (a different seed and
 one of a few design briefs per proposal), with up to ``--fix-rounds`` fixer rounds. One JSON line per
@@ -22,6 +23,7 @@ from pathlib import Path
 from llm_search.arch.code_prompts import ArchTask
 from llm_search.arch.code_writer import DEFAULT_CODE_MODEL, CodeWriter
 from llm_search.arch.sandbox import SandboxLimits
+from llm_search.arch.spec_writer import SpecWriter
 from llm_search.arch.store import ArchStore
 from llm_search.exchange_log import ExchangeLog
 
@@ -37,19 +39,19 @@ BRIEFS = (
 )
 
 
-def run(model: str, n: int, fix_rounds: int, out: Path) -> list[dict]:
+def run(model: str, n: int, fix_rounds: int, out: Path, form: str = "code") -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
-    name = model.replace(":", "_").replace("/", "_")
+    name = ("spec_" if form == "spec" else "") + model.replace(":", "_").replace("/", "_")
     table = out / f"{name}.jsonl"
     rows = [json.loads(line) for line in table.read_text().splitlines()] if table.exists() else []
     done = {row["seed"] for row in rows}
-    writer = CodeWriter(
-        model,
-        max_fix_rounds=fix_rounds,
-        limits=SandboxLimits(cpu_s=30, wall_s=120, max_params=TASK.max_params),
-        store=ArchStore(out / f"{name}_store"),
-        exchange_log=ExchangeLog(str(out / f"{name}_exchanges.jsonl")),
-    )
+    store = ArchStore(out / f"{name}_store")
+    log = ExchangeLog(str(out / f"{name}_exchanges.jsonl"))
+    if form == "spec":
+        writer: CodeWriter | SpecWriter = SpecWriter(model, max_fix_rounds=fix_rounds, store=store, exchange_log=log)
+    else:
+        limits = SandboxLimits(cpu_s=30, wall_s=120, max_params=TASK.max_params)
+        writer = CodeWriter(model, max_fix_rounds=fix_rounds, limits=limits, store=store, exchange_log=log)
     for seed in range(n):
         if seed in done:
             continue
@@ -59,6 +61,7 @@ def run(model: str, n: int, fix_rounds: int, out: Path) -> list[dict]:
         row = {
             "seed": seed,
             "model": model,
+            "form": form,
             "brief": brief,
             "ok": result.ok,
             "ok_first": result.ok and len(result.attempts) == 1,
@@ -99,9 +102,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=50, help="proposals (default 50)")
     parser.add_argument("--fix-rounds", type=int, default=2, help="fixer rounds per proposal (default 2)")
     parser.add_argument("--out", default="results/code-proposals", help="output directory")
+    parser.add_argument("--form", choices=("code", "spec"), default="code", help="PyTorch code or JSON specs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    print(summarize(run(args.model, args.n, args.fix_rounds, Path(args.out))))
+    print(summarize(run(args.model, args.n, args.fix_rounds, Path(args.out), args.form)))
 
 
 if __name__ == "__main__":

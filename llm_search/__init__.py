@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["LLMSearcher", "HybridConfig", "SearchSpace", "ContextLimits", "get_backend"]
+__all__ = ["LLMSearcher", "LLMSupervisor", "HybridConfig", "SearchSpace", "ContextLimits", "get_backend"]
 
 
 def __getattr__(name: str) -> Any:
@@ -20,6 +20,10 @@ def __getattr__(name: str) -> Any:
         from llm_search.searcher import LLMSearcher
 
         return LLMSearcher
+    if name == "LLMSupervisor":
+        from llm_search.supervision.scheduler import LLMSupervisor
+
+        return LLMSupervisor
     if name == "HybridConfig":
         from llm_search.hybrid import HybridConfig
 

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,50 @@ def _report_line(number: int, report: Mapping[str, Any], metric: str) -> str:
     return f"- report {number}: {shown}"
 
 
+def _trend(values: list[float], better: str) -> str | None:
+    """``"rising x2.6 over the last 3 reports (worse)"`` for the latest reports of one metric."""
+    recent = [v for v in values[-4:] if v is not None and math.isfinite(v)]
+    if len(recent) < 2 or recent[0] == 0:
+        return None
+    ratio = recent[-1] / recent[0]
+    if abs(ratio - 1) < 0.01:
+        return f"flat over the last {len(recent)} reports"
+    direction = "rising" if ratio > 1 else "falling"
+    judged = "better" if (direction == "rising") == (better == "higher") else "worse"
+    return f"{direction} x{ratio:.2g} over the last {len(recent)} reports ({judged})"
+
+
+def signals(watch: TrialWatch, metric: str, mode: str) -> list[str]:
+    """Rule-based observations of the latest reports, stated for the analyst to weigh.
+
+    Example:
+        >>> watch = TrialWatch("t", {})
+        >>> for loss in (3.2, 5.1, 8.2):
+        ...     watch.add({"loss": loss, "val_acc": 1 / (1 + loss)})
+        >>> signals(watch, "val_acc", "max")
+        ['val_acc: falling x0.46 over the last 3 reports (worse)', 'loss: rising x2.6 over the last 3 reports (worse)']
+    """
+    lines = []
+    for key, better in ((metric, "higher" if mode == "max" else "lower"), ("train_loss", "lower"), ("loss", "lower")):
+        if key == metric and key in ("train_loss", "loss") and lines:
+            continue
+        values = [real_number(r.get(key)) for r in watch.reports if key in r]
+        if any(v is not None and not math.isfinite(v) for v in values):
+            lines.append(f"{key}: not finite (NaN or inf): the run diverged")
+            continue
+        trend = _trend([v for v in values if v is not None], better)
+        if trend:
+            lines.append(f"{key}: {trend}")
+    return lines
+
+
+GUIDE = (
+    "How to decide: loss rising or not finite with growing gradient norms -> adjust: a learning rate about 10x "
+    "lower; vanishing or dead layers -> redesign; no progress for many reports or a diverged run "
+    "with nothing to adjust -> stop; steady improvement -> continue."
+)
+
+
 def _layer_lines(watch: TrialWatch) -> list[str]:
     layers = [k for k in watch.grad_series if k != "total" and not k.endswith("/max")]
     lines = []
@@ -76,6 +121,20 @@ def _layer_lines(watch: TrialWatch) -> list[str]:
         lines.append(f"- {layer}: {_fmt(series[0])} -> {_fmt(series[-1])}")
     if len(layers) > MAX_LAYERS_SHOWN:
         lines.append(f"- ({len(layers) - MAX_LAYERS_SHOWN} more layers)")
+    return lines
+
+
+def _adjustable_lines(config: Mapping[str, Any], adjustable: SearchSpace) -> list[str]:
+    """Each adjustable hyperparameter's range, its value now and, for numbers, the values 10x either side."""
+    lines = []
+    for line, param in zip(adjustable.describe().splitlines(), adjustable.params, strict=True):
+        now = real_number(config.get(param.name))
+        if now is not None and now > 0 and hasattr(param, "low"):
+            lower, higher = max(float(param.low), now / 10), min(float(param.high), now * 10)
+            line += f"; now {_fmt(now)} (10x lower: {_fmt(lower)}, 10x higher: {_fmt(higher)})"
+        elif param.name in config:
+            line += f"; now {_fmt(config[param.name])}"
+        lines.append(line)
     return lines
 
 
@@ -104,12 +163,16 @@ def analyst_messages(
         parts += ["Gradient norm per layer, first report -> latest:", *layers]
     diagnosis = watch.diagnosis()
     parts.append(f"Diagnosis of the gradients: {diagnosis or 'nothing unusual'}")
+    observed = signals(watch, metric, mode)
+    if observed:
+        parts += ["Trends:", *[f"- {line}" for line in observed]]
+    parts.append(GUIDE)
     if adjustable is not None and len(adjustable):
-        parts += ["Hyperparameters you may change (adjust):", adjustable.describe()]
+        parts += ["Hyperparameters you may change (adjust):", *_adjustable_lines(watch.config, adjustable)]
     else:
         parts.append("No hyperparameter may be changed in this run: do not recommend adjust.")
     parts.append(
-        'Answer with JSON only: {"issues": [...], "affected_layers": [...], "severity": "none|low|medium|high", '
+        'Answer with JSON only: {"issues": [what is wrong], "severity": "none|low|medium|high", '
         '"stability": 0..1, "recommendation": "continue|adjust|redesign|stop", "change": {name: new value}, '
         '"reason": "..."}'
     )

@@ -20,7 +20,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from llm_search.grammar import number_grid
+from llm_search.params import CategoricalParam
 from llm_search.parsing import extract_configs
+from llm_search.space import SearchSpace
 
 RECOMMENDATIONS = ("continue", "adjust", "redesign", "stop")
 SEVERITIES = ("none", "low", "medium", "high")
@@ -38,6 +41,66 @@ VERDICT_SCHEMA: dict[str, Any] = {
     },
     "required": ["issues", "severity", "stability", "recommendation", "change", "reason"],
 }
+
+
+def _lit(text: str) -> str:
+    return json.dumps(text)
+
+
+def verdict_grammar(adjustable: SearchSpace | None) -> str:
+    """Lark grammar (llguidance) for a verdict: findings first, then the action with its change.
+
+    The order lets a small model name what it sees before it decides. ``adjust`` must come with one
+    adjustable hyperparameter and a value from its range (the literals of ``grammar.py``); the other
+    actions come with no change; without adjustable hyperparameters there is no ``adjust``.
+
+    Example:
+        >>> from ray import tune
+        >>> grammar = verdict_grammar(SearchSpace.from_tune({"learning_rate": tune.loguniform(1e-3, 1.0)}))
+        >>> [line.split(":")[0] for line in grammar.splitlines()[1:]]
+        ['start', 'issues', 'TEXT', 'severity', 'stability', 'decision', 'change', 'c0']
+        >>> '"adjust' in verdict_grammar(None)
+        False
+    """
+    changes = []
+    rules = []
+    for index, param in enumerate(adjustable.params if adjustable is not None else []):
+        if isinstance(param, CategoricalParam):
+            values = [json.dumps(label) for label in param.labels]
+        else:
+            values = number_grid(param, 200)
+        rules.append(f"c{index}: " + " | ".join(_lit(v) for v in dict.fromkeys(values)))
+        changes.append(f"{_lit('{' + json.dumps(param.name) + ':')} c{index} {_lit('}')}")
+    decisions = [_lit(f'"{r}","change":{{}}') for r in RECOMMENDATIONS if r != "adjust"]
+    if changes:
+        decisions.insert(1, _lit('"adjust","change":') + " change")
+    start = " ".join(
+        [
+            _lit('{"issues":['),
+            "issues",
+            _lit('],"severity":'),
+            "severity",
+            _lit(',"stability":'),
+            "stability",
+            _lit(',"recommendation":'),
+            "decision",
+            _lit(',"reason":'),
+            "TEXT",
+            _lit("}"),
+        ]
+    )
+    lines = [
+        "%llguidance {}",
+        f"start: {start}",
+        'issues: "" | TEXT | TEXT "," TEXT | TEXT "," TEXT "," TEXT',
+        'TEXT: /"[^"\\\\\\n]{1,160}"/',
+        "severity: " + " | ".join(_lit(json.dumps(s)) for s in SEVERITIES),
+        'stability: "0" | "0.1" | "0.2" | "0.3" | "0.4" | "0.5" | "0.6" | "0.7" | "0.8" | "0.9" | "1"',
+        "decision: " + " | ".join(decisions),
+    ]
+    if changes:
+        lines.append("change: " + " | ".join(changes))
+    return "\n".join(lines + rules) + "\n"
 
 
 @dataclass

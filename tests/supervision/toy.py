@@ -25,7 +25,10 @@ def toy_trainable(config: dict) -> None:
             with open(os.path.join(directory, "state.json")) as f:
                 state = json.load(f)
         epoch, loss = state["epoch"], state["loss"]
-    while epoch < config["epochs"]:
+    end = config["epochs"]
+    if checkpoint is not None and config.get("epochs_after_restore"):
+        end = min(end, epoch + config["epochs_after_restore"])  # a resumed (adjusted) trial ends soon after
+    while epoch < end:
         epoch += 1
         lr = config["learning_rate"]
         loss *= 1.6 if lr > DIVERGES_ABOVE else 0.8
