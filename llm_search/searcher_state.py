@@ -8,7 +8,10 @@ are migrated (``_migrate_state``).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pickle
+import tempfile
 import threading
 from collections import deque
 from typing import Any
@@ -86,9 +89,23 @@ class SearcherStateMixin:
                 self._log.set_path(state["log_path"])
 
     def save(self, checkpoint_path: str) -> None:
-        """Write the explicit state (space, history, live trials, queue, RNG, counters)."""
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
+        """Write the explicit state (space, history, live trials, queue, RNG, counters), atomically.
+
+        The state goes to a temporary file beside ``checkpoint_path`` that replaces it once complete, so
+        a driver killed mid-write leaves the previous state readable, never a truncated one.
+        """
+        directory = os.path.dirname(os.path.abspath(checkpoint_path))
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".searcher-state-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(self.get_state(), f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, checkpoint_path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
 
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:

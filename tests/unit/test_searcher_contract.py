@@ -436,3 +436,38 @@ def test_no_proposals_beyond_tunes_num_samples(factory):
     calls = len(backend.history)
     assert searcher.suggest("t3") is None and searcher.wait_for_proposals(10)
     assert len(backend.history) == calls and searcher.stats["queued"] == 0  # nothing asked for a 4th trial
+
+
+KILLED_MID_SAVE = """
+import os, pickle, signal, sys
+from ray import tune
+from llm_search import LLMSearcher
+from llm_search.backends import ScriptedBackend
+
+def dump_half_then_die(obj, stream):
+    data = pickle.dumps(obj)
+    stream.write(data[: len(data) // 2])
+    stream.flush()
+    os.kill(os.getpid(), signal.SIGKILL)  # the driver dies in the middle of writing its state
+
+searcher = LLMSearcher(space={"x": tune.uniform(0, 1)}, metric="loss", mode="min", backend=ScriptedBackend())
+searcher.restore(sys.argv[1])
+searcher.on_trial_complete("late", {"loss": 0.1})
+pickle.dump = dump_half_then_die
+searcher.save(sys.argv[1])
+"""
+
+
+def test_a_driver_killed_mid_save_leaves_the_previous_state_readable(tmp_path):
+    import subprocess
+    import sys
+
+    searcher = LLMSearcher(space={"x": tune.uniform(0, 1)}, metric="loss", mode="min", backend=ScriptedBackend())
+    searcher.add_evaluated_point({"x": 0.5}, 0.7)
+    path = tmp_path / "searcher-state.pkl"
+    searcher.save(str(path))
+    child = subprocess.run([sys.executable, "-c", KILLED_MID_SAVE, str(path)], capture_output=True, text=True)
+    assert child.returncode == -9, child.stderr[-2000:]
+    restored = LLMSearcher(metric="loss", mode="min", backend=ScriptedBackend())
+    restored.restore(str(path))  # the state as it was before the killed save
+    assert [r.objective for r in restored.history.finished()] == [0.7]
