@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
 import json
 import os
 import signal
@@ -49,6 +48,8 @@ def trainable(config: dict) -> None:
     while epoch < EPOCHS:
         epoch += 1
         time.sleep(1.0)
+        # Seen by the node killer at once (Tune's result files are written by the driver, in batches).
+        open(os.path.join(config["beacons"], f"{node}-{os.getpid()}-{epoch}"), "w").close()
         with tempfile.TemporaryDirectory() as directory:
             with open(os.path.join(directory, "state.json"), "w") as f:
                 json.dump({"epoch": epoch}, f)
@@ -72,31 +73,30 @@ def main() -> None:
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
     killed: list[str] = []
+    os.makedirs(args.storage, exist_ok=True)
+    beacons = tempfile.mkdtemp(prefix="beacons-", dir=args.storage)
     if args.kill_worker:
         by_id = {worker.node_id: worker for worker in workers}
 
         def kill() -> None:
-            pattern = os.path.join(args.storage, "cluster", "*", "result.json")
-            while True:  # wait until a trial on a worker node has checkpointed twice
-                for path in glob.glob(pattern):
-                    with open(path) as f:
-                        reports = [json.loads(line) for line in f if line.endswith("}\n")]  # whole lines only
-                    hits = [r for r in reports if r.get("epoch") == 2 and r.get("node") in by_id]
-                    if hits:
+            while True:  # wait until a trial on a worker node has finished its second epoch
+                for beacon in os.listdir(beacons):
+                    node, pid, epoch = beacon.split("-")
+                    if node in by_id and epoch == "2":
                         # A lost machine takes its processes along: the trial's worker dies with the node
                         # (a worker whose raylet is gone can otherwise run on for seconds).
-                        killed.append(hits[0]["node"])
-                        cluster.remove_node(by_id[hits[0]["node"]], allow_graceful=False)
+                        killed.append(node)
+                        cluster.remove_node(by_id[node], allow_graceful=False)
                         with contextlib.suppress(ProcessLookupError):
-                            os.kill(hits[0]["pid"], signal.SIGKILL)
+                            os.kill(int(pid), signal.SIGKILL)
                         return
-                time.sleep(0.2)
+                time.sleep(0.1)
 
         threading.Thread(target=kill, daemon=True).start()
     searcher = LLMSearcher(backend=ScriptedBackend(default=propose), prefetch=0, seed=0)
     grid = tune.Tuner(
         trainable,
-        param_space={"learning_rate": tune.loguniform(1e-3, 1e-1)},
+        param_space={"learning_rate": tune.loguniform(1e-3, 1e-1), "beacons": beacons},
         tune_config=tune.TuneConfig(search_alg=searcher, metric="loss", mode="min", num_samples=args.trials),
         run_config=tune.RunConfig(
             storage_path=args.storage, name="cluster", verbose=0, failure_config=tune.FailureConfig(max_failures=3)
