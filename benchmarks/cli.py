@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--backend", default="local", help="LLM backend spec (local, ollama:<model>, bedrock:<id>...)")
     demo.add_argument("--storage", default=None, help="Tune storage path (default: ./runs/demo)")
+    demo.add_argument("--address", default=None, help="join this Ray cluster (default: RAY_ADDRESS, else a local one)")
 
     replay = commands.add_parser("replay", help="summarize a recorded exchange log (llm_exchanges.jsonl)")
     replay.add_argument("log")

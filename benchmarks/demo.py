@@ -97,18 +97,24 @@ def _progress_callback(name: str, total: int):
 
 
 def run_demo(
-    trials: int = 12, concurrency: int = 2, seed: int = 0, backend: str = "local", storage: str | None = None
+    trials: int = 12,
+    concurrency: int = 2,
+    seed: int = 0,
+    backend: str = "local",
+    storage: str | None = None,
+    address: str | None = None,
 ) -> list[MethodResult]:
     import ray
     from ray import tune
 
+    from benchmarks.execute import ensure_ray
     from trainables import train_image_classifier
 
     storage = os.path.abspath(storage or os.path.join("runs", "demo"))
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     started_ray = not ray.is_initialized()
     if started_ray:
-        ray.init(num_cpus=concurrency, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ensure_ray(concurrency, address)
     results = []
     for name, search_alg in _searchers(seed, backend, concurrency).items():
         uses_llm = f" (LLM backend: {backend})" if hasattr(search_alg, "stats") else ""
@@ -165,7 +171,12 @@ def format_table(results: list[MethodResult]) -> str:
 
 def main(args) -> int:
     results = run_demo(
-        trials=args.trials, concurrency=args.concurrency, seed=args.seed, backend=args.backend, storage=args.storage
+        trials=args.trials,
+        concurrency=args.concurrency,
+        seed=args.seed,
+        backend=args.backend,
+        storage=args.storage,
+        address=args.address,
     )
     print("\n" + format_table(results))
     for r in results:

@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import re
+import socket
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -81,15 +82,40 @@ class RunSpec:
         return self.problem if isinstance(self.problem, Problem) else get_problem(self.problem)
 
 
-def ensure_ray(num_cpus: int = 2) -> None:
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Fail at once with a message naming the fix when nothing listens at a ``host:port`` address
+    (``ray.init`` would retry for minutes); ``ray://`` and ``auto`` addresses are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise SystemExit(
+            f"no Ray cluster answers at {address} ({exc}): start one there (`ray start --head --port {port}`) "
+            "or fix --address / RAY_ADDRESS"
+        ) from None
+
+
+def ensure_ray(num_cpus: int = 2, address: str | None = None) -> None:
     """Start Ray for the benchmark if it is not running (one runtime per process).
+
+    With ``address`` (or ``RAY_ADDRESS``), join that cluster and use its resources instead of
+    starting a local runtime of ``num_cpus`` CPUs; the LLM calls stay in this (the driver's) process.
 
     Example:
         >>> ensure_ray()  # doctest: +SKIP
+        >>> ensure_ray(address="ray://head:10001")  # doctest: +SKIP
     """
     import ray
 
-    if not ray.is_initialized():
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        _check_reachable(address)
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+    else:
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
 
 

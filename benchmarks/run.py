@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", help="results directory (default: results/<suite>)")
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs Ray may use (default 2)")
+    parser.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else a local runtime)")
     parser.add_argument("--list", action="store_true", help="list methods, problems and suites, then exit")
     return parser
 
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         concurrency,
         out,
     )
-    ensure_ray(args.num_cpus)
+    ensure_ray(args.num_cpus, args.address)
     failed = run_all(specs, out)
     logger.info(
         "done: %d runs, %d could not start; results in %s (report: python -m benchmarks.report %s)",
