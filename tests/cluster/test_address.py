@@ -4,10 +4,12 @@ and fails with a clear error on an address where no cluster is."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,11 @@ def runner(address: str, out: Path) -> subprocess.CompletedProcess:
 def test_the_runner_joins_the_cluster_at_address_and_refuses_a_dead_one(tmp_path):
     port = free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    # Its own temp dir (short: Unix socket paths are limited), so the address file `ray start` writes
+    # does not make a later plain ray.init() on this machine join a cluster that is gone.
+    temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")
     head = [RAY, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false", "--block"]
+    head.append(f"--temp-dir={temp_dir}")
     # --block keeps the head's processes in this process group, so the test stops its own cluster only
     # (`ray stop` would stop every Ray on the machine).
     cluster = subprocess.Popen(
@@ -48,6 +54,7 @@ def test_the_runner_joins_the_cluster_at_address_and_refuses_a_dead_one(tmp_path
             cluster.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(cluster.pid, signal.SIGKILL)
+        shutil.rmtree(temp_dir, ignore_errors=True)
     dead_address = f"127.0.0.1:{free_port()}"
     dead = runner(dead_address, tmp_path / "dead")
     assert dead.returncode != 0 and not list((tmp_path / "dead").rglob("seed0.parquet"))
