@@ -34,7 +34,7 @@ from typing import Any
 from llm_search.arch.code_prompts import ArchTask, extract_code, fixer_messages, writer_messages
 from llm_search.arch.sandbox import SandboxLimits, ValidationReport, validate_model_code
 from llm_search.arch.store import ArchStore, code_hash
-from llm_search.backends.base import Backend, BackendError
+from llm_search.backends.base import Backend, BackendError, Completion
 from llm_search.backends.registry import BackendSpec, get_backend
 from llm_search.exchange_log import ExchangeLog
 
@@ -42,6 +42,18 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CODE_MODEL = "local:qwen2.5-coder-1.5b"  # the embedded coder model (llm-search models install ...)
 Validator = Callable[..., ValidationReport]
+
+
+def answered_round(completion: Completion, source: str | None, report: ValidationReport) -> dict[str, Any]:
+    """The exchange-log fields of one answered round (the code and the spec writers share them)."""
+    return {
+        "model": completion.model,
+        "answer": completion.text,
+        "tokens": {"prompt": completion.prompt_tokens, "completion": completion.completion_tokens},
+        "latency_s": round(completion.latency_s, 3),
+        "arch_hash": code_hash(source) if source is not None else None,
+        "validation": report.to_dict(),
+    }
 
 
 @dataclass
@@ -181,13 +193,6 @@ class CodeWriter:
                 limits=dataclasses.replace(self.limits, max_params=task.max_params),
                 args=task.args,
             )
-        record.update(
-            model=completion.model,
-            answer=completion.text,
-            tokens={"prompt": completion.prompt_tokens, "completion": completion.completion_tokens},
-            latency_s=round(completion.latency_s, 3),
-            arch_hash=code_hash(source) if source is not None else None,
-            validation=report.to_dict(),
-        )
+        record.update(answered_round(completion, source, report))
         self.exchange_log.append(record)
         return CodeAttempt(role, source, report, completion.latency_s)

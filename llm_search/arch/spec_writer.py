@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from llm_search.arch.code_prompts import ArchTask
-from llm_search.arch.code_writer import CodeAttempt, CodeResult
+from llm_search.arch.code_writer import CodeAttempt, CodeResult, answered_round
 from llm_search.arch.sandbox import ValidationReport
 from llm_search.arch.spec_prompts import spec_fixer_messages, spec_grammar, spec_writer_messages
 from llm_search.arch.store import ArchStore, code_hash
@@ -152,13 +152,6 @@ class SpecWriter:
             return "", CodeAttempt(role, None, report, 0.0)
         spec, report = check_spec(completion.text, task)
         source = canonical_spec(spec) if report.ok else None
-        record.update(
-            model=completion.model,
-            answer=completion.text,
-            tokens={"prompt": completion.prompt_tokens, "completion": completion.completion_tokens},
-            latency_s=round(completion.latency_s, 3),
-            arch_hash=code_hash(source) if source is not None else None,
-            validation=report.to_dict(),
-        )
+        record.update(answered_round(completion, source, report))
         self.exchange_log.append(record)
         return completion.text, CodeAttempt(role, source, report, completion.latency_s)
