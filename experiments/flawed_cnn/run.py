@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default="local:qwen2.5-coder-0.5b", help="LLM for hyperparameters")
     parser.add_argument("--code-backend", default="local:qwen2.5-coder-1.5b", help="LLM that writes/fixes networks")
     parser.add_argument("--strategy", default="llm", choices=["llm", "rank"], help="the LLM arm's strategy")
+    parser.add_argument(
+        "--form", default="code", choices=["code", "spec"], help="networks as PyTorch code or as JSON specs"
+    )
     parser.add_argument("--trials", type=int, help=f"trials per searching arm (default {DEFAULTS['trials']})")
     parser.add_argument("--epochs", type=int, help=f"epochs per trial (default {DEFAULTS['epochs']})")
     parser.add_argument("--max-train-batches", type=int, help="training batches per epoch (default 100; 0: all)")
@@ -100,6 +103,7 @@ def run_experiment(
     backend: Any = "local:qwen2.5-coder-0.5b",
     code_backend: Any = "local:qwen2.5-coder-1.5b",
     strategy: str = "llm",
+    form: str = "code",
     arms: tuple[str, ...] = ("flawed", "llm", "resnet9"),
     seed: int = 0,
     device: str = "cpu",
@@ -152,9 +156,9 @@ def run_experiment(
         searcher = LLMSearcher(
             backend=backend,
             strategy=strategy,
-            roles={"code_writer": code_backend, "code_fixer": code_backend},
+            roles={"code_writer": code_backend, "code_fixer": code_backend, "spec_writer": code_backend},
             architectures=ArchitectureConfig(
-                task, first_after=2, redesign_every=3, descriptions={"flawed_cnn": FLAWED_DESCRIPTION}
+                task, form=form, first_after=2, redesign_every=3, descriptions={"flawed_cnn": FLAWED_DESCRIPTION}
             ),
             points_to_evaluate=[FLAWED],
             prefetch=0,  # one trial at a time: each proposal sees every finished trial
@@ -234,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         backend=args.backend,
         code_backend=args.code_backend,
         strategy=args.strategy,
+        form=args.form,
         arms=tuple(args.arms.split(",")),
         seed=args.seed,
         device=args.device,
