@@ -41,7 +41,7 @@ def describe_candidate(
         >>> describe_candidate(space, {"lr": 0.01, "depth": 3}, [])
         '{"lr": 0.01, "depth": 3}'
     """
-    closest: tuple[int, list[str]] | None = None
+    closest: tuple[int, Mapping[str, Any], list[str]] | None = None
     for number, config in references:
         changed = [
             name
@@ -52,13 +52,12 @@ def describe_candidate(
         if (
             len(changed) <= 2
             and all(name in config for name in changed)
-            and (closest is None or len(changed) < len(closest[1]))
+            and (closest is None or len(changed) < len(closest[2]))
         ):
-            closest = (number, changed)
-    if closest is None or not closest[1]:
+            closest = (number, config, changed)
+    if closest is None or not closest[2]:
         return render_config(space, candidate)
-    number, changed = closest
-    reference = dict(references[[n for n, _ in references].index(number)][1])
+    number, reference, changed = closest
 
     def value(config: Mapping[str, Any], name: str) -> str:
         return render_config(space, {name: config[name]}).split(": ", 1)[1][:-1]

@@ -133,7 +133,7 @@ class ArchitectureProposer(Proposer):
         if not isinstance(label, str) or label not in self.sources:
             return self.inner.expand(config)
         source = self.sources[label]
-        if label.startswith("spec:"):
+        if self.writer.form == "spec":
             expanded = {**config, self.config.param: self.config.spec_value, "arch": json.loads(source)}
         else:
             expanded = {**config, self.config.param: self.config.code_value}

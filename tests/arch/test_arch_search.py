@@ -122,6 +122,28 @@ def test_in_the_hybrid_the_optimizer_tunes_the_written_networks_too():
     assert len(hybrid.optimizer(arch.extend_space(SPACE)).trials) == len(history.finished())
 
 
+def tune_on_digits(trainable, searcher, storage) -> tune.ResultGrid:
+    """4 one-epoch trials on scikit-learn's digits, one at a time, the architecture starting as flawed_cnn."""
+    space = {
+        "dataset": "digits",
+        "device": "cpu",
+        "epochs": 1,
+        "batch_size": 64,
+        "optimizer": "adam",
+        "schedule": "constant",
+        "model": tune.choice(["flawed_cnn"]),
+        "learning_rate": tune.loguniform(1e-3, 1e-1),
+    }
+    return tune.Tuner(
+        trainable,
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, metric="val_acc", mode="max", num_samples=4, max_concurrent_trials=1
+        ),
+        run_config=tune.RunConfig(storage_path=str(storage), name="arch", verbose=0),
+    ).fit()
+
+
 def pick_written_network(messages, options):
     """A proposer that always takes the newest written network, else flawed_cnn."""
     labels = re.findall(r'"(code:[0-9a-f]{16})"', messages[1]["content"])
@@ -161,24 +183,7 @@ class Net(nn.Module):
         prefetch=0,
         seed=0,
     )
-    space = {
-        "dataset": "digits",
-        "device": "cpu",
-        "epochs": 1,
-        "batch_size": 64,
-        "optimizer": "adam",
-        "schedule": "constant",
-        "model": tune.choice(["flawed_cnn"]),
-        "learning_rate": tune.loguniform(1e-3, 1e-1),
-    }
-    results = tune.Tuner(
-        tune.with_parameters(train_image_classifier, validate=validate),
-        param_space=space,
-        tune_config=tune.TuneConfig(
-            search_alg=searcher, metric="val_acc", mode="max", num_samples=4, max_concurrent_trials=1
-        ),
-        run_config=tune.RunConfig(storage_path=str(tmp_path), name="arch", verbose=0),
-    ).fit()
+    results = tune_on_digits(tune.with_parameters(train_image_classifier, validate=validate), searcher, tmp_path)
     coded = [r for r in results if r.config.get("model") == "code"]
     assert coded, [r.config.get("model") for r in results]
     assert all(r.error is None and r.config["arch_hash"] == code_hash(network) for r in coded)

@@ -19,6 +19,7 @@ from llm_search.backends.scripted import ScriptedBackend
 from llm_search.history import History
 from llm_search.proposer import LLMProposer
 from llm_search.space import SearchSpace
+from tests.arch.test_arch_search import tune_on_digits
 
 TASK = ArchTask("digits: 8x8 grey images, 10 classes", (1, 8, 8), 10, max_params=50_000)
 GOOD = {"blocks": [{"channels": 16, "pool": "max"}, {"channels": 32, "pool": "max", "residual": True}]}
@@ -113,24 +114,7 @@ def test_tune_trains_a_written_spec_on_real_data(tmp_path):
         prefetch=0,
         seed=0,
     )
-    space = {
-        "dataset": "digits",
-        "device": "cpu",
-        "epochs": 1,
-        "batch_size": 64,
-        "optimizer": "adam",
-        "schedule": "constant",
-        "model": tune.choice(["flawed_cnn"]),
-        "learning_rate": tune.loguniform(1e-3, 1e-1),
-    }
-    results = tune.Tuner(
-        train_image_classifier,
-        param_space=space,
-        tune_config=tune.TuneConfig(
-            search_alg=searcher, metric="val_acc", mode="max", num_samples=4, max_concurrent_trials=1
-        ),
-        run_config=tune.RunConfig(storage_path=str(tmp_path), name="spec", verbose=0),
-    ).fit()
+    results = tune_on_digits(train_image_classifier, searcher, tmp_path)
     specced = [r for r in results if r.config.get("model") == "spec_cnn"]
     assert specced, [r.config.get("model") for r in results]
     assert all(r.error is None and r.config["arch"] == json.loads(canonical_spec(GOOD)) for r in specced)
