@@ -265,6 +265,7 @@ class LLMSupervisor(FIFOScheduler):
             "action": action,
             "verdict": verdict.to_dict(),
             "notes": notes,
+            "latency_s": record.get("latency_s", 0.0),
         }
         self.decisions.append(decision_record)
         record.update(decision=decision_record)
