@@ -50,7 +50,12 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available here; use 'auto' or 'cpu'")
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        raise RuntimeError(
+            f"device {name!r} requested but this process sees no CUDA GPU (CUDA_VISIBLE_DEVICES={visible!r}); "
+            "under Ray Tune give each trial its GPU share, e.g. tune.with_resources(trainable, {'gpu': 1}) "
+            "(0.25 packs four trials per GPU), or use device 'auto' to fall back to the CPU"
+        )
     return device
 
 
@@ -88,12 +93,31 @@ class _Stopwatch:
         return self._end - self._start
 
 
+def _process_group() -> tuple[int, int]:
+    """(rank, world size) of the torch.distributed group this process trains in; (0, 1) when alone."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
 class _Trainer:
-    """Everything one trial trains with; methods run one epoch or one evaluation pass."""
+    """Everything one trial trains with; methods run one epoch or one evaluation pass.
+
+    In a torch.distributed group (Ray Train's workers, `trainables.ddp`) every rank draws the same
+    global batch and trains on its slice of it, DistributedDataParallel averages the gradients, so
+    the run follows the single-process one (exactly for models without batch norm); the training
+    metrics are reduced over the ranks, and gradient norms are read after the all-reduce.
+    """
 
     def __init__(self, config: TrainConfig, device: torch.device) -> None:
         self.config = config
         self.device = device
+        self.rank, self.world_size = _process_group()
+        if config.batch_size % self.world_size:
+            raise ValueError(
+                f"batch_size {config.batch_size} does not split over {self.world_size} workers: "
+                f"use a multiple of {self.world_size}"
+            )
         self.splits: Splits = load_splits(
             config.dataset,
             device=device,
@@ -117,9 +141,17 @@ class _Trainer:
         self.scheduler = build_scheduler(self.optimizer, config, self.steps_per_epoch)
         self.tracker = GradNormTracker(self.model)
         self.augment = config.augment and config.dataset == "cifar10"
-        self.forward = self.model
+        self.forward: torch.nn.Module = self.model
+        self.evaluate_forward: torch.nn.Module = self.model  # no gradient sync to do: the plain module
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [device.index if device.index is not None else 0] if device.type == "cuda" else None
+            self.forward = DistributedDataParallel(self.model, device_ids=ids)
         if config.compile and device.type == "cuda":
-            self.forward = torch.compile(self.model)
+            self.forward = torch.compile(self.forward)
+            if self.world_size == 1:
+                self.evaluate_forward = self.forward
         elif config.compile:
             logger.info("compile=True ignored on %s (torch.compile is used on CUDA only)", device)
 
@@ -170,6 +202,8 @@ class _Trainer:
         self.model.train()
         for step in range(self.steps_per_epoch):
             index = order[step * self.batch_size : (step + 1) * self.batch_size]
+            if self.world_size > 1:
+                index = index[self.rank :: self.world_size]  # this rank's slice of the global batch
             x = self._inputs(splits.train_images[index], generator if self.augment else None)
             y = splits.train_labels[index]
             with self.autocast():
@@ -186,7 +220,10 @@ class _Trainer:
             loss_sum += loss.detach()
             correct += (logits.argmax(dim=1) == y).sum()
         steps = self.steps_per_epoch
-        return torch.stack([loss_sum / steps, correct.float() / (steps * self.batch_size)]), lr
+        totals = torch.stack([loss_sum / (steps * self.world_size), correct.float() / (steps * self.batch_size)])
+        if self.world_size > 1:
+            torch.distributed.all_reduce(totals)  # mean loss and accuracy over the global batches
+        return totals, lr
 
     @torch.no_grad()
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -201,7 +238,7 @@ class _Trainer:
         for start in range(0, batches * batch_size, batch_size):
             x, y = self._inputs(images[start : start + batch_size]), labels[start : start + batch_size]
             with self.autocast():
-                logits = self.forward(x)
+                logits = self.evaluate_forward(x)
             loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
             correct += (logits.argmax(dim=1) == y).sum()
         self.model.train()
