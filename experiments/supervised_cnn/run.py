@@ -1,6 +1,6 @@
 """The AWS workflow end to end: a searcher and a training supervisor on the flawed CNN, beside ASHA and PBT.
 
-    python experiments/supervised_cnn/run.py                    # Fashion-MNIST on CPU, embedded models
+    python experiments/supervised_cnn/run.py --seeds 0-2        # Fashion-MNIST on CPU, embedded models
     python experiments/supervised_cnn/run.py --smoke --dataset digits   # the pipeline, minutes on 2 cores
     python experiments/supervised_cnn/run.py --dataset cifar10 --data-dir ~/data/cifar-10-batches-py \\
         --device cuda --gpus-per-trial 0.5 --backend bedrock:us.anthropic.claude-3-7-sonnet-20250219-v1:0 \\
@@ -20,10 +20,11 @@ epochs per trial and the same concurrency; only the scheduler differs:
   norms and continues, adjusts the learning rate (from the latest checkpoint), asks the searcher to
   redesign the network, or stops the trial.
 
-The table (``<out>/report.md``) gives each arm's best validation accuracy and that trial's test
-accuracy, the epochs trained in all (ASHA and a stopping supervisor save epochs), the LLM calls and
-seconds of the searcher and of the analyst, and the supervisor's actions. ``llm-search report
-<out>/<arm>`` draws any arm's trials. See README.md here.
+The table (``<out>/report.md``) gives, per arm (mean ± sd over ``--seeds``, then per seed), the
+best validation accuracy and that trial's test accuracy, the epochs trained in all (ASHA and a
+stopping supervisor save epochs), the LLM calls and seconds of the searcher and of the analyst, and
+the supervisor's actions. ``llm-search report <out>/seed<N>/<arm>`` draws any arm's trials. See
+README.md here.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, help=f"epochs per trial (default {DEFAULTS['epochs']})")
     parser.add_argument("--max-train-batches", type=int, help="training batches per epoch (default 100; 0: all)")
     parser.add_argument("--concurrency", type=int, help="trials at once (default 2)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="seeds, e.g. 0-2: each runs every arm (default 0)")
     parser.add_argument("--device", default="cpu", help="torch device of the trials")
     parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (fractions pack trials)")
     parser.add_argument("--data-dir", help="data set directory")
@@ -228,54 +229,109 @@ def run_arm(
     return row
 
 
-def write_report(out: Path, rows: dict[str, dict[str, Any]], settings: dict[str, Any], llms: dict[str, Any]) -> Path:
-    """The arms' table as markdown, with the command, commit and machine."""
+def _seeds(text: str) -> list[int]:
+    """'0-2' -> [0, 1, 2]; '0,3' -> [0, 3]."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        seeds += list(range(int(low), int(high or low) + 1))
+    return seeds
+
+
+def _mean(values: list[float]) -> str:
+    values = [v for v in values if v == v]  # NaN: an arm without a finished trial
+    if not values:
+        return "-"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.4f}"
+    spread = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{mean:.4f} ± {spread:.4f}"
+
+
+def write_report(
+    out: Path, runs: dict[int, dict[str, dict[str, Any]]], arms: tuple[str, ...], settings: dict, llms: dict
+) -> Path:
+    """The arms' table (mean ± sd over seeds, then each seed) as markdown, with the command, commit and machine."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     except OSError:
         sha = "unknown"
+    seeds = sorted(runs)
     lines = [
         "# Supervision arms on the flawed CNN",
         "",
         f"- Command: `python experiments/supervised_cnn/run.py {' '.join(sys.argv[1:])}`; git {sha}",
         f"- Machine: {platform.machine()}, {platform.node()}, Python {platform.python_version()}",
         f"- {settings['trials']} trials x up to {settings['epochs']} epochs per arm "
-        f"({settings['max_train_batches'] or 'all'} training batches per epoch), {settings['concurrency']} at once",
+        f"({settings['max_train_batches'] or 'all'} training batches per epoch), {settings['concurrency']} at once; "
+        f"seeds {', '.join(map(str, seeds))}",
         f"- LLMs: searcher {llms['backend']}, analyst {llms['analyst']}, networks {llms['code']}",
         "",
-        "| arm | trials (failed) | epochs trained | best model | best val_acc | its test_acc | searcher calls / s "
-        "| analyst calls / s | actions | wall s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| arm | best val_acc | its test_acc | epochs trained | analyst calls | actions | wall s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for arm, row in rows.items():
-        actions = ", ".join(f"{k} {v}" for k, v in sorted(row.get("actions", {}).items())) or "-"
+    for arm in arms:
+        rows = [runs[seed][arm] for seed in seeds]
+        actions: Counter = Counter()
+        for row in rows:
+            actions.update(row.get("actions", {}))
         lines.append(
-            f"| {arm} | {row['trials']} ({row['failed']}) | {row['epochs_trained']} | {row.get('best_model', '-')} "
-            f"| {row.get('best_val_acc', '-')} | {row.get('test_acc', '-')} | {row['searcher_calls']} / "
-            f"{row['searcher_seconds']} | {row['analyst_calls']} / {row['analyst_seconds']} | {actions} "
-            f"| {row['seconds']} |"
+            f"| {arm} | {_mean([r.get('best_val_acc', float('nan')) for r in rows])} "
+            f"| {_mean([r.get('test_acc', float('nan')) for r in rows])} "
+            f"| {sum(r['epochs_trained'] for r in rows) / len(rows):.1f} "
+            f"| {sum(r['analyst_calls'] for r in rows) / len(rows):.1f} "
+            f"| {', '.join(f'{k} {v}' for k, v in sorted(actions.items())) or '-'} "
+            f"| {sum(r['seconds'] for r in rows) / len(rows):.0f} |"
         )
+    lines += [
+        "",
+        "Each seed:",
+        "",
+        "| seed | arm | trials (failed) | epochs trained | best model | best val_acc | its test_acc "
+        "| searcher calls / s | networks written | analyst calls / s | actions | wall s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for seed in seeds:
+        for arm in arms:
+            row = runs[seed][arm]
+            actions_text = ", ".join(f"{k} {v}" for k, v in sorted(row.get("actions", {}).items())) or "-"
+            lines.append(
+                f"| {seed} | {arm} | {row['trials']} ({row['failed']}) | {row['epochs_trained']} "
+                f"| {row.get('best_model', '-')} | {row.get('best_val_acc', '-')} | {row.get('test_acc', '-')} "
+                f"| {row['searcher_calls']} / {row['searcher_seconds']} | {row['networks_written']} "
+                f"| {row['analyst_calls']} / {row['analyst_seconds']} | {actions_text} | {row['seconds']} |"
+            )
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def run_experiment(settings: dict[str, Any], *, arms: tuple[str, ...] = ARMS, out: Path, **options: Any) -> dict:
-    """Run the arms one after another; rows go to ``<out>/arms.json`` (a rerun skips arms already there)."""
-    out.mkdir(parents=True, exist_ok=True)
-    table = out / "arms.json"
-    rows: dict[str, dict[str, Any]] = json.loads(table.read_text()) if table.exists() else {}
-    for arm in arms:
-        if arm not in ARMS:
-            raise ValueError(f"unknown arm {arm!r}; valid: {', '.join(ARMS)}")
-        if arm in rows:
-            logging.getLogger(__name__).info("arm %s: already in %s, skipped", arm, table)
-            continue
-        rows[arm] = run_arm(arm, settings, out=out, **options)
-        table.write_text(json.dumps(rows, indent=1))
+def run_experiment(
+    settings: dict[str, Any], *, seeds: list[int], arms: tuple[str, ...] = ARMS, out: Path, **options: Any
+) -> dict[int, dict[str, dict[str, Any]]]:
+    """Run the arms of each seed one after another, in ``<out>/seed<N>/<arm>``.
+
+    Each seed's rows go to ``<out>/seed<N>/arms.json``; a rerun skips the arms already there.
+    """
+    runs: dict[int, dict[str, dict[str, Any]]] = {}
+    for seed in seeds:
+        seed_dir = out / f"seed{seed}"
+        seed_dir.mkdir(parents=True, exist_ok=True)
+        table = seed_dir / "arms.json"
+        rows: dict[str, dict[str, Any]] = json.loads(table.read_text()) if table.exists() else {}
+        for arm in arms:
+            if arm not in ARMS:
+                raise ValueError(f"unknown arm {arm!r}; valid: {', '.join(ARMS)}")
+            if arm in rows:
+                logging.getLogger(__name__).info("seed %d, arm %s: already in %s, skipped", seed, arm, table)
+                continue
+            rows[arm] = run_arm(arm, settings, seed=seed, out=seed_dir, **options)
+            table.write_text(json.dumps(rows, indent=1))
+        runs[seed] = rows
     llms = {"backend": options["backend"], "analyst": options["analyst_backend"], "code": options["code_backend"]}
-    write_report(out, {arm: rows[arm] for arm in arms}, settings, llms)
-    return rows
+    write_report(out, runs, arms, settings, llms)
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,8 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("trials", "epochs", "max_train_batches", "concurrency"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
-    rows = run_experiment(
+    runs = run_experiment(
         settings,
+        seeds=_seeds(args.seeds),
         arms=tuple(args.arms.split(",")),
         out=Path(args.out),
         dataset=args.dataset,
@@ -294,13 +351,12 @@ def main(argv: list[str] | None = None) -> int:
         analyst_backend=args.analyst_backend,
         code_backend=args.code_backend,
         form=args.form,
-        seed=args.seed,
         device=args.device,
         gpus_per_trial=args.gpus_per_trial,
         data_dir=args.data_dir,
     )
     print((Path(args.out) / "report.md").read_text())
-    return 0 if all("best_val_acc" in row for row in rows.values()) else 1
+    return 0 if all("best_val_acc" in row for rows in runs.values() for row in rows.values()) else 1
 
 
 if __name__ == "__main__":

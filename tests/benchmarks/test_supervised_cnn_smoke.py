@@ -43,19 +43,19 @@ def test_the_four_arms_run_at_equal_trials_and_the_supervisor_adjusts(ray_runtim
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     settings = {**module.SMOKE, "trials": 4}
-    rows = module.run_experiment(
+    (rows,) = module.run_experiment(
         settings,
+        seeds=[0],
         out=tmp_path / "supervised",
         dataset="digits",
         backend=ScriptedBackend(default=high_rates),
         analyst_backend=ScriptedBackend(default=lower_a_high_rate),
         code_backend=ScriptedBackend(default="{}"),
         form="spec",
-        seed=0,
         device="cpu",
         gpus_per_trial=0.0,
         data_dir=None,
-    )
+    ).values()
     assert list(rows) == ["none", "asha", "pbt", "llm"]
     assert all(row["trials"] == 4 and row["failed"] == 0 for row in rows.values()), rows
     epochs = settings["epochs"]
@@ -63,14 +63,14 @@ def test_the_four_arms_run_at_equal_trials_and_the_supervisor_adjusts(ray_runtim
     assert rows["asha"]["epochs_trained"] < 4 * epochs  # ASHA stopped some trials at a rung
     assert rows["llm"]["actions"].get("adjust", 0) >= 1 and rows["llm"]["analyst_calls"] >= 1
     rates = []
-    for progress in (tmp_path / "supervised" / "llm").glob("*/progress.csv"):
+    for progress in (tmp_path / "supervised" / "seed0" / "llm").glob("*/progress.csv"):
         rates.append(pd.read_csv(progress)["lr"].tolist())
     assert any(r[0] > 0.05 and r[-1] == 0.01 for r in rates), rates  # adjusted mid-run, as the trial reported
     report = (tmp_path / "supervised" / "report.md").read_text()
-    assert "| llm | 4 (0) |" in report and "adjust" in report
+    assert "| 0 | llm | 4 (0) |" in report and "adjust" in report
     # A rerun skips the arms already done.
-    again = module.run_experiment(settings, arms=("none",), out=tmp_path / "supervised", **_same_options())
-    assert again["none"] == rows["none"]
+    again = module.run_experiment(settings, seeds=[0], arms=("none",), out=tmp_path / "supervised", **_same_options())
+    assert again[0]["none"] == rows["none"]
 
 
 def _same_options():
