@@ -3,20 +3,21 @@
     python -m benchmarks.scale --trials 1000 --slots 16,64 --out results/scale
     python -m benchmarks.scale --trials 60 --slots 8 --out /tmp/scale    # a quick look
 
-Per searcher (LLMSearcher with the scripted backend, and Tune's random search as the floor) and
-slot count, at 100, 250, 500 and 1000 finished trials: the driver's CPU seconds per trial (this
-process: Tune's loop, the searcher and its thread), its resident memory, prompt tokens per LLM call
-(the scripted backend counts a token per 4 characters of the real prompt), and the share of slot
-time left idle over the interval (``1 - trial lifetimes / (slots x wall seconds)``, a trial's
-lifetime from Tune's start to its completion). Random search is Optuna's RandomSampler through
-Tune's OptunaSearch (Tune's BasicVariantGenerator ignores ``max_concurrent_trials``).
+Per searcher and slot count, at 100, 250, 500 and 1000 finished trials (each figure over the
+interval since the previous checkpoint): the driver's CPU milliseconds per trial (this process:
+Tune's loop, the searcher and its thread), its resident memory, prompt tokens per LLM call (the
+scripted backend counts a token per 4 characters of the real prompt), and the idle share: slot
+time without a trial because no proposal was ready, ``free slot seconds / (slots x wall
+seconds)``. A slot is free from a trial's completion until the searcher hands Tune the next
+config (`SlotProbe` wraps the searcher and sees both), so Ray's actor start-up is not counted, and
+Tune's own loop latency is: random search's idle share is that floor.
 
-Not yet what issue 18 asks for: with instant trials this idle share is dominated by Ray's per-trial
-actor start-up (a 40-trial, 8-slot look on the loaded 2-core machine: 99.5% for random search), so
-it cannot show the time slots wait for a proposal; that needs the driver's view (free slots while
-``suggest()`` has nothing ready), still to be written. Targets (issue
-18): idle share within 2 points of random search's; memory and per-trial driver time flat in the
-number of trials. One JSON line per checkpoint goes to ``<out>/scale.jsonl``.
+Searchers: Optuna's RandomSampler through Tune's OptunaSearch (the floor; Tune's
+BasicVariantGenerator ignores ``max_concurrent_trials``), ``LLMSearcher`` as configured by default
+(every trial waits for an LLM proposal), and ``LLMSearcher(fill_free_slots=True)`` (a free slot gets
+a random draw while the LLM answers). Targets (issue 18): idle share within 2 points of random
+search's; memory and per-trial driver time flat in the number of trials. One JSON line per
+checkpoint goes to ``<out>/scale.jsonl``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 import numpy as np
 from ray.tune import Callback
+from ray.tune.search import Searcher
 
 from benchmarks.searcher_overhead import _answer, tune_space
 
@@ -56,60 +58,102 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+class SlotProbe(Searcher):
+    """Wraps a searcher and integrates its free slots over time: ``slots`` minus the trials it has
+    handed out and not yet seen complete (what Tune's concurrency limit lets it fill)."""
+
+    def __init__(self, inner: Searcher, slots: int):
+        super().__init__(metric=inner.metric, mode=inner.mode)
+        self.inner, self.slots = inner, slots
+        self.live = 0
+        self.free_slot_s = 0.0
+        self._since: float | None = None  # the clock starts at the first request
+
+    def _advance(self) -> None:
+        now = time.perf_counter()
+        if self._since is not None:
+            self.free_slot_s += max(0, self.slots - self.live) * (now - self._since)
+        self._since = now
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return self.inner.set_search_properties(metric, mode, config, **spec)
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        return self.inner.set_max_concurrency(max_concurrent)
+
+    def suggest(self, trial_id: str) -> dict | None:
+        self._advance()
+        config = self.inner.suggest(trial_id)
+        if isinstance(config, dict):
+            self.live += 1
+        return config
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self.inner.on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self._advance()
+        self.live -= 1
+        self.inner.on_trial_complete(trial_id, result=result, error=error)
+
+    def save(self, checkpoint_path: str) -> None:
+        self.inner.save(checkpoint_path)
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.inner.restore(checkpoint_path)
+
+
 class CheckpointRecorder(Callback):
     """Records the figures each time the finished-trial count passes a checkpoint."""
 
-    def __init__(self, slots: int, searcher: Any, checkpoints: tuple[int, ...]):
-        self.slots, self.searcher, self.pending = slots, searcher, list(checkpoints)
+    def __init__(self, probe: SlotProbe, checkpoints: tuple[int, ...]):
+        self.probe, self.pending = probe, list(checkpoints)
         self.rows: list[dict[str, Any]] = []
         self.finished = 0
-        self.busy_s = 0.0
-        self.started: dict[str, float] = {}
-        self.last = {"t": time.perf_counter(), "cpu": time.process_time(), "n": 0, "busy": 0.0}
-
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.started[trial.trial_id] = time.perf_counter()
+        self.last = {"t": time.perf_counter(), "cpu": time.process_time(), "n": 0, "free": 0.0}
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.finished += 1
-        # A slot is busy from its trial's start to its end (Ray's start-up included): what is left idle
-        # is time no proposal was ready, plus Tune's own gaps (random search's idle share is that floor).
-        self.busy_s += time.perf_counter() - self.started.pop(trial.trial_id, time.perf_counter())
         if not self.pending or self.finished < self.pending[0]:
             return
         self.pending.pop(0)
-        now, cpu = time.perf_counter(), time.process_time()
+        self.probe._advance()
+        now, cpu, free = time.perf_counter(), time.process_time(), self.probe.free_slot_s
         n, wall = self.finished - self.last["n"], now - self.last["t"]
         row = {
             "finished": self.finished,
             "driver_cpu_ms_per_trial": round(1000 * (cpu - self.last["cpu"]) / n, 2),
             "rss_mb": round(_rss_mb(), 1),
-            "idle_share": round(1 - (self.busy_s - self.last["busy"]) / (self.slots * wall), 4),
+            "idle_share": round((free - self.last["free"]) / (self.probe.slots * wall), 4),
+            "trials_per_s": round(n / wall, 2),
             "wall_s": round(wall, 1),
         }
-        stats = getattr(self.searcher, "stats", None)
+        stats = getattr(self.probe.inner, "stats", None)
         if isinstance(stats, dict) and stats.get("llm_calls"):
             row["llm_calls"] = stats["llm_calls"]
             row["prompt_tokens_per_call"] = round(stats["prompt_tokens"] / stats["llm_calls"])
+            row["filled"] = stats.get("filled", 0)
         self.rows.append(row)
-        self.last = {"t": now, "cpu": cpu, "n": self.finished, "busy": self.busy_s}
+        self.last = {"t": now, "cpu": cpu, "n": self.finished, "free": free}
         logging.info("%s", row)
 
 
 def run_one(name: str, searcher: Any, trials: int, slots: int, out: Path) -> list[dict[str, Any]]:
     from ray import tune
 
-    recorder = CheckpointRecorder(slots, searcher, tuple(c for c in CHECKPOINTS if c <= trials) or (trials,))
+    probe = SlotProbe(searcher, slots)
+    recorder = CheckpointRecorder(probe, tuple(c for c in CHECKPOINTS if c <= trials) or (trials,))
     tune.run(
         _instant_trainable,
         config={**tune_space()},
-        search_alg=searcher,
+        search_alg=probe,
         metric="loss",
         mode="min",
         num_samples=trials,
         max_concurrent_trials=slots,
         resources_per_trial={"cpu": 2 / slots},
         callbacks=[recorder],
+        reuse_actors=True,  # what a user at this scale sets: one actor start per slot, not per trial
         verbose=0,
         storage_path=str(out / "tune"),
         name=f"{name}-{slots}",
@@ -125,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--slots", default="16,64", help="comma-separated concurrent trial counts")
+    parser.add_argument("--searchers", default="random,llm-fill,llm", help="of random, llm, llm-fill")
     parser.add_argument("--out", default="results/scale")
     args = parser.parse_args(argv)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -140,16 +185,20 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    header = f"{'searcher':22} {'slots':>5} {'finished':>8} {'cpu ms/trial':>12} {'RSS MB':>7} {'idle':>6}"
-    print(header + f" {'tokens/call':>11}")
+    header = f"{'searcher':16} {'slots':>5} {'finished':>8} {'cpu ms/trial':>12} {'RSS MB':>7} {'idle':>6}"
+    print(header + f" {'trials/s':>8} {'tokens/call':>11} {'filled':>6}")
     for slots in (int(s) for s in args.slots.split(",")):
-        llm = LLMSearcher(backend=ScriptedBackend(default=_slow_answer), seed=0)
-        floor = OptunaSearch(sampler=optuna.samplers.RandomSampler(seed=0))
-        for name, searcher in (("random (Optuna)", floor), ("LLMSearcher", llm)):
-            for row in run_one(name.split()[0].lower(), searcher, args.trials, slots, out):
+        searchers = {
+            "random": OptunaSearch(sampler=optuna.samplers.RandomSampler(seed=0)),
+            "llm": LLMSearcher(backend=ScriptedBackend(default=_slow_answer), seed=0),
+            "llm-fill": LLMSearcher(backend=ScriptedBackend(default=_slow_answer), seed=0, fill_free_slots=True),
+        }
+        for name in args.searchers.split(","):
+            for row in run_one(name, searchers[name], args.trials, slots, out):
                 print(
-                    f"{name:22} {slots:5d} {row['finished']:8d} {row['driver_cpu_ms_per_trial']:12.1f} "
-                    f"{row['rss_mb']:7.0f} {row['idle_share']:6.1%} {row.get('prompt_tokens_per_call', '-'):>11}"
+                    f"{name:16} {slots:5d} {row['finished']:8d} {row['driver_cpu_ms_per_trial']:12.1f} "
+                    f"{row['rss_mb']:7.0f} {row['idle_share']:6.1%} {row['trials_per_s']:8.2f} "
+                    f"{row.get('prompt_tokens_per_call', '-'):>11} {row.get('filled', '-'):>6}"
                 )
     ray.shutdown()
 

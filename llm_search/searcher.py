@@ -94,6 +94,11 @@ class LLMSearcher(SearcherStateMixin, Searcher):
             for the LLM (at the cost of proposals that have not seen the newest results).
         max_concurrent: Most trials running at once, if neither ``max_concurrent_trials`` nor a
             ``ConcurrencyLimiter`` sets it (``suggest`` returns ``None`` while that many run).
+        fill_free_slots: When a slot is free and no proposal is ready (the LLM is still answering),
+            run a random draw of the space there instead of leaving the slot idle (source
+            ``random``; the hybrid's optimizer is told its result like any other). For many slots,
+            short trials or a slow LLM: the LLM's proposals then become a smaller share of the
+            trials. Default False: every trial waits for a proposal that saw the latest results.
         temperature: LLM sampling temperature (default: the model's own, 0.7 for the embedded models,
             1.0 for the others).
         context: How much history each prompt shows (:class:`~llm_search.prompts.ContextLimits`; default:
@@ -139,6 +144,7 @@ class LLMSearcher(SearcherStateMixin, Searcher):
         batch_size: int = MAX_BATCH,
         prefetch: int = 1,
         max_concurrent: int | None = None,
+        fill_free_slots: bool = False,
         temperature: float | None = None,
         context: ContextLimits | None = None,
         log_dir: str | None = None,
@@ -166,7 +172,9 @@ class LLMSearcher(SearcherStateMixin, Searcher):
         self._batch_size = batch_size
         self._prefetch = max(0, prefetch)
         self._max_concurrent = max_concurrent
+        self._fill_free_slots = fill_free_slots
         self._n_suggested = 0
+        self._n_filled = 0
         self._experiment_dir: str | None = None
         self._log = ExchangeLog(log_dir)
         self._roles = RoleBackends(backend, roles)
@@ -289,7 +297,10 @@ class LLMSearcher(SearcherStateMixin, Searcher):
                 proposal = self._queue.popleft()
             else:
                 self._request_more()
-                return None
+                if not self._fill_free_slots:
+                    return None
+                proposal = Proposal(self._space.sample(self._rng), ProposalSource.RANDOM)
+                self._n_filled += 1
             self._history.start(trial_id, proposal.config, proposal.source)
             self._proposer.on_trial_start(trial_id, proposal)
             self._n_suggested += 1
@@ -488,6 +499,7 @@ class LLMSearcher(SearcherStateMixin, Searcher):
         stats = self._proposer.stats.to_dict()
         stats.update(
             suggested=self._n_suggested,
+            filled=self._n_filled,
             queued=len(self._queue),
             llm_disabled=self._proposer.disabled_reason,
             proposed_by_optimizer=0,

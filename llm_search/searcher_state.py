@@ -48,6 +48,7 @@ class SearcherStateMixin:
                 "queue": [(p.config, p.source.value, p.ticket) for p in self._queue],
                 "rng": self._rng.bit_generator.state,
                 "n_suggested": self._n_suggested,
+                "n_filled": self._n_filled,
                 "num_samples": self._num_samples,
                 "max_concurrent": self._max_concurrent,
                 "proposer": self._proposer.get_state(),
@@ -80,6 +81,7 @@ class SearcherStateMixin:
             }
             self._rng.bit_generator.state = state["rng"]
             self._n_suggested = state["n_suggested"]
+            self._n_filled = state.get("n_filled", 0)
             self._num_samples = state.get("num_samples")
             self._max_concurrent = state["max_concurrent"] or self._max_concurrent
             self._proposer.set_state(state["proposer"])

@@ -73,3 +73,55 @@ def test_no_more_trials_run_at_once_than_the_limit(ray_session, storage, strateg
     most = max_overlap(intervals)
     print(f"strategy={strategy} limiter={limiter}: at most {most} trials ran at once (limit {LIMIT})")
     assert most == LIMIT  # never above the limit, and the limit is used
+
+
+ANSWERED: list[float] = []
+STARTS = {"file": ""}  # the test's file of trial starts, which the scripted LLM (in this process) reads
+
+
+def started_trainable(config: dict) -> None:
+    """timed_trainable that also marks its start in a file the scripted LLM can see at once."""
+    with open(config["starts_file"], "a") as f:
+        f.write(f"{time.time()}\n")
+    timed_trainable(config)
+
+
+def slow_llm(messages, options) -> str:
+    """A scripted LLM that answers once 4 trials have started, or after 25 s: slower than the trials."""
+    deadline = time.time() + 25.0
+    while time.time() < deadline:
+        with open(STARTS["file"]) as f:
+            if len(f.read().split()) >= 4:
+                break
+        time.sleep(0.2)
+    ANSWERED.append(time.time())
+    return llm_answer(messages, options)
+
+
+@pytest.mark.parametrize("fill", [True, False])
+def test_free_slots_are_filled_while_the_llm_answers_only_when_asked(ray_session, storage, tmp_path, fill):
+    ANSWERED.clear()
+    STARTS["file"] = str(tmp_path / "starts")
+    open(STARTS["file"], "w").close()
+    searcher = LLMSearcher(backend=ScriptedBackend(default=slow_llm), seed=0, fill_free_slots=fill)
+    analysis = tune.run(
+        tune.with_resources(started_trainable, {"cpu": 0.25}),
+        config={**SPACE, "starts_file": STARTS["file"]},
+        search_alg=searcher,
+        metric="loss",
+        mode="min",
+        num_samples=6,
+        max_concurrent_trials=4,
+        storage_path=storage,
+        name=f"fill-{fill}",
+        verbose=0,
+    )
+    starts = sorted(t.last_result["start"] for t in analysis.trials)
+    before_first_answer = sum(start < ANSWERED[0] for start in starts)
+    stats = searcher.stats
+    print(f"fill={fill}: {before_first_answer} trials started before the first answer; {stats['filled']} filled")
+    if fill:
+        assert before_first_answer == 4  # every slot busy while the LLM was still answering
+        assert 4 <= stats["filled"] < 6  # and the LLM's answer still ran
+    else:
+        assert before_first_answer == 0 and stats["filled"] == 0

@@ -1,0 +1,36 @@
+"""benchmarks.scale's SlotProbe: free slot time is counted from a completion to the next config handed out."""
+
+from __future__ import annotations
+
+from ray.tune.search import Searcher
+
+from benchmarks import scale
+
+
+class SlowThenReady(Searcher):
+    """Has nothing ready for the first ``waits`` requests, then a config every time."""
+
+    def __init__(self, waits: int):
+        super().__init__(metric="loss", mode="min")
+        self.waits = waits
+
+    def suggest(self, trial_id):
+        if self.waits:
+            self.waits -= 1
+            return None
+        return {"x": 1}
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        pass
+
+
+def test_free_slot_seconds_follow_the_searchers_answers(monkeypatch):
+    clock = iter([0.0, 1.0, 3.0, 4.0, 10.0])  # one reading per request or completion below
+    monkeypatch.setattr(scale.time, "perf_counter", lambda: next(clock))
+    probe = scale.SlotProbe(SlowThenReady(waits=1), slots=2)
+    assert probe.suggest("a") is None  # t=0: both slots free, nothing ready
+    assert probe.suggest("a") == {"x": 1}  # t=1: 2 free slots for 1 s -> 2 slot-seconds; now 1 live
+    assert probe.suggest("b") == {"x": 1}  # t=3: 1 free slot for 2 s -> 2 more; now 2 live
+    probe.on_trial_complete("a")  # t=4: no free slot for 1 s; now 1 live
+    probe._advance()  # t=10: 1 free slot for 6 s
+    assert probe.free_slot_s == 2 + 2 + 0 + 6
