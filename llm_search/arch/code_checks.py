@@ -282,15 +282,48 @@ class _Checker(ast.NodeVisitor):
         self.fail(node, "generators are not allowed in model code")
 
 
+def _allowed_at_module_level(node: ast.stmt) -> bool:
+    if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)):
+        return True
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+        return True  # a docstring
+    return isinstance(node, (ast.Assign, ast.AnnAssign)) and _is_constant(node.value)
+
+
 def _check_module_level(tree: ast.Module, checker: _Checker) -> None:
     for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)):
-            continue
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-            continue  # a docstring
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _is_constant(node.value):
-            continue
-        checker.fail(node, "only imports, constants, functions and classes are allowed at module level")
+        if not _allowed_at_module_level(node):
+            checker.fail(node, "only imports, constants, functions and classes are allowed at module level")
+
+
+def drop_trailing_usage(source: str) -> tuple[str, list[int]]:
+    r"""Remove the usage example models append after their last class or function (``model = Net(1, 10)``,
+    ``print(model)``, ``if __name__ == "__main__": ...``): code the trainable never runs, which the
+    module-level check would refuse and which small models keep in every fix. Only statements after
+    the last definition go, so nothing a definition uses can be removed; the result is checked as usual.
+
+    Returns:
+        The source without them, and the first line of each statement removed.
+
+    Example:
+        >>> code = "import torch.nn as nn\nclass Net(nn.Module):\n    pass\nmodel = Net()\nprint(model)\n"
+        >>> drop_trailing_usage(code)
+        ('import torch.nn as nn\nclass Net(nn.Module):\n    pass\n', [4, 5])
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source, []
+    definitions = [i for i, node in enumerate(tree.body) if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    if not definitions:
+        return source, []
+    trailing = [node for node in tree.body[definitions[-1] + 1 :] if not _allowed_at_module_level(node)]
+    if not trailing:
+        return source, []
+    lines = source.splitlines(keepends=True)
+    drop = {n for node in trailing for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
+    kept = "".join(line for number, line in enumerate(lines, start=1) if number not in drop)
+    return kept, [node.lineno for node in trailing]
 
 
 def _is_constant(node: ast.AST | None) -> bool:

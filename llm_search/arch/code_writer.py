@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from llm_search.arch.code_checks import drop_trailing_usage
 from llm_search.arch.code_prompts import ArchTask, extract_code, fixer_messages, writer_messages
 from llm_search.arch.sandbox import SandboxLimits, ValidationReport, validate_model_code
 from llm_search.arch.store import ArchStore, code_hash
@@ -178,6 +179,10 @@ class CodeWriter:
             self.exchange_log.append(record)
             return CodeAttempt(role, None, report, 0.0)
         source = extract_code(completion.text)
+        if source is not None:
+            source, dropped = drop_trailing_usage(source)
+            if dropped:
+                record["dropped_usage_lines"] = dropped
         if source is None:
             report = ValidationReport(
                 False,

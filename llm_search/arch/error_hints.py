@@ -11,6 +11,11 @@ Example:
     >>> print(hint_for("mat1 and mat2 shapes cannot be multiplied (8x1568 and 6272x10)",
     ...                "import torch.nn as nn\\nfc = nn.Linear(8 * 28 * 28, 10)\\n").splitlines()[1])
     Change exactly this: line 2: replace `nn.Linear(8 * 28 * 28, 10)` with `nn.Linear(1568, 10)`.
+    >>> hint = hint_for("RuntimeError: shape '[-1, 1024]' is invalid for input of size 12544",
+    ...                 "self.fc = nn.Linear(1024, 10)\\nx = x.view(-1, 1024)\\n")
+    >>> print(hint.split("Change exactly this: ")[1].replace("; ", "\\n"))
+    line 2: replace `x.view(-1, 1024)` with `torch.flatten(x, 1)`
+    line 1: replace `nn.Linear(1024, 10)` with `nn.LazyLinear(10)`.
     >>> hint_for("KeyError: 'x'") is None
     True
 """
@@ -24,6 +29,8 @@ import re
 _LINEAR = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
 _CONV = re.compile(r"expected input\[([\d, ]+)\] to have (\d+) channels, but got (\d+) channels")
 _BATCH_NORM = re.compile(r"running_mean should contain (\d+) elements not (\d+)")
+_VIEW = re.compile(r"shape '\[-1, (\d+)\]' is invalid for input of size (\d+)")
+_BATCH = re.compile(r"forward must return logits of shape \((\d+), (\d+)\) for a batch of .*, got \((\d+), \d+\)")
 _CONV_RANK = re.compile(
     r"Expected 3D \(unbatched\) or 4D \(batched\) input to conv2d, but got input of size: \[([\d, ]+)\]"
 )
@@ -36,6 +43,9 @@ def _constant_value(node: ast.AST) -> int | None:
     """The value of an integer expression of constants only (``8 * 14 * 14``), else None."""
     if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
         return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        value = _constant_value(node.operand)
+        return None if value is None else -value
     if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
         left, right = _constant_value(node.left), _constant_value(node.right)
         if left is not None and right is not None and not (isinstance(node.op, ast.FloorDiv) and right == 0):
@@ -61,6 +71,40 @@ def _layer_fixes(source: str | None, kinds: tuple[str, ...], expected: int, got:
             old_arg = ast.get_source_segment(source, node.args[0]) or str(expected)
             fixed = call.replace(old_arg, str(got), 1)
             fixes.append(f"line {node.lineno}: replace `{call}` with `{fixed}`")
+    return fixes
+
+
+def _flatten_fixes(source: str | None) -> list[str]:
+    """Each ``x.view(-1, n)`` / ``x.reshape(-1, n)`` to ``torch.flatten(x, 1)``; each ``nn.Linear(a, b)``
+    that reads a flattened map to ``nn.LazyLinear(b)`` (the first one: the others read features)."""
+    if not source:
+        return []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    fixes: list[str] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        first = node.args[0] if node.args else None
+        if node.func.attr in ("view", "reshape") and len(node.args) == 2 and _constant_value(first) == -1:
+            call = ast.get_source_segment(source, node) or ""
+            tensor = ast.get_source_segment(source, node.func.value) or "x"
+            fixes.append(f"line {node.lineno}: replace `{call}` with `torch.flatten({tensor}, 1)`")
+    linears = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "Linear"
+        and len(node.args) == 2
+    ]
+    if fixes and linears:
+        first = min(linears, key=lambda node: (node.lineno, node.col_offset))
+        call = ast.get_source_segment(source, first) or ""
+        out = ast.get_source_segment(source, first.args[1]) or "num_classes"
+        fixes.append(f"line {first.lineno}: replace `{call}` with `nn.LazyLinear({out})`")
     return fixes
 
 
@@ -94,6 +138,13 @@ def hint_for(error: str, source: str | None = None) -> str | None:
             f"use num_features={got}, the out_channels of the layer before it."
         )
         return _with_fixes(text, _layer_fixes(source, ("BatchNorm2d", "BatchNorm1d"), expected, got))
+    if _VIEW.search(error) or _BATCH.search(error):
+        text = (
+            "Hint: the flatten guesses the feature count and gets it wrong (a wrong count also mixes examples "
+            "of the batch together). Flatten with torch.flatten(x, 1), which keeps the batch dimension, and "
+            "let the next linear layer infer its input size: nn.LazyLinear(out_features)."
+        )
+        return _with_fixes(text, _flatten_fixes(source))
     if match := _CONV_RANK.search(error):
         return (
             f"Hint: conv2d got a {len(match.group(1).split(','))}-D input of size [{match.group(1)}]; the model's "

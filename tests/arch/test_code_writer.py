@@ -106,3 +106,29 @@ def test_the_parameter_budget_comes_from_the_task(tmp_path):
     result = writer.write(TASK)
     assert not result.ok and result.attempts[0].report.stopped_by == "budget"
     assert "the budget is 200,000" in result.attempts[0].report.error
+
+
+def test_a_usage_example_after_the_class_is_dropped_not_refused(tmp_path):
+    usage = WORKING + '\nmodel = Net(1, 10)\nprint(model)\nif __name__ == "__main__":\n    print(model(None))\n'
+    writer, backend, _ = make_writer(tmp_path, [fenced(usage)])
+    result = writer.write(TASK)
+    assert result.ok and not result.fixed and result.source == WORKING + "\n"
+    (record,) = read_exchanges(str(tmp_path / "llm_exchanges.jsonl"))
+    assert record["dropped_usage_lines"] == [17, 18, 19]
+
+
+def test_following_the_flatten_hint_to_the_letter_gives_a_module_that_passes(tmp_path):
+    # The 1.5B model's most common failure: a guessed flatten size in x.view(-1, n). The fixer is told
+    # exactly what to replace; a fixer that does just that must produce a working module.
+    guessed = WORKING.replace("x.flatten(1)", "x.view(-1, 1024)").replace("8 * 14 * 14", "1024")
+    writer, backend, _ = make_writer(tmp_path, [fenced(guessed), fenced(WORKING)])
+    writer.write(TASK)
+    prompt = backend.history[1]["messages"][1]["content"]
+    assert "shape '[-1, 1024]' is invalid" in prompt and "torch.flatten(x, 1)" in prompt
+    edited = guessed
+    for change in prompt.split("Change exactly this: ")[1].split("\n")[0].rstrip(".").split("; "):
+        old, new = change.split("replace `")[1].split("` with `")
+        edited = edited.replace(old, new.rstrip("`"))
+    assert "nn.LazyLinear(num_classes)" in edited and "torch.flatten(x, 1)" in edited
+    writer, _, _ = make_writer(tmp_path / "again", [fenced(edited)])
+    assert writer.write(TASK).ok

@@ -41,6 +41,10 @@ class Net(nn.Module):
 WORKING = CNN.replace("FLATTEN", "x.mean(dim=(2, 3))")
 # Passes the sandbox (its test batch has 8 examples) but fails on any other batch size in training.
 BATCH_OF_EIGHT = CNN.replace("FLATTEN", "x.mean(dim=(2, 3)).reshape(8, 16)")
+# nn.LazyLinear, which the prompts and the fixer's hints suggest: its weights exist only after a forward.
+LAZY = WORKING.replace("nn.Linear(16, num_classes)", "nn.LazyLinear(num_classes)").replace(
+    "x.mean(dim=(2, 3))", "x.flatten(1)"
+)
 LIMITS = sandbox.SandboxLimits(cpu_s=30, wall_s=120)
 
 
@@ -73,11 +77,13 @@ def run(trainable, space, tmp_path, name):
     ).fit()
 
 
-def test_validated_code_trains_on_real_data(tmp_path):
-    results = run(tune.with_parameters(train_image_classifier, validate=validate), config(WORKING), tmp_path, "ok")
-    result = results[0]
+@pytest.mark.parametrize("source", [WORKING, LAZY], ids=["linear", "lazy-linear"])
+def test_validated_code_trains_on_real_data(tmp_path, source):
+    trainable = tune.with_parameters(train_image_classifier, validate=validate)
+    result = run(trainable, config(source), tmp_path, "ok")[0]
     assert result.error is None, result.error
     assert result.metrics["training_iteration"] == 2 and result.metrics["val_acc"] > 0.3  # digits: 10 classes
+    assert result.metrics["grad_norm/head"] > 0  # the head's weights were trained and tracked
 
 
 def test_a_runtime_error_in_training_fails_the_trial_with_its_traceback(tmp_path):

@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import builtins
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from torch import nn
+import torch
+from torch import nn
 
 ALLOWED_IMPORTS = (
     "collections",
@@ -84,4 +84,12 @@ def build_code_model(source: str, input_shape: tuple[int, ...], num_classes: int
     safe.update(__build_class__=builtins.__build_class__, __import__=_guarded_import)
     namespace: dict[str, Any] = {"__builtins__": safe, "__name__": "generated_model"}
     exec(compile(source, CODE_FILE, "exec"), namespace)  # noqa: S102 (validated before; see the module docstring)
-    return _model_class(namespace)(in_channels=input_shape[0], num_classes=num_classes)
+    model = _model_class(namespace)(in_channels=input_shape[0], num_classes=num_classes)
+    if any(isinstance(m, nn.modules.lazy.LazyModuleMixin) for m in model.modules()):
+        # nn.LazyLinear & co. get their parameters at the first forward: before the optimizer and
+        # the gradient-norm tracker see them (in eval mode, so batch-norm statistics stay untouched).
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(2, *input_shape))
+        model.train()
+    return model
