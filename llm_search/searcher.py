@@ -25,15 +25,16 @@ from llm_search.arch.search import ArchitectureConfig
 from llm_search.backends.registry import BackendSpec
 from llm_search.exchange_log import ExchangeLog
 from llm_search.history import History, TrialRecord
-from llm_search.hybrid import HybridConfig, HybridProposer
+from llm_search.hybrid import HybridConfig
 from llm_search.pricing import Budget
 from llm_search.prompts import ContextLimits
-from llm_search.proposal import Proposal, ProposalSource, Proposer, TrialStatus
+from llm_search.proposal import Proposal, ProposalSource, TrialStatus
 from llm_search.proposer import LLMProposer
-from llm_search.ranking import RankConfig, RankingProposer
+from llm_search.ranking import RankConfig
 from llm_search.roles import RoleBackends
 from llm_search.searcher_state import SearcherStateMixin
 from llm_search.space import SearchSpace
+from llm_search.strategies import build_proposer
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +55,6 @@ UNKNOWN_TRIAL = "LLMSearcher got a result for unknown trial %s without a config 
 LATE_RESULT = "LLMSearcher got a result for trial %s after it finished (late or duplicate report); ignored."
 RESUMED_TRIAL = "Trial %s reports again after it was %s: Tune resumed it; its results count."
 ADOPTED_TRIAL = "Trial %s was not started by this searcher%s; recorded from the config in its result."
-SETTINGS_WITHOUT_STRATEGY = (
-    "LLMSearcher got hybrid= or rank= settings that do not belong to strategy={strategy!r}: drop one of them."
-)
 BAD_POINT = "points_to_evaluate entry %d is not valid for the search space (%s); skipped."
 
 
@@ -190,44 +188,20 @@ class LLMSearcher(SearcherStateMixin, Searcher):
             budget=budget,
             cache_dir=cache_dir,
         )
-        strategy = strategy or ("hybrid" if hybrid is not None else "rank" if rank is not None else "llm")
-        if (hybrid is not None and strategy != "hybrid") or (rank is not None and strategy != "rank"):
-            raise ValueError(SETTINGS_WITHOUT_STRATEGY.format(strategy=strategy))
-        if strategy == "llm":
-            self._proposer: Proposer = llm
-        elif strategy == "hybrid":
-            config = hybrid if isinstance(hybrid, HybridConfig) else HybridConfig(**dict(hybrid or {}))
-            self._proposer = HybridProposer(llm, config, seed=seed)
-        elif strategy == "rank":
-            self._proposer = RankingProposer(
-                llm, rank if isinstance(rank, RankConfig) else RankConfig(**dict(rank or {}))
-            )
-        else:
-            raise ValueError(f"strategy must be 'llm', 'rank' or 'hybrid', got {strategy!r}")
-        if architectures is not None:
-            self._proposer = self._with_architectures(architectures, strategy)
-        self.strategy = strategy
+        self.strategy, self._proposer = build_proposer(
+            llm,
+            self._roles,
+            strategy,
+            hybrid=hybrid,
+            rank=rank,
+            architectures=architectures,
+            exchange_log=self._log,
+            seed=seed,
+        )
         self._lock = threading.RLock()
         self._worker: threading.Thread | None = None
         if self._space is not None:
             self._prepare_points()
-
-    def _with_architectures(self, config: ArchitectureConfig, strategy: str) -> Proposer:
-        from llm_search.arch.code_writer import DEFAULT_CODE_MODEL, CodeWriter
-        from llm_search.arch.search import ArchitectureProposer
-        from llm_search.arch.spec_writer import SpecWriter
-
-        if config.form == "spec":
-            spec_writer = SpecWriter(self._roles.spec("spec_writer"), exchange_log=self._log)
-            return ArchitectureProposer(self._proposer, config, spec_writer)
-
-        def spec(role: str) -> BackendSpec:
-            default = self._roles.default
-            embedded = isinstance(default, str) and default.split(":")[0] == "local"
-            return self._roles.overrides.get(role, DEFAULT_CODE_MODEL if embedded else default)
-
-        writer = CodeWriter(spec("code_writer"), spec("code_fixer"), exchange_log=self._log)
-        return ArchitectureProposer(self._proposer, config, writer)
 
     # ------------------------------------------------------------------ Tune contract: setup
     @staticmethod
