@@ -125,7 +125,8 @@ def test_every_finished_trial_is_told_to_the_optimizer():
     optimizer = proposer.optimizer(SPACE)
     optimizer.sync(history)
     assert optimizer.n_told == 12
-    assert len(optimizer.trials) == 12 and not optimizer._asked
+    assert len(optimizer.trials) == 12
+    assert {t.state.name for t in optimizer.trials} == {"COMPLETE"}  # none left asked but never told
 
 
 def test_optimizer_learns_the_toy_problem():
