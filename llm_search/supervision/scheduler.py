@@ -40,7 +40,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from llm_search.backends.base import Backend
 from llm_search.backends.registry import BackendSpec, get_backend
-from llm_search.exchange_log import ExchangeLog
+from llm_search.exchange_log import ExchangeLog, read_exchanges
 from llm_search.params import Rejected
 from llm_search.space import SearchSpace
 from llm_search.supervision.analyst import TrialWatch, analyst_messages
@@ -115,6 +115,7 @@ class LLMSupervisor(FIFOScheduler):
         self._interval: dict[str, int] = {}
         self._next_at: dict[str, int] = {}
         self._analyses: dict[str, int] = {}
+        self._recalled = False  # earlier decisions read back from the exchange log (after a restore)
         self._setup_runtime()
 
     def _setup_runtime(self) -> None:
@@ -144,6 +145,23 @@ class LLMSupervisor(FIFOScheduler):
         if not self._log.pinned and not self._log.path and getattr(trial, "local_experiment_path", None):
             # A file path: the experiment's driver directory may not exist yet (Tune syncs it to storage).
             self._log.set_path(os.path.join(trial.local_experiment_path, "llm_exchanges.jsonl"))
+        if not getattr(self, "_recalled", False) and self._log.path:
+            self._recall_decisions(self._log.path)
+
+    def _recall_decisions(self, path: str) -> None:
+        """After ``Tuner.restore`` (Tune restores a scheduler as it was created, re-adding every trial),
+        take the decisions and per-trial analysis counts back from the experiment's exchange log."""
+        self._recalled = True
+        if self.decisions or not os.path.exists(path):
+            return
+        for record in read_exchanges(path):
+            decision = record.get("decision")
+            if record.get("role") == "analyst" and isinstance(decision, dict):
+                self.decisions.append(decision)
+                trial_id = decision.get("trial_id")
+                self._analyses[trial_id] = self._analyses.get(trial_id, 0) + 1
+        if self.decisions:
+            logger.info("Supervisor: %d earlier decisions taken back from %s", len(self.decisions), path)
 
     def on_trial_result(self, tune_controller: "TuneController", trial: Trial, result: dict) -> str:
         trial_id = trial.trial_id

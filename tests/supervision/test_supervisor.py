@@ -166,3 +166,21 @@ def test_redesign_stops_the_trial_and_the_searcher_writes_a_network_from_its_dia
     assert "vanishing: conv1" in writer_prompt and "conv1 learns nothing" in writer_prompt
     assert second.config["model"] == "spec_cnn" and second.config["arch"]["blocks"][0]["channels"] == 16
     assert [d["action"] for d in supervisor.decisions if d["trial_id"] == first.metrics["trial_id"]] == ["redesign"]
+
+
+def test_a_restored_supervisor_takes_its_decisions_back_from_the_exchange_log(tmp_path):
+    import pickle
+    from types import SimpleNamespace
+
+    supervisor = LLMSupervisor(ScriptedBackend(default=lower_a_high_rate), adjustable=ADJUSTABLE)
+    created = pickle.dumps(supervisor)  # what Tune keeps in tuner.pkl and restores: the scheduler as created
+    run(tmp_path, supervisor, [0.5, 0.01])
+    assert supervisor.decisions
+    restored = pickle.loads(created)
+    assert restored.decisions == []
+    # Tune re-adds every trial of a restored experiment; the first add points the log at the experiment.
+    restored.on_trial_add(None, SimpleNamespace(local_experiment_path=str(tmp_path / "supervised"), trial_id="x"))
+    assert [(d["trial_id"], d["action"]) for d in restored.decisions] == [
+        (d["trial_id"], d["action"]) for d in supervisor.decisions
+    ]
+    assert "adjust 1" in restored.debug_string()
