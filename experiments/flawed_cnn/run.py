@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-train-batches", type=int, help="training batches per epoch (default 100; 0: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="torch device of the trials")
+    parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (fractions pack trials)")
     parser.add_argument("--data-dir", help="data set directory")
     parser.add_argument("--arms", default="flawed,llm,resnet9", help="comma-separated: flawed, llm, resnet9")
     parser.add_argument("--out", default="results/flawed_cnn", help="output directory")
@@ -107,6 +108,7 @@ def run_experiment(
     arms: tuple[str, ...] = ("flawed", "llm", "resnet9"),
     seed: int = 0,
     device: str = "cpu",
+    gpus_per_trial: float = 0.0,
     data_dir: str | None = None,
     out: Path = Path("results/flawed_cnn"),
 ) -> dict[str, dict[str, Any]]:
@@ -131,6 +133,8 @@ def run_experiment(
     rows: dict[str, dict[str, Any]] = {}
 
     def tuner(trainable: Any, space: dict[str, Any], name: str, **tune_config: Any) -> Any:
+        if gpus_per_trial:
+            trainable = tune.with_resources(trainable, {"cpu": 1, "gpu": gpus_per_trial})
         return tune.Tuner(
             trainable,
             param_space=space,
@@ -180,6 +184,8 @@ def run_experiment(
             "llm_calls": stats["llm_calls"],
             "llm_seconds": round(stats["llm_seconds"], 1),
             "networks_written": stats.get("networks_written", 0),
+            "network_llm_calls": stats.get("network_llm_calls", 0),
+            "network_llm_seconds": stats.get("network_llm_seconds", 0.0),
             "seconds": round(time.perf_counter() - start, 1),
         }
     if "resnet9" in arms:
@@ -212,15 +218,16 @@ def _write_report(out: Path, rows: dict, settings: dict, dataset: str, backend: 
         "training batches per epoch)",
         f"- LLMs: hyperparameters {backend}, code {code_backend}",
         "",
-        "| arm | trials (failed) | best model | best val_acc | its test_acc | LLM calls | LLM s | networks written "
-        "| wall s |",
+        "| arm | trials (failed) | best model | best val_acc | its test_acc | config LLM calls / s "
+        "| network LLM calls / s | networks written | wall s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for arm, row in rows.items():
         lines.append(
             f"| {arm} | {row.get('trials')} ({row.get('failed', 0)}) | {row.get('best_model', '-')} | "
-            f"{row.get('best_val_acc', '-')} | {row.get('test_acc', '-')} | {row.get('llm_calls', 0)} | "
-            f"{row.get('llm_seconds', 0)} | {row.get('networks_written', '-')} | {row.get('seconds', '-')} |"
+            f"{row.get('best_val_acc', '-')} | {row.get('test_acc', '-')} | {row.get('llm_calls', 0)} / "
+            f"{row.get('llm_seconds', 0)} | {row.get('network_llm_calls', 0)} / {row.get('network_llm_seconds', 0)} "
+            f"| {row.get('networks_written', '-')} | {row.get('seconds', '-')} |"
         )
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
@@ -242,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         arms=tuple(args.arms.split(",")),
         seed=args.seed,
         device=args.device,
+        gpus_per_trial=args.gpus_per_trial,
         data_dir=args.data_dir,
         out=Path(args.out),
     )

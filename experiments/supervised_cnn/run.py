@@ -221,6 +221,8 @@ def run_arm(
         searcher_calls=stats["llm_calls"],
         searcher_seconds=round(stats["llm_seconds"], 1),
         networks_written=stats.get("networks_written", 0),
+        network_llm_calls=stats.get("network_llm_calls", 0),
+        network_llm_seconds=stats.get("network_llm_seconds", 0.0),
     )
     decisions = getattr(scheduler, "decisions", [])
     row["analyst_calls"] = len(decisions)
@@ -289,7 +291,7 @@ def write_report(
         "Each seed:",
         "",
         "| seed | arm | trials (failed) | epochs trained | best model | best val_acc | its test_acc "
-        "| searcher calls / s | networks written | analyst calls / s | actions | wall s |",
+        "| searcher calls / s | network calls / s (written) | analyst calls / s | actions | wall s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for seed in seeds:
@@ -299,7 +301,8 @@ def write_report(
             lines.append(
                 f"| {seed} | {arm} | {row['trials']} ({row['failed']}) | {row['epochs_trained']} "
                 f"| {row.get('best_model', '-')} | {row.get('best_val_acc', '-')} | {row.get('test_acc', '-')} "
-                f"| {row['searcher_calls']} / {row['searcher_seconds']} | {row['networks_written']} "
+                f"| {row['searcher_calls']} / {row['searcher_seconds']} | {row.get('network_llm_calls', '?')} / "
+                f"{row.get('network_llm_seconds', '?')} ({row['networks_written']}) "
                 f"| {row['analyst_calls']} / {row['analyst_seconds']} | {actions_text} | {row['seconds']} |"
             )
     path = out / "report.md"

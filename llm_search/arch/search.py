@@ -102,6 +102,8 @@ class ArchitectureProposer(Proposer):
         self.summaries: dict[str, str] = {}  # label -> one line on the network
         self.written_at: list[int] = []  # finished-trial counts at each write attempt
         self.failed_writes = 0
+        self.network_llm_calls = 0  # the writer's and fixer's calls (the inner proposer counts its own)
+        self.network_llm_seconds = 0.0
         self.requests: list[str] = []  # the training supervisor's redesign requests, not yet acted on
 
     @property
@@ -192,6 +194,8 @@ class ArchitectureProposer(Proposer):
             context += ["The training supervisor stopped these trials for a redesign:", *self.requests]
             self.requests = []
         result = self.writer.write(self.config.task, context, seed=seed)
+        self.network_llm_calls += len(result.attempts)
+        self.network_llm_seconds += result.llm_seconds
         if not result.ok or result.source is None or result.arch_hash is None:
             self.failed_writes += 1
             logger.warning("No valid network this time (%d attempts); the search goes on", len(result.attempts))
@@ -235,6 +239,8 @@ class ArchitectureProposer(Proposer):
             **self.inner.report(),
             "networks_written": len(self.sources),
             "network_write_failures": self.failed_writes,
+            "network_llm_calls": self.network_llm_calls,
+            "network_llm_seconds": round(self.network_llm_seconds, 1),
         }
 
     def get_state(self) -> dict[str, Any]:
@@ -244,6 +250,8 @@ class ArchitectureProposer(Proposer):
             "summaries": dict(self.summaries),
             "written_at": list(self.written_at),
             "failed_writes": self.failed_writes,
+            "network_llm_calls": self.network_llm_calls,
+            "network_llm_seconds": self.network_llm_seconds,
             "requests": list(self.requests),
         }
 
@@ -253,6 +261,8 @@ class ArchitectureProposer(Proposer):
         self.summaries = dict(state["summaries"])
         self.written_at = list(state["written_at"])
         self.failed_writes = int(state["failed_writes"])
+        self.network_llm_calls = int(state.get("network_llm_calls", 0))
+        self.network_llm_seconds = float(state.get("network_llm_seconds", 0.0))
         self.requests = list(state.get("requests", []))
 
     def on_trial_start(self, trial_id: str, proposal: Proposal) -> None:
