@@ -34,11 +34,6 @@ from typing import Any
 
 DEFAULTS = {"trials": 10, "epochs": 3, "max_train_batches": 100, "max_eval_batches": 20}
 SMOKE = {"trials": 3, "epochs": 1, "max_train_batches": 2, "max_eval_batches": 2}
-FLAWED = {"model": "flawed_cnn", "optimizer": "sgd", "learning_rate": 0.1}
-FLAWED_DESCRIPTION = (
-    "the flawed CNN as given: one 3x3 conv with 16 channels, a sigmoid, no pooling, then one linear "
-    "layer on the flattened map"
-)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,24 +56,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="results/flawed_cnn", help="output directory")
     parser.add_argument("--smoke", action="store_true", help="3 trials of 1 epoch on 2 batches: checks the pipeline")
     return parser
-
-
-def _base(settings: dict[str, Any], dataset: str, device: str, data_dir: str | None, seed: int) -> dict[str, Any]:
-    base = {
-        "dataset": dataset,
-        "device": device,
-        "epochs": settings["epochs"],
-        "batch_size": 128,
-        "schedule": "constant",
-        "seed": seed,
-        "final_test": True,
-        "max_eval_batches": settings["max_eval_batches"],
-    }
-    if settings["max_train_batches"]:
-        base["max_train_batches"] = settings["max_train_batches"]
-    if data_dir:
-        base["data_dir"] = data_dir
-    return base
 
 
 def _best(results: Any) -> dict[str, Any]:
@@ -123,9 +100,16 @@ def run_experiment(
     from llm_search.arch.search import ArchitectureConfig
     from trainables import train_image_classifier
     from trainables.config import INPUT_SHAPES, NUM_CLASSES
+    from trainables.models.flawed_cnn import AWS_START, DESCRIPTION, aws_trial_settings
 
     out.mkdir(parents=True, exist_ok=True)
-    base = _base(settings, dataset, device, data_dir, seed)
+    base = aws_trial_settings(
+        dataset,
+        **{key: settings[key] for key in ("epochs", "max_train_batches", "max_eval_batches")},
+        seed=seed,
+        device=device,
+        data_dir=data_dir,
+    )
     hyper = {
         "optimizer": tune.choice(["sgd", "sgd_momentum", "adam", "adamw"]),
         "learning_rate": tune.loguniform(1e-4, 0.3),
@@ -147,7 +131,7 @@ def run_experiment(
 
     if "flawed" in arms:
         start = time.perf_counter()
-        rows["flawed"] = {**_best(tuner(train_image_classifier, {**base, **FLAWED}, "flawed")), "llm_calls": 0}
+        rows["flawed"] = {**_best(tuner(train_image_classifier, {**base, **AWS_START}, "flawed")), "llm_calls": 0}
         rows["flawed"]["seconds"] = round(time.perf_counter() - start, 1)
     if "llm" in arms:
         task = ArchTask(
@@ -162,9 +146,9 @@ def run_experiment(
             strategy=strategy,
             roles={"code_writer": code_backend, "code_fixer": code_backend, "spec_writer": code_backend},
             architectures=ArchitectureConfig(
-                task, form=form, first_after=2, redesign_every=3, descriptions={"flawed_cnn": FLAWED_DESCRIPTION}
+                task, form=form, first_after=2, redesign_every=3, descriptions={"flawed_cnn": DESCRIPTION}
             ),
-            points_to_evaluate=[FLAWED],
+            points_to_evaluate=[AWS_START],
             prefetch=0,  # one trial at a time: each proposal sees every finished trial
             task="Redesign and tune a deliberately flawed image classifier to maximize validation accuracy.",
             seed=seed,

@@ -43,11 +43,6 @@ from typing import Any
 DEFAULTS = {"trials": 6, "epochs": 6, "max_train_batches": 100, "max_eval_batches": 20, "concurrency": 2}
 SMOKE = {"trials": 3, "epochs": 4, "max_train_batches": 2, "max_eval_batches": 2, "concurrency": 2}
 ARMS = ("none", "asha", "pbt", "llm")
-FLAWED = {"model": "flawed_cnn", "optimizer": "sgd", "learning_rate": 0.1}
-FLAWED_DESCRIPTION = (
-    "the flawed CNN as given: one 3x3 conv with 16 channels, a sigmoid, no pooling, then one linear "
-    "layer on the flattened map"
-)
 LEARNING_RATES = (1e-4, 0.3)
 INTERVAL = 2  # epochs between two looks of PBT and of the supervisor; ASHA's grace period
 
@@ -71,24 +66,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="results/supervised_cnn", help="output directory")
     parser.add_argument("--smoke", action="store_true", help="3 trials of 4 epochs on 2 batches")
     return parser
-
-
-def _base(settings: dict[str, Any], dataset: str, device: str, data_dir: str | None, seed: int) -> dict[str, Any]:
-    base = {
-        "dataset": dataset,
-        "device": device,
-        "epochs": settings["epochs"],
-        "batch_size": 128,
-        "schedule": "constant",
-        "seed": seed,
-        "final_test": True,
-        "max_eval_batches": settings["max_eval_batches"],
-    }
-    if settings["max_train_batches"]:
-        base["max_train_batches"] = settings["max_train_batches"]
-    if data_dir:
-        base["data_dir"] = data_dir
-    return base
 
 
 def summarize(results: Any) -> dict[str, Any]:
@@ -162,6 +139,7 @@ def run_arm(
     from llm_search.arch.search import ArchitectureConfig
     from trainables import train_image_classifier
     from trainables.config import INPUT_SHAPES, NUM_CLASSES
+    from trainables.models.flawed_cnn import AWS_START, DESCRIPTION, aws_trial_settings
 
     task = ArchTask(
         f"{dataset}: {'x'.join(map(str, INPUT_SHAPES[dataset]))} images, {NUM_CLASSES} classes; "
@@ -174,21 +152,27 @@ def run_arm(
         backend=backend,
         roles={"code_writer": code_backend, "code_fixer": code_backend, "spec_writer": code_backend},
         architectures=ArchitectureConfig(
-            task, form=form, first_after=2, redesign_every=3, descriptions={"flawed_cnn": FLAWED_DESCRIPTION}
+            task, form=form, first_after=2, redesign_every=3, descriptions={"flawed_cnn": DESCRIPTION}
         ),
-        points_to_evaluate=[FLAWED],
+        points_to_evaluate=[AWS_START],
         task="Redesign and tune a deliberately flawed image classifier to maximize validation accuracy.",
         seed=seed,
     )
     scheduler = _scheduler(arm, settings, searcher, analyst_backend, seed)
     # Tune refuses a searcher beside PBT: its population is the flawed config plus random draws of the space.
     search_alg = (
-        BasicVariantGenerator(points_to_evaluate=[FLAWED], max_concurrent=settings["concurrency"], random_state=seed)
+        BasicVariantGenerator(points_to_evaluate=[AWS_START], max_concurrent=settings["concurrency"], random_state=seed)
         if arm == "pbt"
         else searcher
     )
     space = {
-        **_base(settings, dataset, device, data_dir, seed),
+        **aws_trial_settings(
+            dataset,
+            **{key: settings[key] for key in ("epochs", "max_train_batches", "max_eval_batches")},
+            seed=seed,
+            device=device,
+            data_dir=data_dir,
+        ),
         "model": tune.choice(["flawed_cnn"]),
         "optimizer": tune.choice(["sgd", "sgd_momentum", "adam", "adamw"]),
         "learning_rate": tune.loguniform(*LEARNING_RATES),

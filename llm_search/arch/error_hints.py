@@ -53,58 +53,48 @@ def _constant_value(node: ast.AST) -> int | None:
     return None
 
 
-def _layer_fixes(source: str | None, kinds: tuple[str, ...], expected: int, got: int) -> list[str]:
-    """``line N: replace `old` with `new``` for each layer of ``kinds`` whose first argument is ``expected``."""
+def _calls(source: str | None) -> list[ast.Call]:
+    """Every call in ``source`` (none if it does not parse), in source order."""
     if not source:
         return []
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return []
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    return sorted(calls, key=lambda node: (node.lineno, node.col_offset))
+
+
+def _name(call: ast.Call) -> str:
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+
+
+def _layer_fixes(source: str | None, kinds: tuple[str, ...], expected: int, got: int) -> list[str]:
+    """``line N: replace `old` with `new``` for each layer of ``kinds`` whose first argument is ``expected``."""
     fixes = []
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and node.args):
-            continue
-        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-        if name in kinds and _constant_value(node.args[0]) == expected:
+    for node in _calls(source):
+        if _name(node) in kinds and node.args and _constant_value(node.args[0]) == expected:
             call = ast.get_source_segment(source, node) or ""
             old_arg = ast.get_source_segment(source, node.args[0]) or str(expected)
-            fixed = call.replace(old_arg, str(got), 1)
-            fixes.append(f"line {node.lineno}: replace `{call}` with `{fixed}`")
+            fixes.append(f"line {node.lineno}: replace `{call}` with `{call.replace(old_arg, str(got), 1)}`")
     return fixes
 
 
 def _flatten_fixes(source: str | None) -> list[str]:
-    """Each ``x.view(-1, n)`` / ``x.reshape(-1, n)`` to ``torch.flatten(x, 1)``; each ``nn.Linear(a, b)``
-    that reads a flattened map to ``nn.LazyLinear(b)`` (the first one: the others read features)."""
-    if not source:
-        return []
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    fixes: list[str] = []
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
-        first = node.args[0] if node.args else None
-        if node.func.attr in ("view", "reshape") and len(node.args) == 2 and _constant_value(first) == -1:
+    """Each ``x.view(-1, n)`` / ``x.reshape(-1, n)`` to ``torch.flatten(x, 1)``; the first ``nn.Linear(a, b)``
+    (the one reading the flattened map; later ones read features) to ``nn.LazyLinear(b)``."""
+    calls = _calls(source)
+    fixes = []
+    for node in calls:
+        if _name(node) in ("view", "reshape") and len(node.args) == 2 and _constant_value(node.args[0]) == -1:
             call = ast.get_source_segment(source, node) or ""
-            tensor = ast.get_source_segment(source, node.func.value) or "x"
+            tensor = ast.get_source_segment(source, node.func.value) if isinstance(node.func, ast.Attribute) else "x"
             fixes.append(f"line {node.lineno}: replace `{call}` with `torch.flatten({tensor}, 1)`")
-    linears = [
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "Linear"
-        and len(node.args) == 2
-    ]
+    linears = [node for node in calls if _name(node) == "Linear" and len(node.args) == 2]
     if fixes and linears:
-        first = min(linears, key=lambda node: (node.lineno, node.col_offset))
-        call = ast.get_source_segment(source, first) or ""
-        out = ast.get_source_segment(source, first.args[1]) or "num_classes"
-        fixes.append(f"line {first.lineno}: replace `{call}` with `nn.LazyLinear({out})`")
+        call = ast.get_source_segment(source, linears[0]) or ""
+        out = ast.get_source_segment(source, linears[0].args[1]) or "num_classes"
+        fixes.append(f"line {linears[0].lineno}: replace `{call}` with `nn.LazyLinear({out})`")
     return fixes
 
 

@@ -8,21 +8,15 @@ the CPU because CUDA is absent. The throughput of real packing is measured on a 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
+
+from tests.cluster.summary import run_summary
 
 pytestmark = pytest.mark.integration
 
 
 def run_packing(storage, *extra: str) -> dict:
-    command = [sys.executable, "-m", "tests.cluster.gpu_packing_run", str(storage), *extra]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("SUMMARY ")]
-    assert done.returncode == 0 and lines, done.stderr[-3000:]
-    return json.loads(lines[-1][len("SUMMARY ") :])
+    return run_summary("tests.cluster.gpu_packing_run", str(storage), *extra)
 
 
 def test_quarter_gpu_trials_run_four_at_once_on_one_gpu(tmp_path):

@@ -3,21 +3,15 @@ trials resume from their checkpoints on the others (each run is its own process:
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
+
+from tests.cluster.summary import run_summary
 
 pytestmark = pytest.mark.integration
 
 
 def run_cluster(storage, *extra: str) -> dict:
-    command = [sys.executable, "-m", "tests.cluster.multinode_run", str(storage), *extra]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("SUMMARY ")]
-    assert done.returncode == 0 and lines, done.stderr[-3000:]
-    return json.loads(lines[-1][len("SUMMARY ") :])
+    return run_summary("tests.cluster.multinode_run", str(storage), *extra)
 
 
 def test_trials_spread_over_the_nodes_of_a_cluster(tmp_path):
