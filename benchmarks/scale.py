@@ -2,6 +2,7 @@
 
     python -m benchmarks.scale --trials 1000 --slots 16,64 --out results/scale
     python -m benchmarks.scale --trials 60 --slots 8 --out /tmp/scale    # a quick look
+    python -m benchmarks.scale --table --out results/scale                # the stored rows as markdown
 
 Per searcher and slot count, at 100, 250, 500 and 1000 finished trials (each figure over the
 interval since the previous checkpoint): the driver's CPU milliseconds per trial (this process:
@@ -165,13 +166,35 @@ def run_one(name: str, searcher: Any, trials: int, slots: int, out: Path) -> lis
     return rows
 
 
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The rows of ``scale.jsonl`` as one markdown table (searcher, slots, then each checkpoint)."""
+    lines = [
+        "| searcher | slots | finished | driver CPU ms / trial | RSS MB | idle share | trials / s "
+        "| prompt tokens / call "
+        "| filled |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['searcher']} | {row['slots']} | {row['finished']} | {row['driver_cpu_ms_per_trial']:.1f} "
+            f"| {row['rss_mb']:.0f} | {row['idle_share']:.1%} | {row['trials_per_s']:.2f} "
+            f"| {row.get('prompt_tokens_per_call', '-')} | {row.get('filled', '-')} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--slots", default="16,64", help="comma-separated concurrent trial counts")
     parser.add_argument("--searchers", default="random,llm-fill,llm", help="of random, llm, llm-fill")
     parser.add_argument("--out", default="results/scale")
+    parser.add_argument("--table", action="store_true", help="print <out>/scale.jsonl as a markdown table, run nothing")
     args = parser.parse_args(argv)
+    if args.table:
+        with open(Path(args.out) / "scale.jsonl", encoding="utf-8") as stream:
+            print(markdown_table([json.loads(line) for line in stream if line.strip()]))
+        return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import optuna

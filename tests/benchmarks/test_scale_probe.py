@@ -34,3 +34,15 @@ def test_free_slot_seconds_follow_the_searchers_answers(monkeypatch):
     probe.on_trial_complete("a")  # t=4: no free slot for 1 s; now 1 live
     probe._advance()  # t=10: 1 free slot for 6 s
     assert probe.free_slot_s == 2 + 2 + 0 + 6
+
+
+def test_the_table_shows_each_checkpoint_row():
+    rows = [
+        {"searcher": "llm", "slots": 16, "finished": 100, "driver_cpu_ms_per_trial": 29.7, "rss_mb": 473.2},
+        {"searcher": "random", "slots": 16, "finished": 100, "driver_cpu_ms_per_trial": 49.8, "rss_mb": 401.0},
+    ]
+    rows[0].update(idle_share=0.661, trials_per_s=1.02, prompt_tokens_per_call=900, filled=0)
+    rows[1].update(idle_share=0.003, trials_per_s=1.46)
+    table = scale.markdown_table(rows).splitlines()
+    assert table[2] == "| llm | 16 | 100 | 29.7 | 473 | 66.1% | 1.02 | 900 | 0 |"
+    assert table[3] == "| random | 16 | 100 | 49.8 | 401 | 0.3% | 1.46 | - | - |"
