@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--data-dir")
     parser.add_argument("--fake-gpus", type=int, default=0, help="declare GPUs that are not there (pipeline check)")
+    parser.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--out", default="results/gpu-packing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -131,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
     if args.fake_gpus:
         options.update(num_cpus=2, num_gpus=args.fake_gpus)
+    elif args.address or os.environ.get("RAY_ADDRESS"):
+        options = {"address": args.address or os.environ["RAY_ADDRESS"], "log_to_driver": False}
     ray.init(**options)
     rows = [packing_row(args, int(k), out / "tune") for k in args.per_gpu.split(",") if k]
     rows += [ddp_row(args, int(n), out / "tune") for n in args.ddp_workers.split(",") if n]

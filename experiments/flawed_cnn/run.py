@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (fractions pack trials)")
     parser.add_argument("--data-dir", help="data set directory")
     parser.add_argument("--arms", default="flawed,llm,resnet9", help="comma-separated: flawed, llm, resnet9")
+    parser.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--out", default="results/flawed_cnn", help="output directory")
     parser.add_argument("--smoke", action="store_true", help="3 trials of 1 epoch on 2 batches: checks the pipeline")
     return parser
@@ -219,6 +221,9 @@ def _write_report(out: Path, rows: dict, settings: dict, dataset: str, backend: 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from benchmarks.execute import ensure_ray
+
+    ensure_ray(os.cpu_count() or 2, args.address)
     settings = {**DEFAULTS, **(SMOKE if args.smoke else {})}
     for key in ("trials", "epochs", "max_train_batches"):
         if getattr(args, key) is not None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -63,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (fractions pack trials)")
     parser.add_argument("--data-dir", help="data set directory")
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
+    parser.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--out", default="results/supervised_cnn", help="output directory")
     parser.add_argument("--smoke", action="store_true", help="3 trials of 4 epochs on 2 batches")
     return parser
@@ -324,6 +326,9 @@ def run_experiment(
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from benchmarks.execute import ensure_ray
+
+    ensure_ray(os.cpu_count() or 2, args.address)
     settings = {**DEFAULTS, **(SMOKE if args.smoke else {})}
     for key in ("trials", "epochs", "max_train_batches", "concurrency"):
         if getattr(args, key) is not None:

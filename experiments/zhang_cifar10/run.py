@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -39,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         "--gpus-per-trial", type=float, help="Ray GPU resources per trial (default: 1 with --device cuda*, else 0)"
     )
     parser.add_argument("--data-dir", help="data set directory (CIFAR-10: the cifar-10-batches-py folder)")
+    parser.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--out", help="results directory (default results/zhang_<dataset>; --smoke: a temp dir)")
     parser.add_argument(
         "--smoke", action="store_true", help="2 trials of 1 epoch on 1 batch, one seed, CPU: checks the pipeline"
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         for method in args.methods.split(",")
     ]
     print(f"{len(specs)} runs: {args.models} on {args.dataset}, {budget} trials x {epochs} epochs -> {out}")
-    ensure_ray()
+    ensure_ray(os.cpu_count() or 2, args.address)
     failed = run_all(specs, out)
     build_report(out, out / "report.md")
     print(f"report: {out / 'report.md'}")
