@@ -70,9 +70,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _curve(result: Any) -> Any:
+    """A trial's reports: its progress.csv, which keeps every report of a paused and resumed trial
+    (the result grid's metrics_dataframe kept only some of them in the supervised arm); else Tune's frame."""
+    import pandas as pd
+
+    path = Path(result.path) / "progress.csv" if result.path else None
+    if path is not None and path.is_file():
+        try:
+            return pd.read_csv(path)
+        except (OSError, ValueError, pd.errors.EmptyDataError):  # a trial that never reported
+            pass
+    return result.metrics_dataframe
+
+
 def summarize(results: Any) -> dict[str, Any]:
     """One arm's row: trials, failures, epochs trained, the best trial by validation accuracy."""
-    frames = {id(r): r.metrics_dataframe for r in results}
+    frames = {id(r): _curve(r) for r in results}
     curves = {key: frame for key, frame in frames.items() if frame is not None and "val_acc" in frame}
     row: dict[str, Any] = {"trials": len(results), "failed": sum(r.error is not None for r in results)}
     row["epochs_trained"] = sum(len(frame) for frame in curves.values())
