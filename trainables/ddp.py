@@ -5,9 +5,9 @@ The Tune trial runs a small driver function that starts a ``TorchTrainer`` of ``
 Ray Train set up (gloo on CPUs, NCCL on GPUs), on its slice of each global batch. Rank 0's report
 goes to Tune through ``TuneReportCallback``: the same metrics as `train_image_classifier`, the
 training loss and accuracy reduced over the workers, the per-layer gradient norms read after the
-gradient all-reduce. Checkpoints go to the experiment's storage under ``ddp/<trial id>``; a trial
-that Tune restarts (a lost node, ``Tuner.restore``) resumes from the last one, because Ray Train
-resumes a run of the same name and storage.
+gradient all-reduce. Checkpoints go to the experiment's storage under ``ddp/<trial id>``, the run
+name Ray Train resumes from when the same trial starts again (a lost node, ``Tuner.restore``); that
+resume is Ray Train's and is not tested here.
 
 Example:
     >>> from ray import tune
