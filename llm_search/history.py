@@ -182,8 +182,8 @@ class History:
         """A copy for a proposal round to read while Tune keeps updating this one.
 
         A finished record no longer changes, so its copy in ``previous`` (the last round's snapshot)
-        is reused: the cost of a round stays flat in the number of trials (copying 1,000 records
-        took ~200 ms of the driver's CPU per round). Snapshots are read, never modified.
+        is reused and only running or changed records are copied (copying all 1,000 records of a
+        long run took ~200 ms of the driver's CPU per round). Snapshots are read, never modified.
 
         Example:
             >>> h = History("loss", "min")

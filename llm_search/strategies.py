@@ -23,7 +23,6 @@ from llm_search.proposer import LLMProposer
 from llm_search.ranking import RankConfig, RankingProposer
 from llm_search.roles import RoleBackends
 
-STRATEGIES = ("llm", "rank", "hybrid")
 SETTINGS_WITHOUT_STRATEGY = (
     "LLMSearcher got hybrid= or rank= settings that do not belong to strategy={strategy!r}: drop one of them."
 )

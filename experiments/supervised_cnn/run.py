@@ -231,15 +231,6 @@ def run_arm(
     return row
 
 
-def _seeds(text: str) -> list[int]:
-    """'0-2' -> [0, 1, 2]; '0,3' -> [0, 3]."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        low, _, high = part.partition("-")
-        seeds += list(range(int(low), int(high or low) + 1))
-    return seeds
-
-
 def _mean(values: list[float]) -> str:
     values = [v for v in values if v == v]  # NaN: an arm without a finished trial
     if not values:
@@ -341,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from benchmarks.execute import ensure_ray
+    from benchmarks.suites import parse_seeds
 
     ensure_ray(os.cpu_count() or 2, args.address)
     settings = {**DEFAULTS, **(SMOKE if args.smoke else {})}
@@ -349,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             settings[key] = getattr(args, key)
     runs = run_experiment(
         settings,
-        seeds=_seeds(args.seeds),
+        seeds=parse_seeds(args.seeds),
         arms=tuple(args.arms.split(",")),
         out=Path(args.out),
         dataset=args.dataset,
