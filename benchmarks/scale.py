@@ -6,7 +6,10 @@
 
 Per searcher and slot count, at 100, 250, 500 and 1000 finished trials (each figure over the
 interval since the previous checkpoint): the driver's CPU milliseconds per trial (this process:
-Tune's loop, the searcher and its thread), its resident memory, prompt tokens per LLM call (the
+Tune's loop, the searcher and its thread), the searcher's own share of it (its methods on Tune's
+thread plus its proposal rounds; Tune's loop costs per second, so a searcher that runs fewer
+trials per second pays more of Tune per trial), the searcher-state saves Tune made (at most every
+10 s, or 19x the last save's time), its resident memory, prompt tokens per LLM call (the
 scripted backend counts a token per 4 characters of the real prompt), and the idle share: slot
 time without a trial because no proposal was ready, ``free slot seconds / (slots x wall
 seconds)``. A slot is free from a trial's completion until the searcher hands Tune the next
@@ -68,6 +71,8 @@ class SlotProbe(Searcher):
         self.inner, self.slots = inner, slots
         self.live = 0
         self.free_slot_s = 0.0
+        self.call_cpu_s = 0.0  # driver-thread CPU inside the searcher's methods
+        self.saves = 0
         self._since: float | None = None  # the clock starts at the first request
 
     def _advance(self) -> None:
@@ -82,23 +87,38 @@ class SlotProbe(Searcher):
     def set_max_concurrency(self, max_concurrent: int) -> bool:
         return self.inner.set_max_concurrency(max_concurrent)
 
+    def searcher_cpu_s(self) -> float:
+        """CPU spent by the searcher: its methods on the driver thread, plus its proposal rounds' thread."""
+        stats = getattr(self.inner, "stats", None)
+        rounds = stats.get("round_cpu_s", 0.0) if isinstance(stats, dict) else 0.0
+        return self.call_cpu_s + rounds
+
     def suggest(self, trial_id: str) -> dict | None:
         self._advance()
+        start = time.thread_time()
         config = self.inner.suggest(trial_id)
+        self.call_cpu_s += time.thread_time() - start
         if isinstance(config, dict):
             self.live += 1
         return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        start = time.thread_time()
         self.inner.on_trial_result(trial_id, result)
+        self.call_cpu_s += time.thread_time() - start
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         self._advance()
         self.live -= 1
+        start = time.thread_time()
         self.inner.on_trial_complete(trial_id, result=result, error=error)
+        self.call_cpu_s += time.thread_time() - start
 
     def save(self, checkpoint_path: str) -> None:
+        start = time.thread_time()
         self.inner.save(checkpoint_path)
+        self.call_cpu_s += time.thread_time() - start
+        self.saves += 1
 
     def restore(self, checkpoint_path: str) -> None:
         self.inner.restore(checkpoint_path)
@@ -111,7 +131,7 @@ class CheckpointRecorder(Callback):
         self.probe, self.pending = probe, list(checkpoints)
         self.rows: list[dict[str, Any]] = []
         self.finished = 0
-        self.last = {"t": time.perf_counter(), "cpu": time.process_time(), "n": 0, "free": 0.0}
+        self.last = {"t": time.perf_counter(), "cpu": time.process_time(), "n": 0, "free": 0.0, "ours": 0.0, "saves": 0}
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.finished += 1
@@ -120,10 +140,13 @@ class CheckpointRecorder(Callback):
         self.pending.pop(0)
         self.probe._advance()
         now, cpu, free = time.perf_counter(), time.process_time(), self.probe.free_slot_s
+        ours, saves = self.probe.searcher_cpu_s(), self.probe.saves
         n, wall = self.finished - self.last["n"], now - self.last["t"]
         row = {
             "finished": self.finished,
             "driver_cpu_ms_per_trial": round(1000 * (cpu - self.last["cpu"]) / n, 2),
+            "searcher_cpu_ms_per_trial": round(1000 * (ours - self.last["ours"]) / n, 2),
+            "state_saves": saves - self.last["saves"],
             "rss_mb": round(_rss_mb(), 1),
             "idle_share": round((free - self.last["free"]) / (self.probe.slots * wall), 4),
             "trials_per_s": round(n / wall, 2),
@@ -135,7 +158,7 @@ class CheckpointRecorder(Callback):
             row["prompt_tokens_per_call"] = round(stats["prompt_tokens"] / stats["llm_calls"])
             row["filled"] = stats.get("filled", 0)
         self.rows.append(row)
-        self.last = {"t": now, "cpu": cpu, "n": self.finished, "free": free}
+        self.last = {"t": now, "cpu": cpu, "n": self.finished, "free": free, "ours": ours, "saves": saves}
         logging.info("%s", row)
 
 
@@ -169,14 +192,15 @@ def run_one(name: str, searcher: Any, trials: int, slots: int, out: Path) -> lis
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The rows of ``scale.jsonl`` as one markdown table (searcher, slots, then each checkpoint)."""
     lines = [
-        "| searcher | slots | finished | driver CPU ms / trial | RSS MB | idle share | trials / s "
-        "| prompt tokens / call "
-        "| filled |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| searcher | slots | finished | driver CPU ms / trial | searcher CPU ms / trial | state saves | RSS MB "
+        "| idle share | trials / s | prompt tokens / call | filled |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
+        ours = row.get("searcher_cpu_ms_per_trial")  # rows of runs before 2026-12-02 lack these two
         lines.append(
             f"| {row['searcher']} | {row['slots']} | {row['finished']} | {row['driver_cpu_ms_per_trial']:.1f} "
+            f"| {'-' if ours is None else f'{ours:.1f}'} | {row.get('state_saves', '-')} "
             f"| {row['rss_mb']:.0f} | {row['idle_share']:.1%} | {row['trials_per_s']:.2f} "
             f"| {row.get('prompt_tokens_per_call', '-')} | {row.get('filled', '-')} |"
         )
@@ -208,8 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    header = f"{'searcher':16} {'slots':>5} {'finished':>8} {'cpu ms/trial':>12} {'RSS MB':>7} {'idle':>6}"
-    print(header + f" {'trials/s':>8} {'tokens/call':>11} {'filled':>6}")
+    header = f"{'searcher':16} {'slots':>5} {'finished':>8} {'cpu ms/trial':>12} {'ours ms/trial':>13} {'RSS MB':>7}"
+    print(header + f" {'idle':>6} {'trials/s':>8} {'tokens/call':>11} {'filled':>6}")
     for slots in (int(s) for s in args.slots.split(",")):
         searchers = {
             "random": OptunaSearch(sampler=optuna.samplers.RandomSampler(seed=0)),
@@ -220,7 +244,8 @@ def main(argv: list[str] | None = None) -> None:
             for row in run_one(name, searchers[name], args.trials, slots, out):
                 print(
                     f"{name:16} {slots:5d} {row['finished']:8d} {row['driver_cpu_ms_per_trial']:12.1f} "
-                    f"{row['rss_mb']:7.0f} {row['idle_share']:6.1%} {row['trials_per_s']:8.2f} "
+                    f"{row['searcher_cpu_ms_per_trial']:13.1f} {row['rss_mb']:7.0f} {row['idle_share']:6.1%} "
+                    f"{row['trials_per_s']:8.2f} "
                     f"{row.get('prompt_tokens_per_call', '-'):>11} {row.get('filled', '-'):>6}"
                 )
     ray.shutdown()

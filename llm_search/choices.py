@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Sequence
 
+from llm_search.evidence import EvidenceTable
 from llm_search.history import History
 from llm_search.parsing import extract_configs
 from llm_search.prompts import SYSTEM_PROMPT, ContextLimits, build_messages, render_config
@@ -81,9 +82,12 @@ def build_choice_messages(
     task: str | None,
     limits: ContextLimits,
     notes: Sequence[str] = (),
+    evidence: EvidenceTable | None = None,
 ) -> list[dict[str, str]]:
     """The history prompt, with the request replaced by 'pick k of these candidates'."""
-    base = build_messages(space=space, history=history, n_configs=k, task=task, limits=limits, notes=notes)
+    base = build_messages(
+        space=space, history=history, n_configs=k, task=task, limits=limits, notes=notes, evidence=evidence
+    )
     context = base[1]["content"].rsplit("\nPropose ", 1)[0]
     references = _references(history)
     listed = "\n".join(f"{i}. {describe_candidate(space, c, references)}" for i, c in enumerate(candidates))

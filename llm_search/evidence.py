@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from llm_search.history import History, TrialRecord
 from llm_search.numbers import real_number
 from llm_search.params import CategoricalParam, Param
+from llm_search.proposal import TrialStatus
 from llm_search.space import SearchSpace
 
 NUMERIC_BINS = 4  # intervals per numeric parameter: coarse enough that each holds several trials
@@ -40,11 +41,13 @@ MAX_UNTRIED = 4  # untried values named per parameter
 
 @dataclass
 class _Cell:
-    """The trials whose value of one parameter falls on one value or interval."""
+    """What the trials whose value of one parameter falls on one value or interval have reached."""
 
     label: str
     order: int  # position in the parameter's own order (ties keep it)
-    records: list[TrialRecord] = field(default_factory=list)
+    trials: int = 0
+    failed: int = 0
+    best: float = math.inf  # the best score (lower is better); a failed trial's last report does not count
 
 
 def _short(value: float) -> str:
@@ -73,62 +76,133 @@ def _numeric_index(param: Param, value: float) -> int:
     return min(NUMERIC_BINS - 1, max(0, int(position * NUMERIC_BINS + 1e-9)))
 
 
-def _cells(param: Param, records: Sequence[TrialRecord]) -> list[_Cell]:
-    if isinstance(param, CategoricalParam):
-        cells = [_Cell(json.dumps(label), i) for i, label in enumerate(param.labels)]
-        keys = [json.dumps(param.key(c), sort_keys=True) for c in param.choices]
-        for record in records:
-            key = json.dumps(param.key(record.config[param.name]), sort_keys=True)
-            if key in keys:
-                cells[keys.index(key)].records.append(record)
-        return cells
-    cells = _numeric_cells(param)
-    for record in records:
-        value = real_number(record.config[param.name])
-        if value is not None and math.isfinite(value):
-            cells[_numeric_index(param, value)].records.append(record)
-    return cells
+class _ParamCells:
+    """One parameter's cells, and which cell a value falls in."""
 
+    def __init__(self, param: Param):
+        self.param = param
+        if isinstance(param, CategoricalParam):
+            self.cells = [_Cell(json.dumps(label), i) for i, label in enumerate(param.labels)]
+            self._keys = {json.dumps(param.key(c), sort_keys=True): i for i, c in enumerate(param.choices)}
+        else:
+            self.cells = _numeric_cells(param)
 
-def _best_score(cell: _Cell, history: History) -> float:
-    """The cell's best score (lower is better); a failed trial's last report does not count."""
-    return min((history.score(r) for r in cell.records if not history.is_failure(r)), default=math.inf)
+    def index(self, value: Any) -> int | None:
+        if isinstance(self.param, CategoricalParam):
+            return self._keys.get(json.dumps(self.param.key(value), sort_keys=True))
+        number = real_number(value)
+        return _numeric_index(self.param, number) if number is not None and math.isfinite(number) else None
 
-
-def _describe_cell(cell: _Cell, history: History, first: bool) -> str:
-    """``value -> best 0.93 (4 trials, 1 failed)`` for the first cell, ``value -> 0.8 (2)`` after it."""
-    failed = sum(history.is_failure(r) for r in cell.records)
-    score = _best_score(cell, history)
-    if math.isfinite(score):
-        best = f"{score if history.mode == 'min' else -score:.4g}"
-        result = f"best {best}" if first else best
-    else:
-        result = "no result"
-    n = len(cell.records)
-    count = f"{n} trial{'s' if n != 1 else ''}" if first else f"{n}"
-    return f"{cell.label} -> {result} ({count}{f', {failed} failed' if failed else ''})"
-
-
-def parameter_evidence(space: SearchSpace, history: History) -> list[str]:
-    """One line per parameter: its tried values best first (best result, trials), then the untried ones.
-
-    Uses every finished trial, including those the prompt's trial list no longer shows.
-    """
-    finished = [r for r in history.finished() if r.config]
-    lines = []
-    for param in space.params:
-        records = [r for r in finished if param.name in r.config]
-        if not records:
-            continue
-        cells = _cells(param, records)
-        tried = sorted((c for c in cells if c.records), key=lambda c: (_best_score(c, history), c.order))
-        untried = [c.label for c in cells if not c.records]
-        shown = [_describe_cell(c, history, first=i == 0) for i, c in enumerate(tried[:MAX_CELLS])]
+    def line(self, mode: str | None) -> str | None:
+        """``- name: value -> best 0.93 (4 trials, 1 failed); value -> 0.8 (2); untried ...``, None if untried."""
+        tried = sorted((c for c in self.cells if c.trials), key=lambda c: (c.best, c.order))
+        if not tried:
+            return None
+        untried = [c.label for c in self.cells if not c.trials]
+        shown = [_describe_cell(c, mode, first=i == 0) for i, c in enumerate(tried[:MAX_CELLS])]
         if len(tried) > MAX_CELLS:
             shown.append(f"{len(tried) - MAX_CELLS} more")
         text = "; ".join(shown)
         if untried:
             more = f" and {len(untried) - MAX_UNTRIED} more" if len(untried) > MAX_UNTRIED else ""
             text += f"; untried {', '.join(untried[:MAX_UNTRIED])}{more}"
-        lines.append(f"- {param.name}: {text}")
-    return lines
+        return f"- {self.param.name}: {text}"
+
+
+def _describe_cell(cell: _Cell, mode: str | None, first: bool) -> str:
+    """``value -> best 0.93 (4 trials, 1 failed)`` for the first cell, ``value -> 0.8 (2)`` after it."""
+    if math.isfinite(cell.best):
+        best = f"{cell.best if mode == 'min' else -cell.best:.4g}"
+        result = f"best {best}" if first else best
+    else:
+        result = "no result"
+    n = cell.trials
+    count = f"{n} trial{'s' if n != 1 else ''}" if first else f"{n}"
+    return f"{cell.label} -> {result} ({count}{f', {cell.failed} failed' if cell.failed else ''})"
+
+
+def _signature(record: TrialRecord) -> tuple:
+    """What changes when a finished trial is resumed and finishes again (Tune retries errored trials)."""
+    return (record.status, record.n_results, record.ended)
+
+
+class EvidenceTable:
+    """The per-parameter evidence of a run, kept up to date incrementally.
+
+    Each :meth:`update` folds in the trials finished since the last one, so a proposal round late in
+    a long run does not re-read every finished trial (at 1,000 trials that took ~90 ms per round on
+    the 2-core machine). A trial folded in that has changed since (resumed by Tune, finished again)
+    makes the table start over. One table serves one space and one objective.
+
+    Example:
+        >>> from llm_search.history import History
+        >>> from llm_search.space import SearchSpace
+        >>> from ray import tune
+        >>> space = SearchSpace.from_tune({"opt": tune.choice(["sgd", "adam"])})
+        >>> history, table = History("acc", "max"), EvidenceTable(space)
+        >>> history.start("a", {"opt": "sgd"}, "llm"); history.complete("a", {"acc": 0.5})
+        >>> table.lines(history)
+        ['- opt: "sgd" -> best 0.5 (1 trial); untried "adam"']
+        >>> history.start("b", {"opt": "adam"}, "llm"); history.complete("b", {"acc": 0.7})
+        >>> table.lines(history)  # only trial b is read
+        ['- opt: "adam" -> best 0.7 (1 trial); "sgd" -> 0.5 (1)']
+    """
+
+    def __init__(self, space: SearchSpace):
+        self.space = space
+        self._reset(None)
+
+    def _reset(self, objective: tuple[str | None, str | None] | None) -> None:
+        self._objective = objective
+        self._params = [_ParamCells(param) for param in self.space.params]
+        self._folded: dict[str, tuple] = {}
+
+    def lines(self, history: History) -> list[str]:
+        """One line per parameter with a finished trial: its tried values best first, then the untried ones."""
+        self.update(history)
+        return [line for cells in self._params if (line := cells.line(history.mode)) is not None]
+
+    def update(self, history: History) -> None:
+        """Fold in the trials finished since the last call (all of them after a change of objective)."""
+        objective = (history.metric, history.mode)
+        if objective != self._objective:
+            self._reset(objective)
+        new = []
+        for trial_id, record in history.records.items():
+            folded = self._folded.get(trial_id)
+            finished = record.status in _FINISHED and bool(record.config)
+            if folded is None:
+                if finished:
+                    new.append(record)
+            elif not finished or folded != _signature(record):
+                self._reset(objective)  # a trial changed after it was counted: count again from scratch
+                return self.update(history)
+        for record in new:
+            self._fold(record, history)
+
+    def _fold(self, record: TrialRecord, history: History) -> None:
+        self._folded[record.trial_id] = _signature(record)
+        failed = history.is_failure(record)
+        score = math.inf if failed else history.score(record)
+        for cells in self._params:
+            if cells.param.name not in record.config:
+                continue
+            index = cells.index(record.config[cells.param.name])
+            if index is None:
+                continue
+            cell = cells.cells[index]
+            cell.trials += 1
+            cell.failed += failed
+            cell.best = min(cell.best, score)
+
+
+_FINISHED = (TrialStatus.COMPLETED, TrialStatus.ERRORED)
+
+
+def parameter_evidence(space: SearchSpace, history: History) -> list[str]:
+    """One line per parameter: its tried values best first (best result, trials), then the untried ones.
+
+    Uses every finished trial, including those the prompt's trial list no longer shows. A proposer
+    that asks every round keeps an :class:`EvidenceTable` instead, which reads only the new trials.
+    """
+    return EvidenceTable(space).lines(history)

@@ -18,12 +18,13 @@ the whole prompt is processed again only at a block step.
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from llm_search.evidence import parameter_evidence
+from llm_search.evidence import EvidenceTable
 from llm_search.history import History, TrialRecord
 from llm_search.space import CategoricalParam, SearchSpace
 
@@ -129,15 +130,16 @@ def _trial_list(
 
     lines = []
     if cut:
-        older = finished[:cut]
-        numbers = {id(r): i for i, r in enumerate(older, 1)}
-        kept = sorted((r for r in older if not history.is_failure(r)), key=history.score)[: limits.best]
-        failed = [r for r in older if history.is_failure(r)][-limits.failures :] if limits.failures else []
+        good, bad = [], []
+        for numbered in enumerate(finished[:cut], 1):
+            (bad if history.is_failure(numbered[1]) else good).append(numbered)
+        kept = heapq.nsmallest(limits.best, good, key=lambda numbered: history.score(numbered[1]))
+        failed = bad[-limits.failures :] if limits.failures else []
         lines.append(f"Best {len(kept)} of trials #1-#{cut} ({direction}):")
-        lines += [line(numbers[id(r)], r) for r in kept]
+        lines += [line(number, r) for number, r in kept]
         if failed:
             lines.append("Latest failures among them (avoid what caused them):")
-            lines += [line(numbers[id(r)], r) for r in failed]
+            lines += [line(number, r) for number, r in failed]
         lines.append(f"Trials #{cut + 1} onwards, in the order they finished:")
     else:
         lines.append(f"Trials in the order they finished ({direction}):")
@@ -161,8 +163,13 @@ def build_messages(
     pending: Iterable[Mapping[str, Any]] = (),
     limits: ContextLimits = ContextLimits(),
     notes: Sequence[str] = (),
+    evidence: EvidenceTable | None = None,
 ) -> list[dict[str, str]]:
-    """The chat messages asking for ``n_configs`` new configurations."""
+    """The chat messages asking for ``n_configs`` new configurations.
+
+    ``evidence`` is the caller's table of per-parameter evidence, kept between rounds so that each
+    reads only the trials finished since the last (a fresh one is built from the whole history if None).
+    """
     metric, mode = history.metric or "score", history.mode or "min"
     direction = "lower is better" if mode == "min" else "higher is better"
     counts = history.counts()
@@ -197,7 +204,7 @@ def build_messages(
             )
         if len(finished) >= limits.evidence_after:
             parts.append(f"What each parameter's values have reached so far, best first ({direction}):")
-            parts += parameter_evidence(space, history)
+            parts += (evidence or EvidenceTable(space)).lines(history)
     pending = list(pending)[: limits.pending]
     if pending:
         parts += ["", "Already running or queued (do not repeat):"]

@@ -33,6 +33,7 @@ from llm_search.backends.registry import BackendSpec, get_backend
 from llm_search.backends.replay import messages_digest
 from llm_search.cache import CachedBackend
 from llm_search.choices import build_choice_messages, choice_grammar, choice_schema, parse_choices
+from llm_search.evidence import EvidenceTable
 from llm_search.exchange_log import ExchangeLog
 from llm_search.grammar import answer_grammar
 from llm_search.history import History
@@ -108,6 +109,7 @@ class LLMProposer(Proposer):
         self.disabled_reason: str | None = None
         self._consecutive_failures = 0
         self._backend: Backend | None = None
+        self._evidence: EvidenceTable | None = None
 
     @property
     def backend_name(self) -> str:
@@ -171,6 +173,7 @@ class LLMProposer(Proposer):
                 pending=pending,
                 limits=self.limits,
                 notes=notes,
+                evidence=self._evidence_table(space),
             )
             result, answer = self._ask(space, messages, n, seen, rng, attempt=1)
             if result is not None:
@@ -327,6 +330,7 @@ class LLMProposer(Proposer):
                 task=self.task,
                 limits=self.limits,
                 notes=notes,
+                evidence=self._evidence_table(space),
             )
             completion, record = self._call(
                 messages,
@@ -351,6 +355,13 @@ class LLMProposer(Proposer):
         self.stats.proposed_by_llm += len(picked)
         self.stats.fallbacks += k - len(picked)
         return picked
+
+    def _evidence_table(self, space: SearchSpace) -> EvidenceTable:
+        """The per-parameter evidence kept between rounds; a new one when the parameters change
+        (generated architectures add values to one)."""
+        if self._evidence is None or self._evidence.space.params != space.params:
+            self._evidence = EvidenceTable(space)
+        return self._evidence
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, Any]:

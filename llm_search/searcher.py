@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import threading
+import time
 from collections import deque
 from typing import Any, Mapping, Sequence
 
@@ -201,6 +202,7 @@ class LLMSearcher(SearcherStateMixin, Searcher):
         self._lock = threading.RLock()
         self._worker: threading.Thread | None = None
         self._last_snapshot: History | None = None
+        self._round_cpu_s = 0.0  # this process's CPU in proposal rounds (not saved: a cost, not a state)
         if self._space is not None:
             self._prepare_points()
 
@@ -284,11 +286,10 @@ class LLMSearcher(SearcherStateMixin, Searcher):
         return self._proposer.expand(self._space.to_config(proposal.config))
 
     def _at_concurrency_limit(self) -> bool:
-        return self._max_concurrent is not None and len(self._history.running()) >= self._max_concurrent
+        return self._max_concurrent is not None and self._history.n_running() >= self._max_concurrent
 
     def _free_slots(self) -> int:
-        running = len(self._history.running())
-        return max(0, (self._max_concurrent or 1) - running)
+        return max(0, (self._max_concurrent or 1) - self._history.n_running())
 
     def _request_more(self) -> None:
         """Start a background LLM round unless one is running (caller holds the lock)."""
@@ -309,6 +310,7 @@ class LLMSearcher(SearcherStateMixin, Searcher):
 
     def _run_round(self, n: int, seed: int, pending: list[dict[str, Any]]) -> None:
         assert self._space is not None
+        cpu_start = time.thread_time()
         with self._lock:
             history = self._history.snapshot(self._last_snapshot)  # Tune keeps updating the live one
             self._last_snapshot = history
@@ -327,6 +329,7 @@ class LLMSearcher(SearcherStateMixin, Searcher):
                     continue
                 self._seen.add(key)
                 self._queue.append(proposal)
+            self._round_cpu_s += time.thread_time() - cpu_start
 
     def wait_for_proposals(self, timeout: float | None = None) -> bool:
         """Block until the running background round (if any) is done; True if none is left running.
@@ -471,7 +474,11 @@ class LLMSearcher(SearcherStateMixin, Searcher):
 
     @property
     def stats(self) -> dict[str, Any]:
-        """Counters: LLM calls, tokens, fallbacks to random sampling, rejections, suggestions."""
+        """Counters: LLM calls, tokens, fallbacks to random sampling, rejections, suggestions.
+
+        ``round_cpu_s`` is this process's CPU time in proposal rounds since it started (building
+        prompts, parsing answers; an embedded model's inference too, which runs in this process).
+        """
         stats = self._proposer.stats.to_dict()
         stats.update(
             suggested=self._n_suggested,
@@ -480,6 +487,7 @@ class LLMSearcher(SearcherStateMixin, Searcher):
             llm_disabled=self._proposer.disabled_reason,
             proposed_by_optimizer=0,
             llm_share=None,
+            round_cpu_s=round(self._round_cpu_s, 3),
         )
         stats.update(self._proposer.report())
         return stats

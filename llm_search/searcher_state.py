@@ -20,7 +20,7 @@ from llm_search.history import History
 from llm_search.proposal import Proposal, ProposalSource
 from llm_search.space import SearchSpace
 
-STATE_VERSION = 2
+STATE_VERSION = 3  # 3: finished history records stored pickled (``History.to_state``)
 
 
 class SearcherStateMixin:
@@ -124,6 +124,7 @@ class SearcherStateMixin:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("_last_snapshot", None)
+        self.__dict__.setdefault("_round_cpu_s", 0.0)
         self._lock = threading.RLock()
 
 
@@ -137,6 +138,8 @@ def _migrate_state(state: dict[str, Any]) -> dict[str, Any]:
             "queue": [(config, source, None) for config, source in state["queue"]],
             "proposer": {"stats": state["stats"], "disabled_reason": state["disabled_reason"]},
         }
+    elif version == 2:  # History.from_state reads version 2's plain records as they are
+        state = {**state, "version": STATE_VERSION}
     elif version != STATE_VERSION:
         raise ValueError(
             f"Unsupported LLMSearcher state version {version!r}: it was saved by a newer llm-search; "

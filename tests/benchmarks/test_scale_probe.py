@@ -42,7 +42,28 @@ def test_the_table_shows_each_checkpoint_row():
         {"searcher": "random", "slots": 16, "finished": 100, "driver_cpu_ms_per_trial": 49.8, "rss_mb": 401.0},
     ]
     rows[0].update(idle_share=0.661, trials_per_s=1.02, prompt_tokens_per_call=900, filled=0)
-    rows[1].update(idle_share=0.003, trials_per_s=1.46)
+    rows[0].update(searcher_cpu_ms_per_trial=3.25, state_saves=9)
+    rows[1].update(idle_share=0.003, trials_per_s=1.46)  # a row stored before the searcher's own CPU was measured
     table = scale.markdown_table(rows).splitlines()
-    assert table[2] == "| llm | 16 | 100 | 29.7 | 473 | 66.1% | 1.02 | 900 | 0 |"
-    assert table[3] == "| random | 16 | 100 | 49.8 | 401 | 0.3% | 1.46 | - | - |"
+    assert table[2] == "| llm | 16 | 100 | 29.7 | 3.2 | 9 | 473 | 66.1% | 1.02 | 900 | 0 |"
+    assert table[3] == "| random | 16 | 100 | 49.8 | - | - | 401 | 0.3% | 1.46 | - | - |"
+
+
+class Ticking(SlowThenReady):
+    """Ready at once; each call burns a little CPU, and it reports CPU of its own proposal rounds."""
+
+    def __init__(self):
+        super().__init__(waits=0)
+        self.stats = {"round_cpu_s": 0.5}
+
+    def suggest(self, trial_id):
+        sum(range(200_000))
+        return super().suggest(trial_id)
+
+
+def test_the_searchers_cpu_counts_its_calls_and_its_rounds():
+    probe = scale.SlotProbe(Ticking(), slots=2)
+    before = probe.searcher_cpu_s()
+    assert before == 0.5  # the rounds it reports
+    probe.suggest("a")
+    assert probe.searcher_cpu_s() > before

@@ -6,7 +6,7 @@ import math
 
 from ray import tune
 
-from llm_search.evidence import MAX_CELLS, parameter_evidence
+from llm_search.evidence import MAX_CELLS, EvidenceTable, parameter_evidence
 from llm_search.history import History
 from llm_search.prompts import ContextLimits, build_messages
 from llm_search.space import SearchSpace
@@ -91,3 +91,41 @@ def test_no_evidence_before_enough_trials_have_finished():
         "content"
     ]
     assert "What each parameter's values" not in text
+
+
+def test_a_kept_table_reads_only_new_trials_and_matches_a_fresh_one():
+    history, table = History("loss", "min"), EvidenceTable(SPACE)
+    rows = [(1e-3, 64, "adam", 0.3), (1e-3, 64, "sgd", 0.5), (5e-2, 1024, "sgd", 2.0), (2e-5, 16, "adam", 1.2)]
+    for row in rows:
+        run(history, [row])
+        assert table.lines(history) == parameter_evidence(SPACE, history)
+    read = []
+    original = EvidenceTable._fold
+    EvidenceTable._fold = lambda self, record, history: (read.append(record.trial_id), original(self, record, history))
+    try:
+        run(history, [(1e-4, 32, "adam", 0.1)])
+        table.lines(history)
+    finally:
+        EvidenceTable._fold = original
+    assert read == ["t4"]
+    assert table.lines(history) == parameter_evidence(SPACE, history)
+
+
+def test_a_resumed_trial_is_counted_again_with_its_new_result():
+    history, table = History("loss", "min"), EvidenceTable(SPACE)
+    run(history, [(1e-3, 64, "adam", 0.3)], error_rows=(0,))
+    assert "1 failed" in lines_by_param(history)["opt"] and table.lines(history) == parameter_evidence(SPACE, history)
+    history.resume("t0")  # Tune retries the errored trial
+    assert table.lines(history) == []
+    history.complete("t0", {"loss": 0.2, "training_iteration": 1})
+    assert table.lines(history) == parameter_evidence(SPACE, history)
+    assert table.lines(history)[-1] == '- opt: "adam" -> best 0.2 (1 trial); untried "sgd"'
+
+
+def test_a_new_objective_starts_the_table_over():
+    history, table = History("loss", "min"), EvidenceTable(SPACE)
+    run(history, [(1e-3, 64, "adam", 0.3), (1e-3, 64, "sgd", 0.5)])
+    table.lines(history)
+    history.mode = "max"
+    assert table.lines(history) == parameter_evidence(SPACE, history)
+    assert table.lines(history)[-1].startswith('- opt: "sgd" -> best 0.5')

@@ -400,6 +400,7 @@ def test_a_state_saved_by_the_previous_version_restores(tmp_path, strategy):
     proposer = proposer.get("llm", proposer)  # and the LLM's counters only
     v1 = {
         **state,
+        "history": plain_history(state["history"]),
         "version": 1,
         "queue": [(c, s) for c, s, _ in state["queue"]],
         "stats": proposer["stats"],
@@ -423,6 +424,28 @@ def test_a_state_saved_by_the_previous_version_restores(tmp_path, strategy):
     path.write_bytes(pickle.dumps({**state, "version": 99}))
     with pytest.raises(ValueError, match="upgrade llm-search"):
         make_llm_searcher(metric="loss", mode="min").restore(str(path))
+
+
+def plain_history(history_state: dict) -> dict:
+    """A history state as versions 1 and 2 saved it: every record as plain data, none pickled."""
+    records = [pickle.loads(r) if isinstance(r, bytes) else r for r in history_state["records"]]
+    return {**history_state, "records": records}
+
+
+def test_a_version_2_state_with_plain_records_restores(tmp_path):
+    searcher = make_llm_searcher(space=SPACE, metric="loss", mode="min")
+    suggest_now(searcher, "a")
+    searcher.on_trial_complete("a", {"loss": 0.5})
+    suggest_now(searcher, "b")
+    searcher.wait_for_proposals(10)
+    state = searcher.get_state()
+    assert any(isinstance(r, bytes) for r in state["history"]["records"])  # today's form: finished ones packed
+    path = tmp_path / "v2.pkl"
+    path.write_bytes(pickle.dumps({**state, "version": 2, "history": plain_history(state["history"])}))
+    fresh = make_llm_searcher(metric="loss", mode="min")
+    fresh.restore(str(path))
+    assert fresh.history.records["a"].objective == 0.5 and fresh.history.records["b"].status == "interrupted"
+    assert fresh.history.n_running() == 0
 
 
 def test_no_proposals_beyond_tunes_num_samples(factory):
