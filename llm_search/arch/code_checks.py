@@ -296,36 +296,6 @@ def _check_module_level(tree: ast.Module, checker: _Checker) -> None:
             checker.fail(node, "only imports, constants, functions and classes are allowed at module level")
 
 
-def drop_trailing_usage(source: str) -> tuple[str, list[int]]:
-    r"""Remove the usage example models append after their last class or function (``model = Net(1, 10)``,
-    ``print(model)``, ``if __name__ == "__main__": ...``): code the trainable never runs, which the
-    module-level check would refuse and which small models keep in every fix. Only statements after
-    the last definition go, so nothing a definition uses can be removed; the result is checked as usual.
-
-    Returns:
-        The source without them, and the first line of each statement removed.
-
-    Example:
-        >>> code = "import torch.nn as nn\nclass Net(nn.Module):\n    pass\nmodel = Net()\nprint(model)\n"
-        >>> drop_trailing_usage(code)
-        ('import torch.nn as nn\nclass Net(nn.Module):\n    pass\n', [4, 5])
-    """
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return source, []
-    definitions = [i for i, node in enumerate(tree.body) if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
-    if not definitions:
-        return source, []
-    trailing = [node for node in tree.body[definitions[-1] + 1 :] if not _allowed_at_module_level(node)]
-    if not trailing:
-        return source, []
-    lines = source.splitlines(keepends=True)
-    drop = {n for node in trailing for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
-    kept = "".join(line for number, line in enumerate(lines, start=1) if number not in drop)
-    return kept, [node.lineno for node in trailing]
-
-
 def _is_constant(node: ast.AST | None) -> bool:
     if node is None or isinstance(node, ast.Constant):
         return True

@@ -31,8 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from llm_search.arch.code_checks import drop_trailing_usage
 from llm_search.arch.code_prompts import ArchTask, extract_code, fixer_messages, writer_messages
+from llm_search.arch.code_repairs import repair_model_source
 from llm_search.arch.sandbox import SandboxLimits, ValidationReport, validate_model_code
 from llm_search.arch.store import ArchStore, code_hash
 from llm_search.backends.base import Backend, BackendError, Completion
@@ -180,9 +180,9 @@ class CodeWriter:
             return CodeAttempt(role, None, report, 0.0)
         source = extract_code(completion.text)
         if source is not None:
-            source, dropped = drop_trailing_usage(source)
-            if dropped:
-                record["dropped_usage_lines"] = dropped
+            source, repairs = repair_model_source(source, task.args)
+            if repairs:
+                record["repairs"] = repairs
         if source is None:
             report = ValidationReport(
                 False,

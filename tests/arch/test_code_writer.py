@@ -114,7 +114,23 @@ def test_a_usage_example_after_the_class_is_dropped_not_refused(tmp_path):
     result = writer.write(TASK)
     assert result.ok and not result.fixed and result.source == WORKING + "\n"
     (record,) = read_exchanges(str(tmp_path / "llm_exchanges.jsonl"))
-    assert record["dropped_usage_lines"] == [17, 18, 19]
+    assert record["repairs"] == ["dropped usage code at line(s) 17, 18, 19"]
+
+
+def test_a_fixers_answer_without_imports_or_input_channels_is_repaired_not_refused(tmp_path):
+    # What the 1.5B model answered in a fixer round (seed 0 of benchmarks.code_proposals): the class
+    # alone, its imports left out, the constructor without in_channels (1 channel written in).
+    slipped = WORKING.split("\n\n\n", 1)[1].replace("in_channels, num_classes", "num_classes")
+    slipped = slipped.replace("nn.Conv2d(in_channels,", "nn.Conv2d(1,")
+    writer, backend, _ = make_writer(tmp_path, [fenced(slipped)], max_fix_rounds=0)
+    result = writer.write(TASK)
+    assert result.ok and len(result.attempts) == 1, result.attempts[0].report.error
+    (record,) = read_exchanges(str(tmp_path / "llm_exchanges.jsonl"))
+    assert record["repairs"] == [
+        "added import torch.nn as nn",
+        "added import torch.nn.functional as F",
+        "added the constructor argument in_channels (unused, default None)",
+    ]
 
 
 def test_following_the_flatten_hint_to_the_letter_gives_a_module_that_passes(tmp_path):

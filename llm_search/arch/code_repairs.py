@@ -1,0 +1,171 @@
+r"""Mechanical repairs of the slips small models make in every answer, applied before the checks.
+
+A fixer round costs the embedded 1.5B model one to four minutes on two cores. Three slips need no
+model to fix, and each repair only adds or removes code the checks would otherwise refuse, so
+what reaches the sandbox is still checked as usual:
+
+- a usage example after the last definition (``model = Net(1, 10)``, ``print(model)``): dropped;
+- conventional imports left out (a fixer that answers with the class alone): ``torch``, ``nn``,
+  ``F``, ``init`` and ``math`` used but never defined get their usual import line;
+- the model's constructor missing an argument the trainable passes (``__init__(self, num_classes)``
+  with the input channels written into the first convolution): the argument is added, unused, with
+  a default of None, so the class is built as the code intends; a wrong guess fails the dry run's
+  shapes and is the fixer's job.
+
+Example:
+    >>> code = "class Net(nn.Module):\n    def __init__(self, num_classes):\n        super().__init__()\n"
+    >>> fixed, notes = repair_model_source(code)
+    >>> print(fixed)
+    import torch.nn as nn
+    class Net(nn.Module):
+        def __init__(self, num_classes, in_channels=None):
+            super().__init__()
+    <BLANKLINE>
+    >>> notes
+    ['added import torch.nn as nn', 'added the constructor argument in_channels (unused, default None)']
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+
+from llm_search.arch.code_checks import DEFAULT_ARGS, MODULE_BASES, _allowed_at_module_level, _dotted
+
+# Names models use without importing them, and the import line each conventionally comes from.
+CONVENTIONAL_IMPORTS = {
+    "torch": "import torch",
+    "nn": "import torch.nn as nn",
+    "F": "import torch.nn.functional as F",
+    "init": "import torch.nn.init as init",
+    "math": "import math",
+}
+
+
+def repair_model_source(source: str, required_args: Sequence[str] = DEFAULT_ARGS) -> tuple[str, list[str]]:
+    """All the repairs below, in order; returns the source and a note per change (for the exchange log)."""
+    notes: list[str] = []
+    source, dropped = drop_trailing_usage(source)
+    if dropped:
+        notes.append(f"dropped usage code at line(s) {', '.join(map(str, dropped))}")
+    source, imports = add_missing_imports(source)
+    notes += [f"added {line}" for line in imports]
+    source, args = add_constructor_args(source, required_args)
+    notes += [f"added the constructor argument {name} (unused, default None)" for name in args]
+    return source, notes
+
+
+def drop_trailing_usage(source: str) -> tuple[str, list[int]]:
+    r"""Remove the usage example models append after their last class or function (``model = Net(1, 10)``,
+    ``print(model)``, ``if __name__ == "__main__": ...``): code the trainable never runs, which the
+    module-level check would refuse and which small models keep in every fix. Only statements after
+    the last definition go, so nothing a definition uses can be removed; the result is checked as usual.
+
+    Returns:
+        The source without them, and the first line of each statement removed.
+
+    Example:
+        >>> code = "import torch.nn as nn\nclass Net(nn.Module):\n    pass\nmodel = Net()\nprint(model)\n"
+        >>> drop_trailing_usage(code)
+        ('import torch.nn as nn\nclass Net(nn.Module):\n    pass\n', [4, 5])
+    """
+    tree = _parse(source)
+    if tree is None:
+        return source, []
+    definitions = [i for i, node in enumerate(tree.body) if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    if not definitions:
+        return source, []
+    trailing = [node for node in tree.body[definitions[-1] + 1 :] if not _allowed_at_module_level(node)]
+    if not trailing:
+        return source, []
+    lines = source.splitlines(keepends=True)
+    drop = {n for node in trailing for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
+    kept = "".join(line for number, line in enumerate(lines, start=1) if number not in drop)
+    return kept, [node.lineno for node in trailing]
+
+
+def add_missing_imports(source: str) -> tuple[str, list[str]]:
+    r"""Prepend the conventional import of each of ``torch``, ``nn``, ``F``, ``init``, ``math`` that the
+    code reads but nothing in it defines (at module level, or as a local name or argument anywhere).
+
+    Example:
+        >>> add_missing_imports("import torch\nclass Net(nn.Module):\n    pass\n")
+        ('import torch.nn as nn\nimport torch\nclass Net(nn.Module):\n    pass\n', ['import torch.nn as nn'])
+    """
+    tree = _parse(source)
+    if tree is None:
+        return source, []
+    defined: set[str] = set()
+    read: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else defined).add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.arg):
+            defined.add(node.arg)
+    missing = [line for name, line in CONVENTIONAL_IMPORTS.items() if name in read and name not in defined]
+    if not missing:
+        return source, []
+    return "".join(f"{line}\n" for line in missing) + source, missing
+
+
+def add_constructor_args(source: str, required_args: Sequence[str] = DEFAULT_ARGS) -> tuple[str, list[str]]:
+    r"""Give the model class's ``__init__`` the required arguments it lacks, unused, defaulting to None.
+
+    The model class is the last ``nn.Module`` subclass, when no subclass takes all the required
+    arguments. Only a plain signature is changed (positional arguments, no ``*args``/``**kwargs``/
+    keyword-only ones); anything else is left to the checks.
+
+    Example:
+        >>> code = "class Net(nn.Module):\n    def __init__(self, classes=10):\n        pass\n"
+        >>> fixed, added = add_constructor_args(code)
+        >>> print(fixed.splitlines()[1]); added
+            def __init__(self, classes=10, in_channels=None, num_classes=None):
+        ['in_channels', 'num_classes']
+    """
+    tree = _parse(source)
+    if tree is None:
+        return source, []
+    classes = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and any(_dotted(base) in MODULE_BASES for base in node.bases)
+    ]
+    inits = [_init(cls) for cls in classes]
+    if not classes or any(init is not None and set(required_args) <= _arg_names(init) for init in inits):
+        return source, []
+    init = inits[-1]
+    if init is None or init.args.vararg or init.args.kwarg or init.args.kwonlyargs or not init.args.args:
+        return source, []
+    missing = [name for name in required_args if name not in _arg_names(init)]
+    last = init.args.args[-1]
+    default = init.args.defaults[-1] if init.args.defaults else None
+    # Insert after the last argument (after its default, if it has one) on its own line.
+    end = default if default is not None and _ends_after(default, last) else last
+    lines = source.splitlines(keepends=True)
+    row, col = end.end_lineno - 1, end.end_col_offset
+    addition = "".join(f", {name}=None" for name in missing)
+    lines[row] = lines[row][:col] + addition + lines[row][col:]
+    return "".join(lines), missing
+
+
+def _parse(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return None
+
+
+def _init(cls: ast.ClassDef) -> ast.FunctionDef | None:
+    return next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+
+
+def _arg_names(init: ast.FunctionDef) -> set[str]:
+    return {a.arg for a in init.args.posonlyargs + init.args.args + init.args.kwonlyargs}
+
+
+def _ends_after(a: ast.AST, b: ast.AST) -> bool:
+    return (a.end_lineno, a.end_col_offset) > (b.end_lineno, b.end_col_offset)

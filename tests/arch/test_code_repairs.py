@@ -1,0 +1,52 @@
+"""Mechanical repairs of small models' slips: each adds or removes only what the checks would refuse."""
+
+from __future__ import annotations
+
+from llm_search.arch.code_checks import check_model_source
+from llm_search.arch.code_repairs import add_constructor_args, add_missing_imports, repair_model_source
+
+MODEL = """class Net(nn.Module):
+    def __init__(self, num_classes):
+        super().__init__()
+        self.fc = nn.Linear(784, num_classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(x, 1))
+"""
+
+
+def test_a_module_missing_imports_and_an_argument_passes_the_checks_after_repair():
+    assert not check_model_source(MODEL).ok
+    fixed, notes = repair_model_source(MODEL)
+    assert check_model_source(fixed).ok, check_model_source(fixed).problems
+    assert fixed.startswith("import torch\nimport torch.nn as nn\n")
+    assert "def __init__(self, num_classes, in_channels=None):" in fixed
+    assert len(notes) == 3
+
+
+def test_names_the_code_defines_itself_get_no_import():
+    own = "import torch.nn as nn\nF = 3\nclass Net(nn.Module):\n"
+    own += "    def forward(self, x, torch):\n        return torch + F\n"
+    assert add_missing_imports(own) == (own, [])
+
+
+def test_hostile_code_is_not_made_acceptable():
+    hostile = "import os\n" + MODEL
+    fixed, _ = repair_model_source(hostile)
+    assert any("import of 'os' is not allowed" in p for p in check_model_source(fixed).problems)
+
+
+def test_constructors_already_right_or_not_plain_are_left_alone():
+    right = MODEL.replace("(self, num_classes)", "(self, in_channels, num_classes)")
+    assert add_constructor_args(right) == (right, [])
+    star = MODEL.replace("(self, num_classes)", "(self, *args)")
+    assert add_constructor_args(star) == (star, [])
+    multiline = MODEL.replace("(self, num_classes)", "(\n        self,\n        num_classes: int = 10,\n    )")
+    fixed, added = add_constructor_args(multiline)
+    assert added == ["in_channels"] and "num_classes: int = 10, in_channels=None,\n" in fixed
+
+
+def test_a_helper_block_keeps_its_signature_and_the_model_class_gets_the_argument():
+    block = "class Block(nn.Module):\n    def __init__(self, width):\n        super().__init__()\n\n"
+    fixed, added = add_constructor_args(block + MODEL)
+    assert "def __init__(self, width):" in fixed and "def __init__(self, num_classes, in_channels=None):" in fixed
