@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from benchmarks.results import git_sha
 from llm_search.arch.code_prompts import ArchTask
 from llm_search.arch.code_writer import DEFAULT_CODE_MODEL, CodeWriter
 from llm_search.arch.sandbox import SandboxLimits
@@ -52,6 +53,7 @@ def run(model: str, n: int, fix_rounds: int, out: Path, form: str = "code") -> l
     else:
         limits = SandboxLimits(cpu_s=30, wall_s=120, max_params=TASK.max_params)
         writer = CodeWriter(model, max_fix_rounds=fix_rounds, limits=limits, store=store, exchange_log=log)
+    sha = git_sha()[:12]
     for seed in range(n):
         if seed in done:
             continue
@@ -72,6 +74,7 @@ def run(model: str, n: int, fix_rounds: int, out: Path, form: str = "code") -> l
             "seconds": round(time.perf_counter() - start, 2),
             "params": result.attempts[-1].report.params if result.ok else None,
             "arch_hash": result.arch_hash,
+            "git_sha": sha,
         }
         rows.append(row)
         with open(table, "a", encoding="utf-8") as stream:
