@@ -3,6 +3,8 @@
     python -m benchmarks.scale --trials 1000 --slots 16,64 --out results/scale
     python -m benchmarks.scale --trials 60 --slots 8 --out /tmp/scale    # a quick look
     python -m benchmarks.scale --table --out results/scale                # the stored rows as markdown
+    python -m benchmarks.scale --searchers llm --slots 16 --tune-checkpoint-s 3600 --out /tmp/scale  # Tune's
+        # experiment checkpoints (every 10 s or more, each writing every trial) left out of the figures
 
 Per searcher and slot count, at 100, 250, 500 and 1000 finished trials (each figure over the
 interval since the previous checkpoint): the driver's CPU milliseconds per trial (this process:
@@ -182,7 +184,11 @@ def run_one(name: str, searcher: Any, trials: int, slots: int, out: Path) -> lis
         storage_path=str(out / "tune"),
         name=f"{name}-{slots}",
     )
-    rows = [{"searcher": name, "slots": slots, "trials": trials, **row} for row in recorder.rows]
+    period = os.environ.get("TUNE_GLOBAL_CHECKPOINT_S", "auto")
+    rows = [
+        {"searcher": name, "slots": slots, "trials": trials, "tune_checkpoint_s": period, **row}
+        for row in recorder.rows
+    ]
     with open(out / "scale.jsonl", "a", encoding="utf-8") as stream:
         for row in rows:
             stream.write(json.dumps(row) + "\n")
@@ -213,6 +219,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slots", default="16,64", help="comma-separated concurrent trial counts")
     parser.add_argument("--searchers", default="random,llm-fill,llm", help="of random, llm, llm-fill")
     parser.add_argument("--out", default="results/scale")
+    parser.add_argument(
+        "--tune-checkpoint-s",
+        help="seconds between Tune's experiment checkpoints (TUNE_GLOBAL_CHECKPOINT_S; default: Tune's 'auto')",
+    )
     parser.add_argument("--table", action="store_true", help="print <out>/scale.jsonl as a markdown table, run nothing")
     args = parser.parse_args(argv)
     if args.table:
@@ -220,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
             print(markdown_table([json.loads(line) for line in stream if line.strip()]))
         return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if args.tune_checkpoint_s:
+        os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = args.tune_checkpoint_s
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import optuna
     import ray
