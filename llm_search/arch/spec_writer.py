@@ -4,19 +4,20 @@
 (``write(task, context, seed) -> CodeResult``), so the architecture search takes either. The
 ``spec_writer`` backend answers under the grammar of ``spec_prompts.py`` (where the backend takes
 one: the embedded models; other backends get the JSON schema in the prompt and their answer is
-parsed leniently); the spec is checked without torch (``validate_arch_spec``: fields, spatial
+parsed leniently); halvings beyond what the input allows are dropped (``fit_downsampling``, noted
+in the exchange log), the spec is checked without torch (``validate_arch_spec``: fields, spatial
 size, parameter budget), and while it fails and rounds are left the same role gets the spec and
 its problems. A spec that passes is stored, normalized, as canonical JSON under its hash. No code
 runs: a spec is data the trainables' ``spec_cnn`` builder renders.
 
 Example:
     >>> from llm_search.backends.scripted import ScriptedBackend
-    >>> too_deep = {"blocks": [{"channels": 8, "pool": "max"}] * 5}
+    >>> too_wide = {"blocks": [{"channels": 64, "kernel": 7}] * 3}
     >>> good = {"blocks": [{"channels": 16, "pool": "max"}, {"channels": 32, "pool": "max"}]}
-    >>> writer = SpecWriter(ScriptedBackend([json.dumps(too_deep), json.dumps(good)]))
-    >>> result = writer.write(ArchTask("digits", (1, 8, 8), 10))
-    >>> result.ok, [a.report.ok for a in result.attempts], result.attempts[0].report.error[:38]
-    (True, [False, True], 'blocks[3]: spatial size is already 1x1')
+    >>> writer = SpecWriter(ScriptedBackend([json.dumps(too_wide), json.dumps(good)]))
+    >>> result = writer.write(ArchTask("digits", (1, 8, 8), 10, max_params=50_000))
+    >>> result.ok, [a.report.ok for a in result.attempts], result.attempts[0].report.error
+    (True, [False, True], 'the spec has 405,578 parameters; the limit is 50,000: use fewer channels')
     >>> json.loads(result.source)["blocks"][1]["channels"], result.attempts[1].report.params
     (32, 5178)
 """
@@ -39,7 +40,7 @@ from llm_search.backends.base import Backend, BackendError
 from llm_search.backends.registry import BackendSpec, get_backend
 from llm_search.exchange_log import ExchangeLog
 from llm_search.parsing import extract_configs
-from trainables.models.arch_spec import normalize_arch_spec, spec_cost, validate_arch_spec
+from trainables.models.arch_spec import fit_downsampling, normalize_arch_spec, spec_cost, validate_arch_spec
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +50,9 @@ def canonical_spec(spec: Any) -> str:
     return json.dumps(normalize_arch_spec(spec), sort_keys=True, separators=(",", ":"))
 
 
-def check_spec(answer: str, task: ArchTask) -> tuple[Any, ValidationReport]:
-    """The spec in an answer and its validation (``stage`` is ``answer``, ``spec`` or ``done``)."""
+def check_spec(answer: str, task: ArchTask) -> tuple[Any, ValidationReport, list[str]]:
+    """The spec in an answer, its validation (``stage`` is ``answer``, ``spec`` or ``done``) and the
+    repairs made first: halvings beyond what the input allows are dropped (``fit_downsampling``)."""
     started = time.monotonic()
     try:
         spec: Any = json.loads(answer)
@@ -59,7 +61,10 @@ def check_spec(answer: str, task: ArchTask) -> tuple[Any, ValidationReport]:
         spec = found[0] if found else None
         if spec is None:
             message = f"The answer held no JSON spec ({error or 'nothing parsable'}): answer with the spec only."
-            return None, ValidationReport(False, "answer", message, "no spec", seconds=time.monotonic() - started)
+            return None, ValidationReport(False, "answer", message, "no spec", seconds=time.monotonic() - started), []
+    repairs: list[str] = []
+    if not validate_arch_spec(spec):  # the fields are right: fit its halvings to the input before judging
+        spec, repairs = fit_downsampling(spec, task.input_shape)
     problems = validate_arch_spec(spec, input_shape=task.input_shape, num_classes=task.num_classes)
     params = flops = None
     if not problems:
@@ -75,7 +80,7 @@ def check_spec(answer: str, task: ArchTask) -> tuple[Any, ValidationReport]:
         flops_per_example=flops,
         seconds=time.monotonic() - started,
     )
-    return spec, report
+    return spec, report, repairs
 
 
 class SpecWriter:
@@ -150,7 +155,9 @@ class SpecWriter:
             record.update(error=str(exc), validation=report.to_dict())
             self.exchange_log.append(record)
             return "", CodeAttempt(role, None, report, 0.0)
-        spec, report = check_spec(completion.text, task)
+        spec, report, repairs = check_spec(completion.text, task)
+        if repairs:
+            record["repairs"] = repairs
         source = canonical_spec(spec) if report.ok else None
         record.update(answered_round(completion, source, report))
         self.exchange_log.append(record)

@@ -16,6 +16,7 @@ from llm_search.arch.spec_writer import SpecWriter, canonical_spec
 from llm_search.arch.store import ArchStore, code_hash
 from llm_search.backends.base import TransientBackendError
 from llm_search.backends.scripted import ScriptedBackend
+from llm_search.exchange_log import ExchangeLog, read_exchanges
 from llm_search.history import History
 from llm_search.proposer import LLMProposer
 from llm_search.space import SearchSpace
@@ -25,29 +26,44 @@ TASK = ArchTask("digits: 8x8 grey images, 10 classes", (1, 8, 8), 10, max_params
 GOOD = {"blocks": [{"channels": 16, "pool": "max"}, {"channels": 32, "pool": "max", "residual": True}]}
 COLLAPSING = {"blocks": [{"channels": 8, "pool": "max"}] * 5}  # 8x8 halved five times
 TOO_BIG = {"blocks": [{"channels": 256}, {"channels": 256, "kernel": 7}]}
+BAD_KERNEL = {"blocks": [{"channels": 8, "kernel": 4}]}
 
 
-def test_a_spec_that_collapses_the_image_is_fixed_from_its_problem_and_stored(tmp_path):
-    backend = ScriptedBackend([json.dumps(COLLAPSING), json.dumps(GOOD)])
+def test_a_spec_over_budget_is_fixed_from_its_problem_and_stored(tmp_path):
+    backend = ScriptedBackend([json.dumps(TOO_BIG), json.dumps(GOOD)])
     writer = SpecWriter(backend, store=ArchStore(tmp_path))
     result = writer.write(TASK)
     assert result.ok and result.fixed
     assert [a.role for a in result.attempts] == ["spec_writer", "spec_fixer"]
     fix_prompt = backend.history[1]["messages"][1]["content"]
-    assert "blocks[3]: spatial size is already 1x1" in fix_prompt  # the fixer sees the problem
+    assert "the limit is 50,000: use fewer channels" in fix_prompt  # the fixer sees the problem
     assert json.loads(result.source) == json.loads(canonical_spec(GOOD))
     stored = ArchStore(tmp_path).get(result.arch_hash)
     assert stored["form"] == "spec" and stored["report"]["params"] == result.attempts[-1].report.params
 
 
+def test_halvings_beyond_the_input_are_dropped_and_noted_not_sent_back(tmp_path):
+    # What the 0.5B model wrote in the flawed-CNN experiment: pooling after every block, so the map
+    # reached 1x1 before the last blocks; its fixer rounds kept doing it.
+    log = ExchangeLog(str(tmp_path / "llm_exchanges.jsonl"))
+    result = SpecWriter(ScriptedBackend([json.dumps(COLLAPSING)]), exchange_log=log).write(TASK)
+    assert result.ok and not result.fixed
+    assert [block["pool"] for block in json.loads(result.source)["blocks"]] == ["max", "max", "max", "none", "none"]
+    (record,) = read_exchanges(str(tmp_path / "llm_exchanges.jsonl"))
+    assert record["repairs"] == [
+        "blocks[3]: pooling removed (the map was 1x1)",
+        "blocks[4]: pooling removed (the map was 1x1)",
+    ]
+
+
 def test_over_budget_unparsable_and_never_fixed_specs_end_without_a_network():
-    backend = ScriptedBackend([json.dumps(TOO_BIG), "a network with three layers", json.dumps(COLLAPSING)])
+    backend = ScriptedBackend([json.dumps(TOO_BIG), "a network with three layers", json.dumps(BAD_KERNEL)])
     result = SpecWriter(backend, max_fix_rounds=2).write(TASK)
     assert not result.ok and result.source is None and len(result.attempts) == 3
     errors = [a.report.error for a in result.attempts]
     assert "the limit is 50,000: use fewer channels" in errors[0]
     assert errors[1].startswith("The answer held no JSON spec")
-    assert "spatial size" in errors[2]
+    assert "blocks[0].kernel: must be one of [1, 3, 5, 7], got 4" in errors[2]
 
 
 def test_a_failing_backend_ends_the_write_without_raising():

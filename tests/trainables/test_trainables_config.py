@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from trainables.config import TrainConfig
-from trainables.models.arch_spec import DEFAULT_ARCH, validate_arch_spec
+from trainables.models.arch_spec import DEFAULT_ARCH, fit_downsampling, normalize_arch_spec, validate_arch_spec
 
 
 def test_defaults_and_round_trip() -> None:
@@ -154,3 +154,18 @@ def test_code_models_need_their_source_and_a_matching_hash():
         {"dataset": "digits", "model": "code", "arch_code": source, "arch_hash": source_hash(source)}
     )
     assert cfg.arch_hash == source_hash(source)
+
+
+def test_fit_downsampling_drops_stride_and_pooling_past_one_pixel_and_the_result_validates():
+    strided = {"blocks": [{"channels": 8, "stride": 2, "pool": "max"}] * 3}  # 8x8: 6 halvings asked, 3 possible
+    assert validate_arch_spec(strided, input_shape=(1, 8, 8))  # refused as written
+    fitted, notes = fit_downsampling(strided, (1, 8, 8))
+    assert [(b["stride"], b["pool"]) for b in fitted["blocks"]] == [(2, "max"), (2, "none"), (1, "none")]
+    assert notes == [
+        "blocks[1]: pooling removed (the map was 1x1)",
+        "blocks[2]: stride 2 removed (the map was 1x1)",
+        "blocks[2]: pooling removed (the map was 1x1)",
+    ]
+    assert validate_arch_spec(fitted, input_shape=(1, 8, 8)) == []
+    fine = {"blocks": [{"channels": 8, "pool": "max"}]}
+    assert fit_downsampling(fine, (1, 8, 8)) == (normalize_arch_spec(fine), [])

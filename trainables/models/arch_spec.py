@@ -192,6 +192,37 @@ def _collapse_errors(spec: Mapping[str, Any], input_shape: tuple[int, int, int])
     return []
 
 
+def fit_downsampling(spec: Mapping[str, Any], input_shape: tuple[int, int, int]) -> tuple[dict[str, Any], list[str]]:
+    """A valid spec's halvings cut to what the input allows: pooling, then stride 2, dropped where the
+    map is already 1 pixel wide (small models put ``"pool": "max"`` on every block).
+
+    Returns:
+        The normalized spec with those steps removed, and a note per removal.
+
+    Example:
+        >>> spec, notes = fit_downsampling({"blocks": [{"channels": 8, "pool": "max"}] * 4}, (1, 4, 4))
+        >>> [block["pool"] for block in spec["blocks"]], notes
+        (['max', 'max', 'none', 'none'], ['blocks[2]: pooling removed (the map was 1x1)', \
+'blocks[3]: pooling removed (the map was 1x1)'])
+    """
+    fitted = normalize_arch_spec(spec)
+    notes = []
+    height, width = input_shape[1:]
+    for index, block in enumerate(fitted["blocks"]):
+        for step, neutral in (("stride", 1), ("pool", "none")):  # in the order the block applies them
+            if block[step] == neutral:
+                continue
+            if min(height, width) < 2:
+                block[step] = neutral
+                notes.append(
+                    f"blocks[{index}]: {'pooling' if step == 'pool' else 'stride 2'} removed "
+                    f"(the map was {height}x{width})"
+                )
+            else:
+                height, width = (height + 1) // 2, (width + 1) // 2
+    return fitted, notes
+
+
 def spec_cost(spec: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int = 10) -> tuple[int, int]:
     """Trainable parameters and forward FLOPs per example of a *valid* spec (an estimate for budgets).
 
