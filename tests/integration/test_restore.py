@@ -3,6 +3,7 @@ the errored one either way Tune offers, and the exchange log goes on in the expe
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import os
@@ -15,6 +16,7 @@ import time
 import pytest
 
 from llm_search.exchange_log import read_exchanges
+from llm_search.history import History
 from tests.integration.interrupted_driver import FAILING_POINT, NAME
 
 pytestmark = pytest.mark.integration
@@ -62,6 +64,13 @@ def searcher_state(experiment: str) -> dict:
         return pickle.load(f)
 
 
+def saved_records(experiment: str) -> dict[str, dict]:
+    """The searcher's saved history, {trial id: record fields}, read through ``History.from_state``
+    (the state stores finished records pickled)."""
+    history = History.from_state(searcher_state(experiment)["history"])
+    return {trial_id: dataclasses.asdict(record) for trial_id, record in history.records.items()}
+
+
 def run_driver(args: list[str], env: dict, log_path) -> subprocess.Popen:
     log = open(log_path, "a")
     return subprocess.Popen(
@@ -99,8 +108,8 @@ def test_killed_driver_resumes_with_full_history(storage, tmp_path, how):
     statuses = saved_statuses(experiment)
     before = terminated(statuses)
     assert len(before) >= 3 and "ERROR" in statuses.values(), log_path.read_text()[-3000:]
-    state = searcher_state(experiment)
-    [errored] = [r["trial_id"] for r in state["history"]["records"] if r["status"] == "errored"]
+    records_before = saved_records(experiment)
+    [errored] = [t for t, r in records_before.items() if r["status"] == "errored"]
     exchanges_before = len(list(read_exchanges(experiment)))
 
     restored_at = time.time()
@@ -111,16 +120,14 @@ def test_killed_driver_resumes_with_full_history(storage, tmp_path, how):
     started = starts.read_text().split()
     assert len(finished_trials(experiment)) == 8  # a restarted trial replaces the errored one under a new id
     assert all(started.count(trial_id) == 1 for trial_id in before), "a finished trial was re-run"
-    records = {r["trial_id"]: r for r in searcher_state(experiment)["history"]["records"]}
+    records = saved_records(experiment)
     rerun = (
         errored
         if how == "resume_errored"
         else next(
             t
             for t in records
-            if t not in state["history"]["records"]
-            and records[t]["config"]["lr"] == FAILING_POINT["lr"]
-            and t != errored
+            if t not in records_before and records[t]["config"]["lr"] == FAILING_POINT["lr"] and t != errored
         )
     )
     # The re-run of the errored trial is in the searcher's history with its results.
