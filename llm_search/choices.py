@@ -69,7 +69,7 @@ def describe_candidate(
 
 def _references(history: History) -> list[tuple[int, Mapping]]:
     """The best finished trials with their numbers in the prompt's trial list."""
-    numbers = {id(r): i for i, r in enumerate(history.finished_in_order(), 1)}
+    numbers = {id(r): i for i, r in enumerate(history.finished(), 1)}
     return [(numbers[id(r)], r.config) for r in history.best(REFERENCE_TRIALS) if id(r) in numbers]
 
 

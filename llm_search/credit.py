@@ -59,7 +59,7 @@ def proposer_credit(history: History) -> ProposerCredit:
     """
     earlier: list[float] = []  # kept sorted: the median is read in O(1) at every step
     counts = {"llm": [0, 0], "optimizer": [0, 0]}
-    for record in history.finished_in_order():
+    for record in history.finished():
         score = history.score(record)  # lower is better; failures are +inf
         if earlier and record.source in counts:
             counts[record.source][0] += score < _median(earlier)

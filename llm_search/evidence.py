@@ -28,10 +28,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from llm_search.history import History, TrialRecord
+from llm_search.history import FINISHED, History, TrialRecord
 from llm_search.numbers import real_number
 from llm_search.params import CategoricalParam, Param
-from llm_search.proposal import TrialStatus
 from llm_search.space import SearchSpace
 
 NUMERIC_BINS = 4  # intervals per numeric parameter: coarse enough that each holds several trials
@@ -121,11 +120,6 @@ def _describe_cell(cell: _Cell, mode: str | None, first: bool) -> str:
     return f"{cell.label} -> {result} ({count}{f', {cell.failed} failed' if cell.failed else ''})"
 
 
-def _signature(record: TrialRecord) -> tuple:
-    """What changes when a finished trial is resumed and finishes again (Tune retries errored trials)."""
-    return (record.status, record.n_results, record.ended)
-
-
 class EvidenceTable:
     """The per-parameter evidence of a run, kept up to date incrementally.
 
@@ -170,18 +164,18 @@ class EvidenceTable:
         new = []
         for trial_id, record in history.records.items():
             folded = self._folded.get(trial_id)
-            finished = record.status in _FINISHED and bool(record.config)
+            finished = record.status in FINISHED and bool(record.config)
             if folded is None:
                 if finished:
                     new.append(record)
-            elif not finished or folded != _signature(record):
+            elif not finished or folded != record.signature():
                 self._reset(objective)  # a trial changed after it was counted: count again from scratch
                 return self.update(history)
         for record in new:
             self._fold(record, history)
 
     def _fold(self, record: TrialRecord, history: History) -> None:
-        self._folded[record.trial_id] = _signature(record)
+        self._folded[record.trial_id] = record.signature()
         failed = history.is_failure(record)
         score = math.inf if failed else history.score(record)
         for cells in self._params:
@@ -194,9 +188,6 @@ class EvidenceTable:
             cell.trials += 1
             cell.failed += failed
             cell.best = min(cell.best, score)
-
-
-_FINISHED = (TrialStatus.COMPLETED, TrialStatus.ERRORED)
 
 
 def parameter_evidence(space: SearchSpace, history: History) -> list[str]:

@@ -72,8 +72,13 @@ class TrialRecord:
     def diagnosis(self) -> str:
         return diagnose(self.grad_norms)
 
+    def signature(self) -> tuple:
+        """What changes when the record does: a new report, an end, a resume (Tune retries errored trials)."""
+        return (self.status, self.n_results, self.ended)
+
 
 _FIELD_NAMES = tuple(f.name for f in fields(TrialRecord))
+FINISHED = (TrialStatus.COMPLETED, TrialStatus.ERRORED)
 
 
 class History:
@@ -176,11 +181,7 @@ class History:
 
     def best(self, k: int) -> list[TrialRecord]:
         scored = [r for r in self.finished() if r.status is TrialStatus.COMPLETED and _finite(r.objective)]
-        return heapq.nsmallest(k, scored, key=self.score)  # sorted; ties keep the start order
-
-    def finished_in_order(self) -> list[TrialRecord]:
-        """Finished trials in the order they finished (a new one is always appended at the end)."""
-        return self.finished()
+        return heapq.nsmallest(k, scored, key=self.score)  # sorted; ties keep the order they finished
 
     @staticmethod
     def is_failure(record: TrialRecord) -> bool:
@@ -217,11 +218,7 @@ class History:
         kept = previous.records if previous is not None else {}
         for trial_id, record in self.records.items():
             old = kept.get(trial_id)
-            unchanged = (
-                old is not None
-                and record.status in (TrialStatus.COMPLETED, TrialStatus.ERRORED)
-                and (old.status, old.n_results, old.ended) == (record.status, record.n_results, record.ended)
-            )
+            unchanged = old is not None and record.status in FINISHED and old.signature() == record.signature()
             copy.records[trial_id] = old if unchanged else TrialRecord(**_fields(record))
         copy._running, copy._finished = dict(self._running), dict(self._finished)
         return copy
@@ -234,10 +231,10 @@ class History:
         """
         records: list[dict[str, Any] | bytes] = []
         for trial_id, record in self.records.items():
-            if record.status not in _FINISHED:
+            if record.status not in FINISHED:
                 records.append(_record_state(record))
                 continue
-            signature = (record.status, record.n_results, record.ended)
+            signature = record.signature()
             packed = self._packed.get(trial_id)
             if packed is None or packed[0] != signature:
                 packed = (signature, pickle.dumps(_record_state(record), protocol=pickle.HIGHEST_PROTOCOL))
@@ -257,7 +254,7 @@ class History:
     def _index(self) -> None:
         """Build the running and finished indexes from the records (after loading them)."""
         self._running = {i: None for i, r in self.records.items() if r.status is TrialStatus.RUNNING}
-        finished = sorted((r for r in self.records.values() if r.status in _FINISHED), key=lambda r: r.ended or 0)
+        finished = sorted((r for r in self.records.values() if r.status in FINISHED), key=lambda r: r.ended or 0)
         self._finished = {r.trial_id: None for r in finished}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -268,9 +265,6 @@ class History:
         if "_finished" not in state:  # pickled by a version without the indexes
             self._index()
         self._packed = {}
-
-
-_FINISHED = (TrialStatus.COMPLETED, TrialStatus.ERRORED)
 
 
 def _record_state(record: TrialRecord) -> dict[str, Any]:

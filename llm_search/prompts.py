@@ -181,7 +181,7 @@ def build_messages(
         space.describe(),
         "",
     ]
-    finished = history.finished_in_order()
+    finished = history.finished()
     if not finished:
         parts.append(
             "No results yet. Propose diverse configurations that cover the space well, "

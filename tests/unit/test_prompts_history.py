@@ -92,7 +92,7 @@ def test_older_trials_are_summarized_by_their_best_and_failures():
     assert f"Best 4 of trials #1-#{cut}" in text and "Latest failures among them" in text
     assert f"Trials #{cut + 1} onwards, in the order they finished:" in text
     assert f"#{cut + 1} " in text and "#80 " in text
-    older = history.finished_in_order()[:cut]
+    older = history.finished()[:cut]
     best_older = min((r for r in older if not history.is_failure(r)), key=history.score)
     assert f"val_loss={best_older.objective:.4g}" in text.split("Latest failures")[0]
 
