@@ -7,8 +7,9 @@
 Each proposal is one :meth:`CodeWriter.write` for a Fashion-MNIST classifier (a different seed and
 one of a few design briefs per proposal), with up to ``--fix-rounds`` fixer rounds. One JSON line per
 proposal goes to ``<out>/<model>.jsonl`` (rerun the same command to resume: done seeds are skipped),
-with the exchange log beside it; the summary prints the share that passed first time and after
-fixing, where the failures stopped, and the LLM seconds per proposal.
+with the exchange log beside it; the summary prints the share that passed first time (and how many
+of those needed the mechanical shape repairs) and after fixing, where the failures stopped, and
+the LLM seconds per proposal. ``benchmarks.code_replay`` replays a log made without shape repairs.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def run(model: str, n: int, fix_rounds: int, out: Path, form: str = "code") -> l
             "rounds": len(result.attempts),
             "stages": [a.report.stage for a in result.attempts],
             "stopped_by": [a.report.stopped_by for a in result.attempts],
+            "shape_repairs": [len(a.shape_repairs) for a in result.attempts],
             "llm_seconds": round(result.llm_seconds, 2),
             "seconds": round(time.perf_counter() - start, 2),
             "params": result.attempts[-1].report.params if result.ok else None,
@@ -89,11 +91,14 @@ def summarize(rows: list[dict]) -> str:
     n = len(rows)
     first = sum(r["ok_first"] for r in rows)
     fixed = sum(r["ok"] for r in rows)
+    # Rows from before the shape repairs (71bb34c and earlier) have no shape_repairs field.
+    first_repaired = sum(r["ok_first"] and r.get("shape_repairs", [0])[0] > 0 for r in rows)
     failures = Counter(stop for r in rows for stop in r["stopped_by"] if stop)
     llm = sum(r["llm_seconds"] for r in rows) / n
     total = sum(r["seconds"] for r in rows) / n
     return (
-        f"{n} proposals by {rows[0]['model']}: passed first time {first}/{n} ({first / n:.0%}), "
+        f"{n} proposals by {rows[0]['model']}: passed first time {first}/{n} ({first / n:.0%}; "
+        f"{first_repaired} of them after shape repairs), "
         f"after fixing {fixed}/{n} ({fixed / n:.0%}); LLM {llm:.1f} s and {total:.1f} s in all per proposal; "
         f"failed attempts stopped by: {dict(failures.most_common())}"
     )

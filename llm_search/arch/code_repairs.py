@@ -12,6 +12,12 @@ what reaches the sandbox is still checked as usual:
   a default of None, so the class is built as the code intends; a wrong guess fails the dry run's
   shapes and is the fixer's job.
 
+After a failed dry run, :func:`repair_from_error` applies the edits of a shape error's hint when
+they are certain (``error_hints.diagnose``): a guessed ``in_features``, ``in_channels`` or
+``num_features`` set to what the layer receives, a guessed flatten size replaced by
+``torch.flatten`` and ``nn.LazyLinear``. The code writer keeps such an edit only if the module
+then passes or fails further on, and notes it like the others.
+
 Example:
     >>> code = "class Net(nn.Module):\n    def __init__(self, num_classes):\n        super().__init__()\n"
     >>> fixed, notes = repair_model_source(code)
@@ -31,6 +37,7 @@ import ast
 from collections.abc import Sequence
 
 from llm_search.arch.code_checks import DEFAULT_ARGS, MODULE_BASES, _allowed_at_module_level, _dotted
+from llm_search.arch.error_hints import Edit, diagnose
 
 # Names models use without importing them, and the import line each conventionally comes from.
 CONVENTIONAL_IMPORTS = {
@@ -53,6 +60,37 @@ def repair_model_source(source: str, required_args: Sequence[str] = DEFAULT_ARGS
     source, args = add_constructor_args(source, required_args)
     notes += [f"added the constructor argument {name} (unused, default None)" for name in args]
     return source, notes
+
+
+def repair_from_error(source: str, error: str) -> tuple[str, list[str]] | None:
+    r"""The source with the certain edits of ``error``'s hint applied and a note per edit, or None
+    (no known error, edits that need judgement, or an edit whose text is not where it says).
+
+    Example:
+        >>> code = "import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n" \
+        ...        "        self.fc = nn.Linear(128 * 7 * 7, 10)\n"
+        >>> fixed, notes = repair_from_error(code, "mat1 and mat2 shapes cannot be multiplied (8x1152 and 6272x10)")
+        >>> fixed.splitlines()[-1].strip(), notes
+        ('self.fc = nn.Linear(1152, 10)', ['line 4: replace `nn.Linear(128 * 7 * 7, 10)` with `nn.Linear(1152, 10)`'])
+    """
+    diagnosis = diagnose(error, source)
+    if diagnosis is None or not diagnosis.certain or not diagnosis.edits:
+        return None
+    edited = apply_edits(source, diagnosis.edits)
+    return None if edited is None else (edited, [str(edit) for edit in diagnosis.edits])
+
+
+def apply_edits(source: str, edits: Sequence[Edit]) -> str | None:
+    """Each edit's ``old`` replaced by its ``new`` at its first occurrence from its line on; None if
+    one is not found there."""
+    for edit in edits:
+        lines = source.splitlines(keepends=True)
+        start = sum(len(line) for line in lines[: edit.line - 1])
+        at = source.find(edit.old, start)
+        if edit.line < 1 or at < 0:
+            return None
+        source = source[:at] + edit.new + source[at + len(edit.old) :]
+    return source
 
 
 def drop_trailing_usage(source: str) -> tuple[str, list[int]]:

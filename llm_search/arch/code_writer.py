@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llm_search.arch.code_prompts import ArchTask, extract_code, fixer_messages, writer_messages
-from llm_search.arch.code_repairs import repair_model_source
+from llm_search.arch.code_repairs import repair_from_error, repair_model_source
 from llm_search.arch.sandbox import SandboxLimits, ValidationReport, validate_model_code
 from llm_search.arch.store import ArchStore, code_hash
 from llm_search.backends.base import Backend, BackendError, Completion
@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CODE_MODEL = "local:qwen2.5-coder-1.5b"  # the embedded coder model (llm-search models install ...)
 Validator = Callable[..., ValidationReport]
+MAX_SHAPE_REPAIRS = 4  # one shape fixed often reveals the next (conv widths, then the flatten size)
+STAGES = ("static", "define", "instantiate", "forward", "output shape", "budget", "backward", "training step", "done")
 
 
 def answered_round(completion: Completion, source: str | None, report: ValidationReport) -> dict[str, Any]:
@@ -65,6 +67,7 @@ class CodeAttempt:
     source: str | None
     report: ValidationReport
     llm_seconds: float
+    shape_repairs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -106,6 +109,10 @@ class CodeWriter:
         temperature: Sampling temperature of both roles.
         max_tokens: Longest answer.
         validate: The validation function (default :func:`~llm_search.arch.sandbox.validate_model_code`).
+        repair_shapes: After a failed dry run, apply the shape hint's certain edits (up to
+            ``MAX_SHAPE_REPAIRS`` in a row) and keep them if the module then passes or fails
+            further on: seconds of sandbox instead of a fixer round of the model
+            (``code_repairs.repair_from_error``). False leaves every failure to the fixer.
     """
 
     form = "code"  # what it writes (the spec form: ``spec_writer.SpecWriter``)
@@ -122,6 +129,7 @@ class CodeWriter:
         temperature: float = 0.7,
         max_tokens: int = 1500,
         validate: Validator = validate_model_code,
+        repair_shapes: bool = True,
     ):
         self._specs = {"code_writer": writer, "code_fixer": fixer if fixer is not None else writer}
         self._backends: dict[str, Backend] = {}
@@ -132,6 +140,7 @@ class CodeWriter:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.validate = validate
+        self.repair_shapes = repair_shapes
 
     def _backend(self, role: str) -> Backend:
         if role not in self._backends:
@@ -191,13 +200,44 @@ class CodeWriter:
                 "no code",
             )
         else:
-            report = self.validate(
-                source,
-                input_shape=task.input_shape,
-                num_classes=task.num_classes,
-                limits=dataclasses.replace(self.limits, max_params=task.max_params),
-                args=task.args,
-            )
+            report = self._validate(source, task)
+            if not report.ok and self.repair_shapes:
+                source, report, edits = self.apply_shape_repairs(source, report, task)
+                if edits:
+                    record["shape_repairs"] = edits
         record.update(answered_round(completion, source, report))
         self.exchange_log.append(record)
-        return CodeAttempt(role, source, report, completion.latency_s)
+        return CodeAttempt(role, source, report, completion.latency_s, record.get("shape_repairs", []))
+
+    def _validate(self, source: str, task: ArchTask) -> ValidationReport:
+        limits = dataclasses.replace(self.limits, max_params=task.max_params)
+        return self.validate(
+            source, input_shape=task.input_shape, num_classes=task.num_classes, limits=limits, args=task.args
+        )
+
+    def apply_shape_repairs(
+        self, source: str, report: ValidationReport, task: ArchTask
+    ) -> tuple[str, ValidationReport, list[str]]:
+        """After ``report`` (a failed validation of ``source``), apply the certain shape edits while the
+        failure moves on; the source and report to keep, and the edits kept (none: the originals)."""
+        kept: list[str] = []
+        for _ in range(MAX_SHAPE_REPAIRS):
+            repaired = repair_from_error(source, report.error or "")
+            if repaired is None:
+                break
+            candidate, edits = repaired
+            after = self._validate(candidate, task)
+            if not (after.ok or _further(after, report)):
+                break  # the edit did not move the failure: leave the original to the fixer
+            source, report, kept = candidate, after, kept + edits
+            if after.ok:
+                break
+        return source, report, kept
+
+
+def _further(after: ValidationReport, before: ValidationReport) -> bool:
+    """The failure moved on: a later stage, or another error at the same stage."""
+    rank = {stage: i for i, stage in enumerate(STAGES)}
+    if rank.get(after.stage, -1) != rank.get(before.stage, -1):
+        return rank.get(after.stage, -1) > rank.get(before.stage, -1)
+    return after.error != before.error

@@ -18,6 +18,10 @@ Example:
     line 1: replace `nn.Linear(1024, 10)` with `nn.LazyLinear(10)`.
     >>> hint_for("KeyError: 'x'") is None
     True
+
+:func:`diagnose` returns the same hint with its edits as data, and whether they are certain (one
+layer matches, or the failing line names it): ``code_repairs.repair_from_error`` applies those
+without a model.
 """
 
 from __future__ import annotations
@@ -25,12 +29,17 @@ from __future__ import annotations
 import ast
 import operator
 import re
+from dataclasses import dataclass, field
 
 _LINEAR = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
 _CONV = re.compile(r"expected input\[([\d, ]+)\] to have (\d+) channels, but got (\d+) channels")
 _BATCH_NORM = re.compile(r"running_mean should contain (\d+) elements not (\d+)")
 _VIEW = re.compile(r"shape '\[-1, (\d+)\]' is invalid for input of size (\d+)")
 _BATCH = re.compile(r"forward must return logits of shape \((\d+), (\d+)\) for a batch of .*, got \((\d+), \d+\)")
+_RESIDUAL = re.compile(
+    r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton dimension (\d)"
+)
+_FRAME = re.compile(r"^  line (\d+), in \w+: (.*)$", re.MULTILINE)
 _CONV_RANK = re.compile(
     r"Expected 3D \(unbatched\) or 4D \(batched\) input to conv2d, but got input of size: \[([\d, ]+)\]"
 )
@@ -69,43 +78,127 @@ def _name(call: ast.Call) -> str:
     return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
 
 
-def _layer_fixes(source: str | None, kinds: tuple[str, ...], expected: int, got: int) -> list[str]:
-    """``line N: replace `old` with `new``` for each layer of ``kinds`` whose first argument is ``expected``."""
-    fixes = []
-    for node in _calls(source):
-        if _name(node) in kinds and node.args and _constant_value(node.args[0]) == expected:
-            call = ast.get_source_segment(source, node) or ""
-            old_arg = ast.get_source_segment(source, node.args[0]) or str(expected)
-            fixes.append(f"line {node.lineno}: replace `{call}` with `{call.replace(old_arg, str(got), 1)}`")
-    return fixes
+@dataclass(frozen=True)
+class Edit:
+    """Replace ``old`` with ``new``, the first time ``old`` occurs from line ``line`` on."""
+
+    line: int
+    old: str
+    new: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: replace `{self.old}` with `{self.new}`"
 
 
-def _flatten_fixes(source: str | None) -> list[str]:
+@dataclass
+class Diagnosis:
+    """A known error explained: the hint's words, the edits it names, and whether they are certain.
+
+    ``certain``: each edit changes the one layer the error can mean (the only layer of that kind
+    and size, or the one the failing line calls), so applying them needs no judgement.
+    """
+
+    text: str
+    edits: list[Edit] = field(default_factory=list)
+    certain: bool = False
+
+    def hint(self) -> str:
+        return self.text + ("\nChange exactly this: " + "; ".join(map(str, self.edits)) + "." if self.edits else "")
+
+
+def _failing_attribute(error: str, tree: ast.Module) -> tuple[ast.ClassDef, str] | None:
+    """The class and the ``self.<name>`` the innermost generated frame calls (``x = self.fc(x)``)."""
+    frames = _FRAME.findall(error)
+    if not frames:
+        return None
+    line, code = int(frames[-1][0]), frames[-1][1]
+    called = re.findall(r"self\.(\w+)\(", code)
+    owner = next(
+        (n for n in tree.body if isinstance(n, ast.ClassDef) and n.lineno <= line <= (n.end_lineno or n.lineno)), None
+    )
+    return (owner, called[-1]) if owner is not None and len(called) == 1 else None
+
+
+def _assigned_to(cls: ast.ClassDef, name: str) -> list[ast.Call]:
+    """The calls inside the value assigned to ``self.<name>`` anywhere in ``cls``."""
+    calls = []
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Attribute) and t.attr == name and getattr(t.value, "id", "") == "self"
+            for t in node.targets
+        ):
+            calls += [c for c in ast.walk(node.value) if isinstance(c, ast.Call)]
+    return calls
+
+
+def _layer_fixes(
+    source: str | None, error: str, kinds: tuple[str, ...], expected: int, got: int
+) -> tuple[list[Edit], bool]:
+    """An edit for each layer of ``kinds`` whose first argument is ``expected`` (set to ``got``), and
+    whether they are certain: one such layer, or one among those the failing line calls."""
+    layers = [
+        node
+        for node in _calls(source)
+        if _name(node) in kinds and node.args and _constant_value(node.args[0]) == expected
+    ]
+    certain = len(layers) == 1
+    if len(layers) > 1 and source:
+        failing = _failing_attribute(error, ast.parse(source))
+        if failing is not None:
+            called = _assigned_to(*failing)
+            places = {(c.lineno, c.col_offset) for c in called}  # another parse: compare positions
+            narrowed = [node for node in layers if (node.lineno, node.col_offset) in places]
+            if len(narrowed) == 1:
+                layers, certain = narrowed, True
+    edits = []
+    for node in layers:
+        call = ast.get_source_segment(source, node) or ""
+        old_arg = ast.get_source_segment(source, node.args[0]) or str(expected)
+        edits.append(Edit(node.lineno, call, call.replace(old_arg, str(got), 1)))
+    return edits, certain
+
+
+def _flatten_fixes(source: str | None) -> tuple[list[Edit], bool]:
     """Each ``x.view(-1, n)`` / ``x.reshape(-1, n)`` to ``torch.flatten(x, 1)``; the first ``nn.Linear(a, b)``
-    (the one reading the flattened map; later ones read features) to ``nn.LazyLinear(b)``."""
+    (the one reading the flattened map; later ones read features) to ``nn.LazyLinear(b)``. Certain
+    when there is one such flatten and the first linear layer comes in the same class."""
     calls = _calls(source)
-    fixes = []
+    edits = []
     for node in calls:
         if _name(node) in ("view", "reshape") and len(node.args) == 2 and _constant_value(node.args[0]) == -1:
             call = ast.get_source_segment(source, node) or ""
             tensor = ast.get_source_segment(source, node.func.value) if isinstance(node.func, ast.Attribute) else "x"
-            fixes.append(f"line {node.lineno}: replace `{call}` with `torch.flatten({tensor}, 1)`")
+            edits.append(Edit(node.lineno, call, f"torch.flatten({tensor}, 1)"))
     linears = [node for node in calls if _name(node) == "Linear" and len(node.args) == 2]
-    if fixes and linears:
-        call = ast.get_source_segment(source, linears[0]) or ""
-        out = ast.get_source_segment(source, linears[0].args[1]) or "num_classes"
-        fixes.append(f"line {linears[0].lineno}: replace `{call}` with `nn.LazyLinear({out})`")
-    return fixes
+    if not (edits and linears):
+        return edits, False
+    call = ast.get_source_segment(source, linears[0]) or ""
+    out = ast.get_source_segment(source, linears[0].args[1]) or "num_classes"
+    certain = len(edits) == 1 and _same_class(source, edits[0].line, linears[0].lineno)
+    return [*edits, Edit(linears[0].lineno, call, f"nn.LazyLinear({out})")], certain
 
 
-def _with_fixes(text: str, fixes: list[str]) -> str:
-    return text + ("\nChange exactly this: " + "; ".join(fixes) + "." if fixes else "")
+def _same_class(source: str | None, *lines: int) -> bool:
+    tree = ast.parse(source or "")
+    owners = {
+        next(
+            (n.name for n in tree.body if isinstance(n, ast.ClassDef) and n.lineno <= line <= (n.end_lineno or 0)), None
+        )
+        for line in lines
+    }
+    return len(owners) == 1 and None not in owners
 
 
-def hint_for(error: str, source: str | None = None) -> str | None:
-    """A hint for a known shape error in ``error`` (a traceback's text), or None.
+def diagnose(error: str, source: str | None = None) -> Diagnosis | None:
+    """The diagnosis of a known shape error in ``error`` (a traceback's text), or None.
 
-    With the module's ``source``, the hint also names the line to change and the change.
+    With the module's ``source``, it names the edits that fix it.
+
+    Example:
+        >>> d = diagnose("mat1 and mat2 shapes cannot be multiplied (8x1152 and 6272x10)",
+        ...              "import torch.nn as nn\\nfc = nn.Linear(128 * 7 * 7, 10)\\n")
+        >>> d.edits, d.certain
+        ([Edit(line=2, old='nn.Linear(128 * 7 * 7, 10)', new='nn.Linear(1152, 10)')], True)
     """
     if match := _LINEAR.search(error):
         _, got, expected, out = (int(g) for g in match.groups())
@@ -113,31 +206,48 @@ def hint_for(error: str, source: str | None = None) -> str | None:
             f"Hint: an nn.Linear layer has in_features={expected} but receives {got} features per example: "
             f"set in_features={got} (or use nn.LazyLinear({out}))."
         )
-        return _with_fixes(text, _layer_fixes(source, ("Linear",), expected, got))
+        return Diagnosis(text, *_layer_fixes(source, error, ("Linear",), expected, got))
     if match := _CONV.search(error):
         expected, got = int(match.group(2)), int(match.group(3))
         text = (
             f"Hint: an nn.Conv2d layer has in_channels={expected} but receives {got} channels: "
             f"set its in_channels to {got}, the out_channels of the layer before it."
         )
-        return _with_fixes(text, _layer_fixes(source, ("Conv2d",), expected, got))
+        return Diagnosis(text, *_layer_fixes(source, error, ("Conv2d",), expected, got))
     if match := _BATCH_NORM.search(error):
         got, expected = int(match.group(1)), int(match.group(2))
         text = (
             f"Hint: an nn.BatchNorm layer has num_features={expected} but its input has {got} channels: "
             f"use num_features={got}, the out_channels of the layer before it."
         )
-        return _with_fixes(text, _layer_fixes(source, ("BatchNorm2d", "BatchNorm1d"), expected, got))
+        return Diagnosis(text, *_layer_fixes(source, error, ("BatchNorm2d", "BatchNorm1d"), expected, got))
     if _VIEW.search(error) or _BATCH.search(error):
         text = (
             "Hint: the flatten guesses the feature count and gets it wrong (a wrong count also mixes examples "
             "of the batch together). Flatten with torch.flatten(x, 1), which keeps the batch dimension, and "
             "let the next linear layer infer its input size: nn.LazyLinear(out_features)."
         )
-        return _with_fixes(text, _flatten_fixes(source))
+        return Diagnosis(text, *_flatten_fixes(source))
+    if match := _RESIDUAL.search(error):
+        a, b, dim = match.groups()
+        what = "channels" if dim == "1" else "height/width"
+        return Diagnosis(
+            f"Hint: an addition (a residual shortcut?) adds tensors with {a} and {b} {what}. Where a block changes "
+            "the channel count or the stride, pass the shortcut through nn.Conv2d(in_channels, out_channels, "
+            "kernel_size=1, stride=stride) (and an nn.BatchNorm2d) before adding; else keep it nn.Identity()."
+        )
     if match := _CONV_RANK.search(error):
-        return (
+        return Diagnosis(
             f"Hint: conv2d got a {len(match.group(1).split(','))}-D input of size [{match.group(1)}]; the model's "
             "input already is (batch, channels, height, width): do not add or remove dimensions before a conv."
         )
     return None
+
+
+def hint_for(error: str, source: str | None = None) -> str | None:
+    """A hint for a known shape error in ``error`` (a traceback's text), or None.
+
+    With the module's ``source``, the hint also names the line to change and the change.
+    """
+    diagnosis = diagnose(error, source)
+    return diagnosis.hint() if diagnosis else None

@@ -53,7 +53,8 @@ def make_writer(tmp_path, answers, **options) -> tuple[CodeWriter, ScriptedBacke
 
 
 def test_broken_then_fixed_from_the_traceback(tmp_path):
-    writer, backend, _ = make_writer(tmp_path, [fenced(WRONG_FLATTEN), fenced(WORKING)])
+    # The model's fix path: shape repairs off, or the flatten size would be set without it (next tests).
+    writer, backend, _ = make_writer(tmp_path, [fenced(WRONG_FLATTEN), fenced(WORKING)], repair_shapes=False)
     result = writer.write(TASK)
     assert result.ok and result.fixed and result.source == WORKING
     first, second = result.attempts
@@ -137,7 +138,7 @@ def test_following_the_flatten_hint_to_the_letter_gives_a_module_that_passes(tmp
     # The 1.5B model's most common failure: a guessed flatten size in x.view(-1, n). The fixer is told
     # exactly what to replace; a fixer that does just that must produce a working module.
     guessed = WORKING.replace("x.flatten(1)", "x.view(-1, 1024)").replace("8 * 14 * 14", "1024")
-    writer, backend, _ = make_writer(tmp_path, [fenced(guessed), fenced(WORKING)])
+    writer, backend, _ = make_writer(tmp_path, [fenced(guessed), fenced(WORKING)], repair_shapes=False)
     writer.write(TASK)
     prompt = backend.history[1]["messages"][1]["content"]
     assert "shape '[-1, 1024]' is invalid" in prompt and "torch.flatten(x, 1)" in prompt
@@ -146,5 +147,69 @@ def test_following_the_flatten_hint_to_the_letter_gives_a_module_that_passes(tmp
         old, new = change.split("replace `")[1].split("` with `")
         edited = edited.replace(old, new.rstrip("`"))
     assert "nn.LazyLinear(num_classes)" in edited and "torch.flatten(x, 1)" in edited
-    writer, _, _ = make_writer(tmp_path / "again", [fenced(edited)])
+    writer, _, _ = make_writer(tmp_path / "again", [fenced(edited)], repair_shapes=False)
     assert writer.write(TASK).ok
+
+
+def test_a_guessed_flatten_size_is_set_from_the_error_without_a_fixer_round(tmp_path):
+    writer, backend, _ = make_writer(tmp_path, [fenced(WRONG_FLATTEN)])
+    result = writer.write(TASK)
+    assert result.ok and len(result.attempts) == 1 and len(backend.history) == 1
+    assert "nn.Linear(1568, num_classes)" in result.source
+    (record,) = read_exchanges(str(tmp_path / "llm_exchanges.jsonl"))
+    assert record["shape_repairs"] == [
+        "line 11: replace `nn.Linear(8 * 28 * 28, num_classes)` with `nn.Linear(1568, num_classes)`"
+    ]
+    assert result.attempts[0].shape_repairs == record["shape_repairs"] and record["arch_hash"] == result.arch_hash
+
+
+# Two guesses in a row, as the 1.5B model makes them: a conv whose in_channels is not the previous
+# conv's out_channels (the ResNet-style 32 -> 64 without the 64 conv), then the flatten size.
+TWO_GUESSES = """import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self, in_channels, num_classes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(32, 32, 3, padding=1)
+        self.conv3 = nn.Conv2d(32, 32, 3, padding=1)
+        self.fc = nn.Linear(64 * 7 * 7, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = F.relu(self.conv3(x))
+        return self.fc(x.flatten(1))
+"""
+
+
+def test_one_shape_repair_after_another_until_the_module_passes(tmp_path):
+    writer, backend, _ = make_writer(tmp_path, [fenced(TWO_GUESSES)], max_fix_rounds=0)
+    result = writer.write(TASK)
+    assert result.ok, result.attempts[0].report.error
+    assert result.attempts[0].shape_repairs == [
+        "line 9: replace `nn.Conv2d(32, 32, 3, padding=1)` with `nn.Conv2d(16, 32, 3, padding=1)`",
+        "line 11: replace `nn.Linear(64 * 7 * 7, num_classes)` with `nn.Linear(1568, num_classes)`",
+    ]
+
+
+def test_an_edit_that_needs_judgement_is_left_to_the_fixer(tmp_path):
+    # Both convs of the Sequential take 32 channels and the failing line calls the whole Sequential:
+    # which one is wrong is a guess, so the fixer gets the original code and the hint.
+    ambiguous = TWO_GUESSES.replace(
+        "self.conv2 = nn.Conv2d(32, 32, 3, padding=1)\n        self.conv3 = nn.Conv2d(32, 32, 3, padding=1)",
+        "self.body = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.Conv2d(32, 32, 3, padding=1))",
+    ).replace(
+        "x = F.max_pool2d(F.relu(self.conv2(x)), 2)\n        x = F.relu(self.conv3(x))",
+        "x = F.max_pool2d(self.body(x), 2)",
+    )
+    assert "self.body(x)" in ambiguous
+    writer, backend, _ = make_writer(tmp_path, [fenced(ambiguous), fenced(WORKING)])
+    result = writer.write(TASK)
+    assert result.ok and result.fixed and result.attempts[0].shape_repairs == []
+    fixer_prompt = backend.history[1]["messages"][1]["content"]
+    assert (
+        "in_channels=32 but receives 16 channels" in fixer_prompt and "nn.Conv2d(32, 32, 3, padding=1))" in fixer_prompt
+    )

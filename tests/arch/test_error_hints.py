@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llm_search.arch.error_hints import hint_for
+from llm_search.arch.error_hints import diagnose, hint_for
 
 SOURCE = """import torch.nn as nn
 class Net(nn.Module):
@@ -40,3 +40,37 @@ def test_without_source_or_a_matching_layer_the_hint_stays_general():
     hint = hint_for("mat1 and mat2 shapes cannot be multiplied (8x800 and 999x10)", SOURCE)
     assert hint.startswith("Hint: an nn.Linear layer has in_features=999") and "Change exactly" not in hint
     assert "Change exactly" not in hint_for("running_mean should contain 32 elements not 64")
+
+
+TWO_WIDE = """import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self, in_channels, num_classes):
+        super().__init__()
+        self.a = nn.Conv2d(in_channels, 16, 3)
+        self.b = nn.Conv2d(32, 32, 3)
+        self.c = nn.Conv2d(32, 32, 3)
+
+    def forward(self, x):
+        return self.c(self.b(self.a(x)))
+"""
+CONV_ERROR = "expected input[8, 16, 26, 26] to have 32 channels, but got 16 channels instead"
+
+
+def test_an_edit_is_certain_when_one_layer_matches_or_the_failing_line_calls_it():
+    assert diagnose(CONV_ERROR, SOURCE).certain
+    # Two convs take 32 channels: the frame's ``self.b(...)`` names the one.
+    named = diagnose(
+        f"Traceback (generated code frames):\n  line 10, in forward: x = self.b(x)\n{CONV_ERROR}", TWO_WIDE
+    )
+    assert named.certain and [e.line for e in named.edits] == [6]
+    # A line calling both (or no frame at all) leaves the choice to a model.
+    both = diagnose(f"  line 10, in forward: return self.c(self.b(self.a(x)))\n{CONV_ERROR}", TWO_WIDE)
+    assert not both.certain and [e.line for e in both.edits] == [6, 7]
+    assert not diagnose(CONV_ERROR, TWO_WIDE).certain
+
+
+def test_a_residual_addition_of_different_widths_gets_the_shortcut_hint():
+    error = "RuntimeError: The size of tensor a (64) must match the size of tensor b (32) at non-singleton dimension 1"
+    hint = hint_for(error)
+    assert "64 and 32 channels" in hint and "kernel_size=1" in hint
+    assert diagnose(error).edits == []

@@ -28,6 +28,7 @@ def test_the_embedded_coder_model_fixes_a_wrong_flatten_size(tmp_path):
         max_fix_rounds=2,
         limits=SandboxLimits(cpu_s=30, wall_s=120),
         exchange_log=ExchangeLog(log_path),
+        repair_shapes=False,  # the model must fix it, not the mechanical shape repair
     )
     result = writer.write(ArchTask("Fashion-MNIST: 28x28 grey images of clothes, 10 classes", (1, 28, 28), 10), seed=7)
     records = list(read_exchanges(log_path))
