@@ -3,6 +3,8 @@
 Example:
     >>> extract_code("Here it is:\\n```python\\nimport torch\\n```\\nDone.")
     'import torch\\n'
+    >>> extract_code("```python\\nimport torch\\n# never closed\\n")
+    'import torch\\n# never closed\\n'
     >>> extract_code("No code today.") is None
     True
 """
@@ -23,7 +25,9 @@ FIXER_SYSTEM = (
     "You are an expert PyTorch engineer. You fix model code that failed its checks. Answer with the "
     "whole corrected module in a single Python code block, then one sentence on what you changed."
 )
-_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
+# The closing fence may be missing: the 1.5B model sometimes ends the block with comments and never
+# closes it (2 of 15 writer answers at 71bb34c, refused as "no code").
+_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,8 @@ def fixer_messages(task: ArchTask, source: str, failure: str) -> list[dict[str, 
 
 
 def extract_code(answer: str) -> str | None:
-    """The first fenced code block of an answer; the whole answer if it is bare code; else None."""
+    """The first fenced code block of an answer (to its end if never closed); the whole answer if it is
+    bare code; else None."""
     match = _FENCE.search(answer)
     if match:
         return match.group(1)

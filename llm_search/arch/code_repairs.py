@@ -94,10 +94,12 @@ def apply_edits(source: str, edits: Sequence[Edit]) -> str | None:
 
 
 def drop_trailing_usage(source: str) -> tuple[str, list[int]]:
-    r"""Remove the usage example models append after their last class or function (``model = Net(1, 10)``,
+    r"""Remove the usage example models append after the model class (``model = Net(1, 10)``,
     ``print(model)``, ``if __name__ == "__main__": ...``): code the trainable never runs, which the
-    module-level check would refuse and which small models keep in every fix. Only statements after
-    the last definition go, so nothing a definition uses can be removed; the result is checked as usual.
+    module-level check would refuse and which small models keep in every fix. The statements the
+    check refuses that come after the last ``nn.Module`` subclass (after the last definition if there
+    is none) go; definitions stay, even between usage lines (a ``check_gradients`` helper called by
+    the example). A later helper that read a removed name would fail the dry run, not the check.
 
     Returns:
         The source without them, and the first line of each statement removed.
@@ -113,7 +115,13 @@ def drop_trailing_usage(source: str) -> tuple[str, list[int]]:
     definitions = [i for i, node in enumerate(tree.body) if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
     if not definitions:
         return source, []
-    trailing = [node for node in tree.body[definitions[-1] + 1 :] if not _allowed_at_module_level(node)]
+    modules = [
+        i
+        for i in definitions
+        if isinstance(tree.body[i], ast.ClassDef) and any(_dotted(b) in MODULE_BASES for b in tree.body[i].bases)
+    ]
+    start = modules[-1] if modules else definitions[-1]
+    trailing = [node for node in tree.body[start + 1 :] if not _allowed_at_module_level(node)]
     if not trailing:
         return source, []
     lines = source.splitlines(keepends=True)

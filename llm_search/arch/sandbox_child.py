@@ -125,6 +125,23 @@ def _trim_traceback(exc: BaseException) -> str:
     return "\n".join(["Traceback (generated code frames):", *lines, text] if lines else [text])[:4000]
 
 
+def _largest_layers(model) -> str:
+    """Where the parameters are (the fixer of an over-budget network kept it unchanged without this:
+    3 rounds, the same 3,475,980 parameters, at 71bb34c)."""
+    sizes = [
+        (sum(p.numel() for p in module.parameters(recurse=False)), name, type(module).__name__)
+        for name, module in model.named_modules()
+    ]
+    top = sorted((s for s in sizes if s[0]), reverse=True)[:3]
+    text = "Largest layers: " + ", ".join(f"self.{name} ({kind}) {n:,}" for n, name, kind in top) + "."
+    if top and top[0][2] == "Linear":
+        text += (
+            " A linear layer reading a large feature map holds most of them: shrink the map before it "
+            "(nn.AdaptiveAvgPool2d(1), or more pooling) or make it narrower."
+        )
+    return text
+
+
 def _warm_up(torch, F, FlopCounterMode) -> None:  # noqa: N803 (the modules, passed in)
     """One training step of a small reference network, before the guards: torch imports parts of
     itself on first use (its compiler stack, on the first convolution), which the guards would refuse."""
@@ -179,7 +196,10 @@ def _run(request: dict, report: dict) -> None:
     flops = int(counter.get_total_flops()) // batch
     report.update(params=params, flops_per_example=flops)
     if params > request["max_params"]:
-        raise OverBudget(f"{params:,} parameters; the budget is {request['max_params']:,}: make the network smaller")
+        raise OverBudget(
+            f"{params:,} parameters; the budget is {request['max_params']:,}: make the network smaller. "
+            + _largest_layers(model)
+        )
     if flops > request["max_flops"]:
         raise OverBudget(f"{flops:,} FLOPs per example; the budget is {request['max_flops']:,}: make it cheaper")
     if params == 0:

@@ -50,3 +50,21 @@ def test_a_helper_block_keeps_its_signature_and_the_model_class_gets_the_argumen
     block = "class Block(nn.Module):\n    def __init__(self, width):\n        super().__init__()\n\n"
     fixed, added = add_constructor_args(block + MODEL)
     assert "def __init__(self, width):" in fixed and "def __init__(self, num_classes, in_channels=None):" in fixed
+
+
+def test_usage_code_between_the_model_class_and_a_helper_goes_and_the_helper_stays():
+    # The 1.5B model's answer (benchmarks.code_proposals seed 11 at 71bb34c): an example, a helper
+    # function, a call of it; refused in all 3 rounds as only the call after the helper was dropped.
+    code = (
+        "import torch\nimport torch.nn as nn\n\n"
+        "class Net(nn.Module):\n    def __init__(self, in_channels, num_classes):\n        super().__init__()\n"
+        "        self.fc = nn.Linear(in_channels * 28 * 28, num_classes)\n\n"
+        "    def forward(self, x):\n        return self.fc(torch.flatten(x, 1))\n\n"
+        "model = Net(1, 10)\nlogits = model(torch.randn(1, 1, 28, 28))\nprint(logits.shape)\n\n"
+        "def check_gradients(model):\n    for p in model.parameters():\n        print(p.grad)\n\n"
+        "check_gradients(model)\n"
+    )
+    fixed, notes = repair_model_source(code)
+    assert notes == ["dropped usage code at line(s) 12, 13, 14, 20"]
+    assert "def check_gradients" in fixed and "model = Net" not in fixed
+    assert check_model_source(fixed).ok

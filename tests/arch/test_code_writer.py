@@ -107,6 +107,15 @@ def test_the_parameter_budget_comes_from_the_task(tmp_path):
     result = writer.write(TASK)
     assert not result.ok and result.attempts[0].report.stopped_by == "budget"
     assert "the budget is 200,000" in result.attempts[0].report.error
+    # The fixer is told where the parameters are: the linear layer reading the 128x14x14 map.
+    assert "Largest layers: self.fc (Linear) 250,890, self.conv (Conv2d) 1,280" in result.attempts[0].report.error
+    assert "shrink the map before it" in result.attempts[0].report.error
+
+
+def test_a_code_block_the_model_never_closed_is_still_read(tmp_path):
+    writer, _, _ = make_writer(tmp_path, [f"```python\n{WORKING}\n# The network is small and fast.\n"])
+    result = writer.write(TASK)
+    assert result.ok and len(result.attempts) == 1
 
 
 def test_a_usage_example_after_the_class_is_dropped_not_refused(tmp_path):
