@@ -1,11 +1,12 @@
-"""What the shape repairs would have saved, replayed on a code-proposals run that ran without them.
+"""What this commit's mechanical repairs make of the answers of an earlier code-proposals run.
 
     python -m benchmarks.code_replay results/code-proposals-71bb34c/local_qwen2.5-coder-1.5b_exchanges.jsonl
 
-Every failed round of the log is re-validated after the same mechanical source repairs and then
-the shape repairs of ``CodeWriter.apply_shape_repairs``; no model is called. Per proposal: did it
-pass at the writer's round, and at any round, as run and with the repairs. The second figure is
-only indicative: the fixer's later answers were written for the unrepaired failure.
+Every failed round of the log goes through the code writer's pipeline as it is now, without a
+model: the code read from the same answer, the source repairs (``code_repairs``), validation, and
+the shape repairs (``CodeWriter.apply_shape_repairs``). Per proposal: did it pass at the writer's
+round, and at any round, as run and now. The second figure is only indicative: the fixer's later
+answers were written for the earlier failure.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from benchmarks.code_proposals import TASK
 from llm_search.arch.code_prompts import extract_code
 from llm_search.arch.code_repairs import repair_model_source
 from llm_search.arch.code_writer import CodeWriter
-from llm_search.arch.sandbox import SandboxLimits, ValidationReport
+from llm_search.arch.sandbox import SandboxLimits
 from llm_search.exchange_log import read_exchanges
 
 logger = logging.getLogger(__name__)
 
 
 def replay(path: str) -> dict[str, list[tuple[bool, bool, list[str]]]]:
-    """For each proposal (request id), each round's (passed as run, passed with shape repairs, edits)."""
+    """For each proposal (request id), each round's (passed as run, passes now, the repairs now)."""
     writer = CodeWriter(limits=SandboxLimits(cpu_s=30, wall_s=120, max_params=TASK.max_params))  # no model loaded
     proposals: dict[str, list[tuple[bool, bool, list[str]]]] = defaultdict(list)
     for record in read_exchanges(path):
@@ -33,34 +34,29 @@ def replay(path: str) -> dict[str, list[tuple[bool, bool, list[str]]]]:
             continue
         ok = bool(record.get("validation", {}).get("ok"))
         edits: list[str] = []
-        repaired_ok = ok
+        now_ok = ok
         source = extract_code(record.get("answer") or "")
         if not ok and source is not None:
-            source, _ = repair_model_source(source, TASK.args)
-            report = ValidationReport(**record["validation"])
-            _, after, edits = writer.apply_shape_repairs(source, report, TASK)
-            repaired_ok = after.ok
-        proposals[record["request_id"]].append((ok, repaired_ok, edits))
-        logger.info(
-            "%s round %s: ok=%s, with shape repairs %s %s",
-            record["request_id"],
-            record["round"],
-            ok,
-            repaired_ok,
-            edits,
-        )
+            source, edits = repair_model_source(source, TASK.args)
+            report = writer.validate_for(source, TASK)
+            if not report.ok:
+                _, report, shape_edits = writer.apply_shape_repairs(source, report, TASK)
+                edits += shape_edits
+            now_ok = report.ok
+        proposals[record["request_id"]].append((ok, now_ok, edits))
+        logger.info("%s round %s: ok=%s, now %s %s", record["request_id"], record["round"], ok, now_ok, edits)
     return dict(proposals)
 
 
 def summarize(proposals: dict[str, list[tuple[bool, bool, list[str]]]]) -> str:
     n = len(proposals)
     first = sum(rounds[0][0] for rounds in proposals.values())
-    first_repaired = sum(rounds[0][1] for rounds in proposals.values())
+    first_now = sum(rounds[0][1] for rounds in proposals.values())
     any_round = sum(any(r[0] for r in rounds) for rounds in proposals.values())
-    any_repaired = sum(any(r[1] for r in rounds) for rounds in proposals.values())
+    any_now = sum(any(r[1] for r in rounds) for rounds in proposals.values())
     return (
-        f"{n} proposals: passed at the writer's round {first}/{n} as run, {first_repaired}/{n} with shape repairs; "
-        f"at any round {any_round}/{n} as run, {any_repaired}/{n} with shape repairs (indicative)"
+        f"{n} proposals: passed at the writer's round {first}/{n} as run, {first_now}/{n} now; "
+        f"at any round {any_round}/{n} as run, {any_now}/{n} now (indicative)"
     )
 
 

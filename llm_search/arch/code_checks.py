@@ -176,10 +176,27 @@ def _module_level_names(tree: ast.Module) -> set[str]:
     return names
 
 
+def _own_private_names(tree: ast.Module) -> set[str]:
+    """``_name`` methods of the code's classes and ``self._name`` it assigns: its own private attributes
+    (``self._make_layer``, the ResNet idiom), unlike torch's (``self._modules``, ``torch._C``)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            names.update(n.name for n in node.body if isinstance(n, ast.FunctionDef))
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and _is_self(node.value):
+            names.add(node.attr)
+    return {name for name in names if name.startswith("_") and not name.startswith("__")}
+
+
+def _is_self(node: ast.AST) -> bool:
+    return isinstance(node, ast.Name) and node.id == "self"
+
+
 class _Checker(ast.NodeVisitor):
-    def __init__(self, shared_names: set[str]) -> None:
+    def __init__(self, shared_names: set[str], own_private: frozenset[str] = frozenset()) -> None:
         self.problems: list[str] = []
         self.shared_names = shared_names  # module-level names: assigning into them is global mutation
+        self.own_private = own_private
 
     def fail(self, node: ast.AST, text: str) -> None:
         self.problems.append(f"line {getattr(node, 'lineno', '?')}: {text}")
@@ -225,7 +242,7 @@ class _Checker(ast.NodeVisitor):
                 self.fail(node, f"the attribute {attr!r} is not allowed (only super().__init__)")
         elif attr in FORBIDDEN_ATTRIBUTES or attr.startswith(FORBIDDEN_PREFIXES):
             self.fail(node, f"{_dotted(node) or attr!r}: the attribute {attr!r} is not allowed in model code")
-        elif attr.startswith("_"):
+        elif attr.startswith("_") and not (attr in self.own_private and _is_self(node.value)):
             self.fail(node, f"the private attribute {attr!r} is not allowed")
         self.generic_visit(node)
 
@@ -365,7 +382,7 @@ def check_model_source(
         tree = ast.parse(source)
     except SyntaxError as exc:
         return CodeCheck(False, [f"line {exc.lineno}: syntax error: {exc.msg}"])
-    checker = _Checker(_module_level_names(tree))
+    checker = _Checker(_module_level_names(tree), frozenset(_own_private_names(tree)))
     checker.visit(tree)
     _check_module_level(tree, checker)
     classes = _module_classes(tree)

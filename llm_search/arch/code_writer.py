@@ -200,7 +200,7 @@ class CodeWriter:
                 "no code",
             )
         else:
-            report = self._validate(source, task)
+            report = self.validate_for(source, task)
             if not report.ok and self.repair_shapes:
                 source, report, edits = self.apply_shape_repairs(source, report, task)
                 if edits:
@@ -209,7 +209,8 @@ class CodeWriter:
         self.exchange_log.append(record)
         return CodeAttempt(role, source, report, completion.latency_s, record.get("shape_repairs", []))
 
-    def _validate(self, source: str, task: ArchTask) -> ValidationReport:
+    def validate_for(self, source: str, task: ArchTask) -> ValidationReport:
+        """``source`` validated for ``task`` (its shapes and parameter budget) under this writer's limits."""
         limits = dataclasses.replace(self.limits, max_params=task.max_params)
         return self.validate(
             source, input_shape=task.input_shape, num_classes=task.num_classes, limits=limits, args=task.args
@@ -226,7 +227,7 @@ class CodeWriter:
             if repaired is None:
                 break
             candidate, edits = repaired
-            after = self._validate(candidate, task)
+            after = self.validate_for(candidate, task)
             if not (after.ok or _further(after, report)):
                 break  # the edit did not move the failure: leave the original to the fixer
             source, report, kept = candidate, after, kept + edits

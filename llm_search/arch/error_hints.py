@@ -39,6 +39,7 @@ _BATCH = re.compile(r"forward must return logits of shape \((\d+), (\d+)\) for a
 _RESIDUAL = re.compile(
     r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton dimension (\d)"
 )
+_GROUPS = re.compile(r"(in|out)_channels must be divisible by groups")
 _FRAME = re.compile(r"^  line (\d+), in \w+: (.*)$", re.MULTILINE)
 _CONV_RANK = re.compile(
     r"Expected 3D \(unbatched\) or 4D \(batched\) input to conv2d, but got input of size: \[([\d, ]+)\]"
@@ -235,6 +236,12 @@ def diagnose(error: str, source: str | None = None) -> Diagnosis | None:
             f"Hint: an addition (a residual shortcut?) adds tensors with {a} and {b} {what}. Where a block changes "
             "the channel count or the stride, pass the shortcut through nn.Conv2d(in_channels, out_channels, "
             "kernel_size=1, stride=stride) (and an nn.BatchNorm2d) before adding; else keep it nn.Identity()."
+        )
+    if _GROUPS.search(error):
+        return Diagnosis(
+            "Hint: groups must divide both in_channels and out_channels of an nn.Conv2d. A depthwise "
+            "convolution has groups=in_channels and out_channels=in_channels; follow it with a 1x1 "
+            "nn.Conv2d(in_channels, out_channels, 1) to change the width (the pointwise half)."
         )
     if match := _CONV_RANK.search(error):
         return Diagnosis(

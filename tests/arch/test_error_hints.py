@@ -74,3 +74,8 @@ def test_a_residual_addition_of_different_widths_gets_the_shortcut_hint():
     hint = hint_for(error)
     assert "64 and 32 channels" in hint and "kernel_size=1" in hint
     assert diagnose(error).edits == []
+
+
+def test_a_depthwise_conv_on_one_channel_gets_the_groups_hint():
+    hint = hint_for("Traceback ...\nValueError: in_channels must be divisible by groups")
+    assert "groups=in_channels" in hint and "1x1" in hint

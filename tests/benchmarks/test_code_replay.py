@@ -1,4 +1,4 @@
-"""The replay of a code-proposals log made without shape repairs re-validates its failed rounds."""
+"""The replay of an earlier code-proposals log puts its failed rounds through today's repairs."""
 
 from __future__ import annotations
 
@@ -26,4 +26,4 @@ def test_a_round_that_failed_on_a_guessed_flatten_size_passes_when_replayed(tmp_
     (rounds,) = replay(path).values()
     assert [(ok, repaired) for ok, repaired, _ in rounds] == [(False, True), (False, False)]
     assert "nn.Linear(1568, num_classes)" in rounds[0][2][0]
-    assert summarize(replay(path)).startswith("1 proposals: passed at the writer's round 0/1 as run, 1/1 with")
+    assert summarize(replay(path)).startswith("1 proposals: passed at the writer's round 0/1 as run, 1/1 now")
