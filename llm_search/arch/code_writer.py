@@ -3,7 +3,10 @@
 One :meth:`CodeWriter.write` asks the ``code_writer`` backend for a module, validates it (static
 checks, then the sandboxed run of ``sandbox.py``), and while it fails and rounds are left, gives
 the ``code_fixer`` backend the code and the failure (the trimmed traceback or the static problems)
-and validates its answer. Every round goes to the exchange log with its validation report; code
+and validates its answer; a fixer answer that changes nothing (small models copy the code back)
+sends the next round to the writer for a fresh design, told why the last one failed. Where a shape
+error's fix is certain, it is made without a model first (:meth:`CodeWriter.apply_shape_repairs`).
+Every round goes to the exchange log with its validation report; code
 that passes goes to the content-addressed store. Backend failures and answers without code end or
 consume a round, never raise.
 
@@ -23,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import logging
 import time
@@ -78,7 +82,8 @@ class CodeResult:
         ok: The last attempt passed validation.
         source: The code that passed (None if none did).
         arch_hash: Its hash in the store (and in the trial config).
-        attempts: Every round, the first by the writer, the others by the fixer.
+        attempts: Every round, the first by the writer, the others by the fixer (or by the writer
+            again, after a fixer answer that changed nothing).
     """
 
     ok: bool
@@ -153,6 +158,7 @@ class CodeWriter:
         request_id = uuid.uuid4().hex[:12]
         messages = writer_messages(task, context)
         role = "code_writer"
+        previous: str | None = None
         for round_number in range(1 + self.max_fix_rounds):
             attempt = self._attempt(role, messages, task, request_id, round_number, seed)
             result.attempts.append(attempt)
@@ -164,6 +170,15 @@ class CodeWriter:
                 break
             if attempt.report.stopped_by == "backend":
                 break  # a failing backend: more rounds would fail the same way
+            if role == "code_fixer" and _same_code(attempt.source, previous):
+                # The 1.5B fixer often answers with the code unchanged (3 of 3 rounds on an over-budget
+                # network at 71bb34c): a fresh design is likelier to pass than a third copy.
+                note = (
+                    f"- A network written for this failed ({_first_line(attempt.report)}); fixing it changed nothing."
+                )
+                messages, role = writer_messages(task, [*context, note]), "code_writer"
+                previous = None
+                continue
             previous = attempt.source if attempt.source is not None else ""
             messages = fixer_messages(task, previous, attempt.report.for_fixer(attempt.source))
             role = "code_fixer"
@@ -234,6 +249,23 @@ class CodeWriter:
             if after.ok:
                 break
         return source, report, kept
+
+
+def _same_code(source: str | None, previous: str | None) -> bool:
+    """The same program (comments and layout aside)."""
+    if source is None or previous is None:
+        return False
+    try:
+        return ast.dump(ast.parse(source)) == ast.dump(ast.parse(previous))
+    except (SyntaxError, ValueError):
+        return source.strip() == previous.strip()
+
+
+def _first_line(report: ValidationReport) -> str:
+    lines = [
+        line for line in (report.error or "").splitlines() if line.strip() and not line.startswith(("Traceback", "  "))
+    ]
+    return f"{report.stage}: {(lines[-1] if lines else report.stopped_by or 'failed')[:200]}"
 
 
 def _further(after: ValidationReport, before: ValidationReport) -> bool:

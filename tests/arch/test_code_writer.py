@@ -77,6 +77,16 @@ def test_a_wrong_output_shape_is_explained_and_fixed(tmp_path):
     assert "logits of shape (8, 10)" in backend.history[1]["messages"][1]["content"]
 
 
+def test_a_fixer_that_copies_the_code_back_hands_the_next_round_to_the_writer(tmp_path):
+    writer, backend, _ = make_writer(tmp_path, [fenced(WRONG_CLASSES), fenced(WRONG_CLASSES), fenced(WORKING)])
+    result = writer.write(TASK, context=["Design brief: a small CNN."])
+    assert result.ok and [a.role for a in result.attempts] == ["code_writer", "code_fixer", "code_writer"]
+    fresh = backend.history[2]["messages"][1]["content"]
+    assert "Design brief: a small CNN." in fresh and "This module failed its checks" not in fresh
+    assert "failed (output shape: ValueError: forward must return logits of shape (8, 10)" in fresh
+    assert "fixing it changed nothing" in fresh
+
+
 def test_never_fixed_stops_after_the_last_round_and_stores_nothing(tmp_path):
     writer, backend, _ = make_writer(tmp_path, [fenced(IMPORTS_OS)] * 4, max_fix_rounds=3)
     result = writer.write(TASK)
