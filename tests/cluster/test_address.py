@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout_s: float = 120.0) -> None:
+    """Until the head's GCS accepts connections: `ray start --block` returns nothing to wait on, and on a
+    busy machine the runner could otherwise ask before the head is up (and rightly find no cluster)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"the Ray head did not listen on port {port} within {timeout_s:.0f} s")
 
 
 def runner(address: str, out: Path) -> subprocess.CompletedProcess:
@@ -45,6 +59,7 @@ def test_the_runner_joins_the_cluster_at_address_and_refuses_a_dead_one(tmp_path
         head, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
     )
     try:
+        wait_for_port(port)
         done = runner(f"127.0.0.1:{port}", tmp_path / "live")
         assert done.returncode == 0, done.stderr[-3000:]
         assert list((tmp_path / "live").rglob("seed0.parquet"))
