@@ -3,8 +3,8 @@
     python -m benchmarks.code_replay results/code-proposals-71bb34c/local_qwen2.5-coder-1.5b_exchanges.jsonl
 
 Every failed round of the log goes through the code writer's pipeline as it is now, without a
-model: the code read from the same answer, the source repairs (``code_repairs``), validation, and
-the shape repairs (``CodeWriter.apply_shape_repairs``). Per proposal: did it pass at the writer's
+model (``CodeWriter.check_answer``): the code read from the same answer, the source repairs
+(``code_repairs``), validation, and the shape repairs. Per proposal: did it pass at the writer's
 round, and at any round, as run and now. The second figure is only indicative: the fixer's later
 answers were written for the earlier failure.
 """
@@ -16,8 +16,6 @@ import logging
 from collections import defaultdict
 
 from benchmarks.code_proposals import TASK
-from llm_search.arch.code_prompts import extract_code
-from llm_search.arch.code_repairs import repair_model_source
 from llm_search.arch.code_writer import CodeWriter
 from llm_search.arch.sandbox import SandboxLimits
 from llm_search.exchange_log import read_exchanges
@@ -33,16 +31,10 @@ def replay(path: str) -> dict[str, list[tuple[bool, bool, list[str]]]]:
         if record.get("role") not in ("code_writer", "code_fixer"):
             continue
         ok = bool(record.get("validation", {}).get("ok"))
-        edits: list[str] = []
-        now_ok = ok
-        source = extract_code(record.get("answer") or "")
-        if not ok and source is not None:
-            source, edits = repair_model_source(source, TASK.args)
-            report = writer.validate_for(source, TASK)
-            if not report.ok:
-                _, report, shape_edits = writer.apply_shape_repairs(source, report, TASK)
-                edits += shape_edits
-            now_ok = report.ok
+        now_ok, edits = ok, []
+        if not ok:
+            _, report, repairs, shape_repairs = writer.check_answer(record.get("answer") or "", TASK)
+            now_ok, edits = report.ok, repairs + shape_repairs
         proposals[record["request_id"]].append((ok, now_ok, edits))
         logger.info("%s round %s: ok=%s, now %s %s", record["request_id"], record["round"], ok, now_ok, edits)
     return dict(proposals)

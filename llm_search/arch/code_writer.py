@@ -48,7 +48,13 @@ logger = logging.getLogger(__name__)
 DEFAULT_CODE_MODEL = "local:qwen2.5-coder-1.5b"  # the embedded coder model (llm-search models install ...)
 Validator = Callable[..., ValidationReport]
 MAX_SHAPE_REPAIRS = 4  # one shape fixed often reveals the next (conv widths, then the flatten size)
-STAGES = ("static", "define", "instantiate", "forward", "output shape", "budget", "backward", "training step", "done")
+# The sandbox's stages in order (ValidationReport.stage), to tell a failure that moved on.
+_STAGE_RANK = {
+    stage: rank
+    for rank, stage in enumerate(
+        ("static", "define", "instantiate", "forward", "output shape", "budget", "backward", "training step", "done")
+    )
+}
 
 
 def answered_round(completion: Completion, source: str | None, report: ValidationReport) -> dict[str, Any]:
@@ -202,27 +208,29 @@ class CodeWriter:
             record.update(error=str(exc), validation=report.to_dict())
             self.exchange_log.append(record)
             return CodeAttempt(role, None, report, 0.0)
-        source = extract_code(completion.text)
-        if source is not None:
-            source, repairs = repair_model_source(source, task.args)
-            if repairs:
-                record["repairs"] = repairs
-        if source is None:
-            report = ValidationReport(
-                False,
-                "answer",
-                "The answer held no Python code block: answer with the module in ```python ... ```.",
-                "no code",
-            )
-        else:
-            report = self.validate_for(source, task)
-            if not report.ok and self.repair_shapes:
-                source, report, edits = self.apply_shape_repairs(source, report, task)
-                if edits:
-                    record["shape_repairs"] = edits
+        source, report, repairs, shape_repairs = self.check_answer(completion.text, task)
+        if repairs:
+            record["repairs"] = repairs
+        if shape_repairs:
+            record["shape_repairs"] = shape_repairs
         record.update(answered_round(completion, source, report))
         self.exchange_log.append(record)
-        return CodeAttempt(role, source, report, completion.latency_s, record.get("shape_repairs", []))
+        return CodeAttempt(role, source, report, completion.latency_s, shape_repairs)
+
+    def check_answer(self, text: str, task: ArchTask) -> tuple[str | None, ValidationReport, list[str], list[str]]:
+        """An answer's code, mechanically repaired and validated, without a model (``benchmarks.code_replay``
+        puts earlier answers through it): the code (None if the answer held none), its report, the
+        source repairs and the shape repairs made."""
+        source = extract_code(text)
+        if source is None:
+            message = "The answer held no Python code block: answer with the module in ```python ... ```."
+            return None, ValidationReport(False, "answer", message, "no code"), [], []
+        source, repairs = repair_model_source(source, task.args)
+        report = self.validate_for(source, task)
+        shape_repairs: list[str] = []
+        if not report.ok and self.repair_shapes:
+            source, report, shape_repairs = self.apply_shape_repairs(source, report, task)
+        return source, report, repairs, shape_repairs
 
     def validate_for(self, source: str, task: ArchTask) -> ValidationReport:
         """``source`` validated for ``task`` (its shapes and parameter budget) under this writer's limits."""
@@ -270,7 +278,5 @@ def _first_line(report: ValidationReport) -> str:
 
 def _further(after: ValidationReport, before: ValidationReport) -> bool:
     """The failure moved on: a later stage, or another error at the same stage."""
-    rank = {stage: i for i, stage in enumerate(STAGES)}
-    if rank.get(after.stage, -1) != rank.get(before.stage, -1):
-        return rank.get(after.stage, -1) > rank.get(before.stage, -1)
-    return after.error != before.error
+    was, now = _STAGE_RANK.get(before.stage, -1), _STAGE_RANK.get(after.stage, -1)
+    return now > was if now != was else after.error != before.error

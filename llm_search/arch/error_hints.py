@@ -114,10 +114,15 @@ def _failing_attribute(error: str, tree: ast.Module) -> tuple[ast.ClassDef, str]
         return None
     line, code = int(frames[-1][0]), frames[-1][1]
     called = re.findall(r"self\.(\w+)\(", code)
-    owner = next(
+    owner = _owner_class(tree, line)
+    return (owner, called[-1]) if owner is not None and len(called) == 1 else None
+
+
+def _owner_class(tree: ast.Module, line: int) -> ast.ClassDef | None:
+    """The top-level class whose definition spans ``line``."""
+    return next(
         (n for n in tree.body if isinstance(n, ast.ClassDef) and n.lineno <= line <= (n.end_lineno or n.lineno)), None
     )
-    return (owner, called[-1]) if owner is not None and len(called) == 1 else None
 
 
 def _assigned_to(cls: ast.ClassDef, name: str) -> list[ast.Call]:
@@ -181,12 +186,7 @@ def _flatten_fixes(source: str | None) -> tuple[list[Edit], bool]:
 
 def _same_class(source: str | None, *lines: int) -> bool:
     tree = ast.parse(source or "")
-    owners = {
-        next(
-            (n.name for n in tree.body if isinstance(n, ast.ClassDef) and n.lineno <= line <= (n.end_lineno or 0)), None
-        )
-        for line in lines
-    }
+    owners = {_owner_class(tree, line) for line in lines}
     return len(owners) == 1 and None not in owners
 
 
