@@ -1,10 +1,12 @@
 r"""Mechanical repairs of the slips small models make in every answer, applied before the checks.
 
-A fixer round costs the embedded 1.5B model one to four minutes on two cores. Three slips need no
+A fixer round costs the embedded 1.5B model one to four minutes on two cores. Four slips need no
 model to fix, and each repair only adds or removes code the checks would otherwise refuse, so
 what reaches the sandbox is still checked as usual:
 
 - a usage example after the last definition (``model = Net(1, 10)``, ``print(model)``): dropped;
+- a star import of an allowed module (``from typing import *``): replaced by the names the code
+  reads from it, or dropped if it reads none;
 - conventional imports left out (a fixer that answers with the class alone): ``torch``, ``nn``,
   ``F``, ``init`` and ``math`` used but never defined get their usual import line;
 - the model's constructor missing an argument the trainable passes (``__init__(self, num_classes)``
@@ -34,9 +36,16 @@ Example:
 from __future__ import annotations
 
 import ast
+import importlib
 from collections.abc import Sequence
 
-from llm_search.arch.code_checks import DEFAULT_ARGS, MODULE_BASES, _allowed_at_module_level, _dotted
+from llm_search.arch.code_checks import (
+    ALLOWED_MODULES,
+    DEFAULT_ARGS,
+    MODULE_BASES,
+    _allowed_at_module_level,
+    _dotted,
+)
 from llm_search.arch.error_hints import Edit, diagnose
 
 # Names models use without importing them, and the import line each conventionally comes from.
@@ -55,6 +64,8 @@ def repair_model_source(source: str, required_args: Sequence[str] = DEFAULT_ARGS
     source, dropped = drop_trailing_usage(source)
     if dropped:
         notes.append(f"dropped usage code at line(s) {', '.join(map(str, dropped))}")
+    source, stars = replace_star_imports(source)
+    notes += stars
     source, imports = add_missing_imports(source)
     notes += [f"added {line}" for line in imports]
     source, args = add_constructor_args(source, required_args)
@@ -130,6 +141,72 @@ def drop_trailing_usage(source: str) -> tuple[str, list[int]]:
     return kept, [node.lineno for node in trailing]
 
 
+def replace_star_imports(source: str) -> tuple[str, list[str]]:
+    r"""Replace each ``from M import *`` of an allowed module by an import of the names the code reads
+    from it, or drop it if the code reads none of them. The static check refuses star imports (they
+    hide which names the code uses); the 1.5B model wrote ``from typing import *`` in 4 of 27 answers.
+    Only allowed modules are imported here, to list their public names; anything else is left to the
+    check, as are the names imported (``from torch import load`` is still refused).
+
+    Returns:
+        The source, and a note per import replaced or dropped.
+
+    Example:
+        >>> code = "from typing import *\nimport torch.nn as nn\nclass Net(nn.Module):\n    sizes: List[int] = []\n"
+        >>> fixed, notes = replace_star_imports(code)
+        >>> fixed.splitlines()[0], notes
+        ('from typing import List', ['replaced `from typing import *` with `from typing import List`'])
+    """
+    tree = _parse(source)
+    if tree is None:
+        return source, []
+    stars = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom)
+        and not node.level
+        and node.module in ALLOWED_MODULES
+        and any(alias.name == "*" for alias in node.names)
+    ]
+    if not stars:
+        return source, []
+    read, defined = _names_read_and_defined(tree, skip=stars)
+    lines = source.splitlines(keepends=True)
+    notes = []
+    for node in reversed(stars):  # from the bottom up, so earlier line numbers stay valid
+        old = f"from {node.module} import *"
+        names = sorted((read - defined) & _public_names(node.module))
+        new = f"from {node.module} import {', '.join(names)}" if names else ""
+        indent = lines[node.lineno - 1][: node.col_offset]
+        lines[node.lineno - 1 : node.end_lineno] = [f"{indent}{new}\n"] if new else []
+        notes.insert(0, f"replaced `{old}` with `{new}`" if new else f"dropped `{old}` (no name from it is used)")
+    return "".join(lines), notes
+
+
+def _public_names(module: str) -> set[str]:
+    """The names ``from module import *`` would bind (``module`` is on the allow-list)."""
+    imported = importlib.import_module(module)
+    public = getattr(imported, "__all__", None)
+    return set(public) if public is not None else {name for name in vars(imported) if not name.startswith("_")}
+
+
+def _names_read_and_defined(tree: ast.Module, skip: Sequence[ast.AST] = ()) -> tuple[set[str], set[str]]:
+    """The names the code reads, and those it defines (imports other than ``skip``, assignments,
+    definitions and arguments, anywhere)."""
+    defined: set[str] = set()
+    read: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else defined).add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) and node not in skip:
+            defined.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.arg):
+            defined.add(node.arg)
+    return read, defined
+
+
 def add_missing_imports(source: str) -> tuple[str, list[str]]:
     r"""Prepend the conventional import of each of ``torch``, ``nn``, ``F``, ``init``, ``math`` that the
     code reads but nothing in it defines (at module level, or as a local name or argument anywhere).
@@ -141,17 +218,7 @@ def add_missing_imports(source: str) -> tuple[str, list[str]]:
     tree = _parse(source)
     if tree is None:
         return source, []
-    defined: set[str] = set()
-    read: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (read if isinstance(node.ctx, ast.Load) else defined).add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            defined.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            defined.add(node.name)
-        elif isinstance(node, ast.arg):
-            defined.add(node.arg)
+    read, defined = _names_read_and_defined(tree)
     missing = [line for name, line in CONVENTIONAL_IMPORTS.items() if name in read and name not in defined]
     if not missing:
         return source, []

@@ -68,3 +68,28 @@ def test_usage_code_between_the_model_class_and_a_helper_goes_and_the_helper_sta
     assert notes == ["dropped usage code at line(s) 12, 13, 14, 20"]
     assert "def check_gradients" in fixed and "model = Net" not in fixed
     assert check_model_source(fixed).ok
+
+
+def test_star_imports_become_the_names_used_and_the_module_then_passes_the_checks():
+    # The 1.5B model wrote `from typing import *` in 4 of 27 answers at 6a932d4, refused each time.
+    code = "from typing import *\nfrom torch.nn import *\nimport torch\n" + MODEL.replace("nn.Module", "Module")
+    code = code.replace("nn.Linear", "Linear").replace(
+        "super().__init__()", "super().__init__()\n        self.widths: List[int] = []"
+    )
+    assert not check_model_source(code).ok
+    fixed, notes = repair_model_source(code)
+    assert fixed.startswith("from typing import List\nfrom torch.nn import Linear, Module\nimport torch\n")
+    assert notes[:2] == [
+        "replaced `from typing import *` with `from typing import List`",
+        "replaced `from torch.nn import *` with `from torch.nn import Linear, Module`",
+    ]
+    assert check_model_source(fixed).ok, check_model_source(fixed).problems
+
+
+def test_a_star_import_nothing_is_read_from_goes_and_one_of_a_refused_module_stays():
+    unused = "from typing import *\nimport torch\nimport torch.nn as nn\n" + MODEL
+    fixed, notes = repair_model_source(unused)
+    assert "typing" not in fixed and notes[0] == "dropped `from typing import *` (no name from it is used)"
+    refused = "from os import *\nimport torch\nimport torch.nn as nn\n" + MODEL.replace("784", "len(listdir())")
+    fixed, _ = repair_model_source(refused)
+    assert fixed.startswith("from os import *") and not check_model_source(fixed).ok
