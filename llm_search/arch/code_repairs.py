@@ -17,7 +17,8 @@ what reaches the sandbox is still checked as usual:
 After a failed dry run, :func:`repair_from_error` applies the edits of a shape error's hint when
 they are certain (``error_hints.diagnose``): a guessed ``in_features``, ``in_channels`` or
 ``num_features`` set to what the layer receives, a guessed flatten size replaced by
-``torch.flatten`` and ``nn.LazyLinear``. The code writer keeps such an edit only if the module
+``torch.flatten`` and ``nn.LazyLinear``, a block's shortcut added to an output of another width
+passed through a 1x1 convolution from the block's in to its out width. The code writer keeps such an edit only if the module
 then passes or fails further on, and notes it like the others.
 
 Example:

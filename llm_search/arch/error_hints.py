@@ -184,6 +184,83 @@ def _flatten_fixes(source: str | None) -> tuple[list[Edit], bool]:
     return [*edits, Edit(linears[0].lineno, call, f"nn.LazyLinear({out})")], certain
 
 
+SHORTCUT = "shortcut_projection"
+
+
+def _shortcut_fixes(source: str | None, error: str, a: int, b: int) -> tuple[list[Edit], bool]:
+    """For ``x += identity`` adding ``b`` channels to ``a`` inside a block built as ``Block(b, a)``
+    (its ``in`` and ``out`` arguments): a 1x1 convolution from in to out on the added operand, made in
+    ``__init__`` when the two differ (and the stride, when the block takes one). Certain when the
+    failing line has one addition and the block's calls with literal widths name one (in, out) pair
+    of arguments, in that order; a block built from variables is left to the fixer (no edits)."""
+    frames = _FRAME.findall(error)
+    tree = _parse(source)
+    if tree is None or not frames:
+        return [], False
+    line = int(frames[-1][0])
+    block = _owner_class(tree, line)
+    if block is None or _defines(block, SHORTCUT):
+        return [], False
+    init = next((n for n in block.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+    supers = [n for n in (init.body if init else []) if isinstance(n, ast.Expr) and _calls_init(n)]
+    adds = [
+        node
+        for node in ast.walk(block)
+        if isinstance(node, (ast.AugAssign, ast.BinOp)) and isinstance(node.op, ast.Add) and node.lineno == line
+    ]
+    if not supers or len(adds) != 1 or adds[0].end_lineno != line:
+        return [], False
+    params = [arg.arg for arg in init.args.args[1:]]
+    calls = [call for call in _calls(source) if _name(call) == block.name]
+    pairs = {pair for call in calls for pair in _width_params(call, params, b, a)}
+    if len(pairs) != 1:
+        return [], False
+    ((into, out),) = pairs
+    stride = "stride" in params
+    conv = f"nn.Conv2d({into}, {out}, kernel_size=1{', stride=stride' if stride else ''})"
+    differs = f"{into} != {out}" + (" or stride != 1" if stride else "")
+    add = adds[0]
+    operand = add.value if isinstance(add, ast.AugAssign) else add.right
+    old_add = ast.get_source_segment(source, add) or ""
+    # The addition with its right operand wrapped: the text before the operand, then the call.
+    new_add = old_add[: operand.col_offset - add.col_offset]
+    new_add += f"self.{SHORTCUT}({ast.get_source_segment(source, operand)})"
+    new_add += old_add[operand.end_col_offset - add.col_offset :]
+    first = supers[0]
+    old_super = ast.get_source_segment(source, first) or ""
+    new_super = f"{old_super}\n{' ' * first.col_offset}self.{SHORTCUT} = {conv} if {differs} else nn.Identity()"
+    # The later line first: the line added to __init__ moves the lines below it.
+    edits = [Edit(add.lineno, old_add, new_add), Edit(first.lineno, old_super, new_super)]
+    return sorted(edits, key=lambda edit: -edit.line), True
+
+
+def _calls_init(statement: ast.Expr) -> bool:
+    """``super().__init__()`` or ``super(Block, self).__init__()``."""
+    call = statement.value
+    return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "__init__"
+
+
+def _width_params(call: ast.Call, params: list[str], into: int, out: int) -> set[tuple[str, str]]:
+    """The (in, out) argument names of ``call`` whose literal values are ``into`` and ``out``, in
+    signature order."""
+    values = {name: _constant_value(arg) for name, arg in zip(params, call.args, strict=False)}
+    values |= {kw.arg: _constant_value(kw.value) for kw in call.keywords if kw.arg in params}
+    ins = [name for name, value in values.items() if value == into]
+    outs = [name for name, value in values.items() if value == out]
+    return {(i, o) for i in ins for o in outs if params.index(i) < params.index(o)}
+
+
+def _defines(cls: ast.ClassDef, name: str) -> bool:
+    return any(isinstance(node, ast.Attribute) and node.attr == name for node in ast.walk(cls))
+
+
+def _parse(source: str | None) -> ast.Module | None:
+    try:
+        return ast.parse(source or "")
+    except SyntaxError:
+        return None
+
+
 def _same_class(source: str | None, *lines: int) -> bool:
     tree = ast.parse(source or "")
     owners = {_owner_class(tree, line) for line in lines}
@@ -232,11 +309,12 @@ def diagnose(error: str, source: str | None = None) -> Diagnosis | None:
     if match := _RESIDUAL.search(error):
         a, b, dim = match.groups()
         what = "channels" if dim == "1" else "height/width"
-        return Diagnosis(
+        text = (
             f"Hint: an addition (a residual shortcut?) adds tensors with {a} and {b} {what}. Where a block changes "
             "the channel count or the stride, pass the shortcut through nn.Conv2d(in_channels, out_channels, "
             "kernel_size=1, stride=stride) (and an nn.BatchNorm2d) before adding; else keep it nn.Identity()."
         )
+        return Diagnosis(text, *(_shortcut_fixes(source, error, int(a), int(b)) if dim == "1" else ([], False)))
     if _GROUPS.search(error):
         return Diagnosis(
             "Hint: groups must divide both in_channels and out_channels of an nn.Conv2d. A depthwise "

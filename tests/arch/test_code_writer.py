@@ -232,3 +232,42 @@ def test_an_edit_that_needs_judgement_is_left_to_the_fixer(tmp_path):
     assert (
         "in_channels=32 but receives 16 channels" in fixer_prompt and "nn.Conv2d(32, 32, 3, padding=1))" in fixer_prompt
     )
+
+
+# The 1.5B model's residual block (benchmarks.code_proposals seed 0 at 346d37c): the shortcut adds
+# the block's 32-channel input to its 64-channel output.
+RESIDUAL = """import torch.nn as nn
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super(ResidualBlock, self).__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x):
+        identity = x
+        x = self.bn1(self.conv1(x))
+        x += identity
+        return x
+
+
+class Net(nn.Module):
+    def __init__(self, in_channels, num_classes):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 32, 3, padding=1)
+        self.block1 = ResidualBlock(32, 64)
+        self.block2 = ResidualBlock(64, 64)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes))
+
+    def forward(self, x):
+        return self.head(self.block2(self.block1(self.conv(x))))
+"""
+
+
+def test_a_residual_addition_of_different_widths_gets_a_projection_without_a_fixer_round(tmp_path):
+    writer, backend, _ = make_writer(tmp_path, [fenced(RESIDUAL)], max_fix_rounds=0)
+    result = writer.write(TASK)
+    assert result.ok, result.attempts[0].report.error
+    assert "x += self.shortcut_projection(identity)" in result.source and len(backend.history) == 1
+    assert len(result.attempts[0].shape_repairs) == 2

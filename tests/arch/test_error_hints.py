@@ -69,11 +69,60 @@ def test_an_edit_is_certain_when_one_layer_matches_or_the_failing_line_calls_it(
     assert not diagnose(CONV_ERROR, TWO_WIDE).certain
 
 
+RESIDUAL_ERROR = (
+    "RuntimeError: The size of tensor a (64) must match the size of tensor b (32) at non-singleton dimension 1"
+)
+# The 1.5B model's block (benchmarks.code_proposals seed 0): the shortcut adds the input unchanged.
+BLOCK = """import torch.nn as nn
+class Block(nn.Module):
+    def __init__(self, in_channels, out_channels, stride=1):
+        super(Block, self).__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, stride, 1)
+
+    def forward(self, x):
+        identity = x
+        x = self.conv(x)
+        x += identity
+        return x
+class Net(nn.Module):
+    def __init__(self, in_channels, num_classes):
+        super().__init__()
+        self.block = Block(32, 64)
+"""
+IN_BLOCK = (
+    "Traceback (generated code frames):\n  line 20, in forward: x = self.block(x)\n"
+    f"  line 10, in forward: x += identity\n{RESIDUAL_ERROR}"
+)
+
+
 def test_a_residual_addition_of_different_widths_gets_the_shortcut_hint():
-    error = "RuntimeError: The size of tensor a (64) must match the size of tensor b (32) at non-singleton dimension 1"
-    hint = hint_for(error)
+    hint = hint_for(RESIDUAL_ERROR)
     assert "64 and 32 channels" in hint and "kernel_size=1" in hint
-    assert diagnose(error).edits == []
+    assert diagnose(RESIDUAL_ERROR).edits == []
+
+
+def test_a_blocks_shortcut_gets_a_projection_from_its_in_to_its_out_width():
+    diagnosis = diagnose(IN_BLOCK, BLOCK)
+    assert diagnosis.certain
+    assert [str(edit) for edit in diagnosis.edits] == [
+        "line 10: replace `x += identity` with `x += self.shortcut_projection(identity)`",
+        "line 4: replace `super(Block, self).__init__()` with `super(Block, self).__init__()\n        "
+        "self.shortcut_projection = nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride) "
+        "if in_channels != out_channels or stride != 1 else nn.Identity()`",
+    ]
+    # `out = out + x` is wrapped on its right operand only.
+    plus = BLOCK.replace("x += identity", "x = self.conv(x) + x")
+    assert diagnose(IN_BLOCK, plus).edits[0].new == "self.conv(x) + self.shortcut_projection(x)"
+
+
+def test_a_block_whose_widths_cannot_be_read_is_left_to_the_fixer():
+    for source in (
+        BLOCK.replace("Block(32, 64)", "Block(width, 2 * width)"),  # widths from variables
+        BLOCK.replace("Block(32, 64)", "Block(64, 32)"),  # the added operand is the block's output
+        BLOCK.replace("x += identity", "x += identity + x"),  # two additions on the failing line
+    ):
+        diagnosis = diagnose(IN_BLOCK, source)
+        assert diagnosis.edits == [] and not diagnosis.certain and "kernel_size=1" in diagnosis.text
 
 
 def test_a_depthwise_conv_on_one_channel_gets_the_groups_hint():
