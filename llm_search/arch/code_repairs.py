@@ -1,10 +1,12 @@
 r"""Mechanical repairs of the slips small models make in every answer, applied before the checks.
 
-A fixer round costs the embedded 1.5B model one to four minutes on two cores. Four slips need no
+A fixer round costs the embedded 1.5B model one to four minutes on two cores. Five slips need no
 model to fix, and each repair only adds or removes code the checks would otherwise refuse, so
 what reaches the sandbox is still checked as usual:
 
 - a usage example after the last definition (``model = Net(1, 10)``, ``print(model)``): dropped;
+- ``nn.LazyLinear(in_features, out_features)``, written like ``nn.Linear`` (the second argument of
+  ``LazyLinear`` is ``bias``, so the layer had ``in_features`` outputs): the first argument goes;
 - a star import of an allowed module (``from typing import *``): replaced by the names the code
   reads from it, or dropped if it reads none;
 - conventional imports left out (a fixer that answers with the class alone): ``torch``, ``nn``,
@@ -18,8 +20,8 @@ After a failed dry run, :func:`repair_from_error` applies the edits of a shape e
 they are certain (``error_hints.diagnose``): a guessed ``in_features``, ``in_channels`` or
 ``num_features`` set to what the layer receives, a guessed flatten size replaced by
 ``torch.flatten`` and ``nn.LazyLinear``, a block's shortcut added to an output of another width
-passed through a 1x1 convolution from the block's in to its out width. The code writer keeps such an edit only if the module
-then passes or fails further on, and notes it like the others.
+passed through a 1x1 convolution from the block's in to its out width. The code writer keeps
+such an edit only if the module then passes or fails further on, and notes it like the others.
 
 Example:
     >>> code = "class Net(nn.Module):\n    def __init__(self, num_classes):\n        super().__init__()\n"
@@ -67,6 +69,8 @@ def repair_model_source(source: str, required_args: Sequence[str] = DEFAULT_ARGS
         notes.append(f"dropped usage code at line(s) {', '.join(map(str, dropped))}")
     source, stars = replace_star_imports(source)
     notes += stars
+    source, lazy = fix_lazy_linear_arguments(source)
+    notes += lazy
     source, imports = add_missing_imports(source)
     notes += [f"added {line}" for line in imports]
     source, args = add_constructor_args(source, required_args)
@@ -182,6 +186,40 @@ def replace_star_imports(source: str) -> tuple[str, list[str]]:
         lines[node.lineno - 1 : node.end_lineno] = [f"{indent}{new}\n"] if new else []
         notes.insert(0, f"replaced `{old}` with `{new}`" if new else f"dropped `{old}` (no name from it is used)")
     return "".join(lines), notes
+
+
+def fix_lazy_linear_arguments(source: str) -> tuple[str, list[str]]:
+    r"""``LazyLinear(a, b)`` with ``b`` not a bool becomes ``LazyLinear(b)``: the model meant
+    ``Linear(in_features, out_features)``, but ``LazyLinear``'s second argument is ``bias``, so the
+    layer gave ``a`` outputs (the 1.5B model's ``LazyLinear(1024, num_classes)`` returned 1,024
+    logits, 4 failed rounds at 6a932d4, the fixer copying it back each time).
+
+    Example:
+        >>> fixed, notes = fix_lazy_linear_arguments("self.fc = nn.LazyLinear(1024, num_classes)\n")
+        >>> fixed
+        'self.fc = nn.LazyLinear(num_classes)\n'
+        >>> notes
+        ['line 1: replace `nn.LazyLinear(1024, num_classes)` with `nn.LazyLinear(num_classes)`']
+    """
+    tree = _parse(source)
+    if tree is None:
+        return source, []
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and _dotted(node.func).split(".")[-1] == "LazyLinear"
+        and len(node.args) == 2
+        and not (isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, bool))
+    ]
+    edits = []
+    for call in sorted(calls, key=lambda node: (node.lineno, node.col_offset)):
+        old = ast.get_source_segment(source, call) or ""
+        new = f"{ast.get_source_segment(source, call.func)}({ast.get_source_segment(source, call.args[1])}"
+        new += "".join(f", {ast.get_source_segment(source, keyword)}" for keyword in call.keywords) + ")"
+        edits.append(Edit(call.lineno, old, new))
+    fixed = apply_edits(source, edits) if edits else None
+    return (fixed, [str(edit) for edit in edits]) if fixed is not None else (source, [])
 
 
 def _public_names(module: str) -> set[str]:

@@ -93,3 +93,13 @@ def test_a_star_import_nothing_is_read_from_goes_and_one_of_a_refused_module_sta
     refused = "from os import *\nimport torch\nimport torch.nn as nn\n" + MODEL.replace("784", "len(listdir())")
     fixed, _ = repair_model_source(refused)
     assert fixed.startswith("from os import *") and not check_model_source(fixed).ok
+
+
+def test_lazy_linear_written_like_linear_gets_its_out_features_and_the_module_the_right_logits():
+    # The 1.5B model's `LazyLinear(1024, num_classes)` (6a932d4): 1,024 outputs, bias=num_classes.
+    code = MODEL.replace("nn.Linear(784, num_classes)", "nn.LazyLinear(1024, num_classes)")
+    fixed, notes = repair_model_source(code)
+    assert "nn.LazyLinear(num_classes)" in fixed
+    assert "line 4: replace `nn.LazyLinear(1024, num_classes)` with `nn.LazyLinear(num_classes)`" in notes
+    with_bias = MODEL.replace("nn.Linear(784, num_classes)", "nn.LazyLinear(num_classes, False)")
+    assert "nn.LazyLinear(num_classes, False)" in repair_model_source(with_bias)[0]
