@@ -234,6 +234,27 @@ def _shortcut_fixes(source: str | None, error: str, a: int, b: int) -> tuple[lis
     return sorted(edits, key=lambda edit: -edit.line), True
 
 
+def _groups_fixes(source: str | None, error: str) -> tuple[list[Edit], bool]:
+    """``groups=1`` for the one call with a ``groups`` keyword on the failing line: a depthwise
+    convolution of the 1-channel input (``groups=32``) is an ordinary one there, and 1 divides any
+    width. Certain when the line has exactly one such call."""
+    frames = _FRAME.findall(error)
+    if not frames:
+        return [], False
+    line = int(frames[-1][0])
+    keywords = [
+        keyword
+        for call in _calls(source)
+        if call.lineno == line
+        for keyword in call.keywords
+        if keyword.arg == "groups" and _constant_value(keyword.value) != 1
+    ]
+    if len(keywords) != 1:
+        return [], False
+    old = ast.get_source_segment(source, keywords[0]) or ""
+    return [Edit(line, old, "groups=1")], True
+
+
 def _calls_init(statement: ast.Expr) -> bool:
     """``super().__init__()`` or ``super(Block, self).__init__()``."""
     call = statement.value
@@ -316,11 +337,12 @@ def diagnose(error: str, source: str | None = None) -> Diagnosis | None:
         )
         return Diagnosis(text, *(_shortcut_fixes(source, error, int(a), int(b)) if dim == "1" else ([], False)))
     if _GROUPS.search(error):
-        return Diagnosis(
+        text = (
             "Hint: groups must divide both in_channels and out_channels of an nn.Conv2d. A depthwise "
             "convolution has groups=in_channels and out_channels=in_channels; follow it with a 1x1 "
             "nn.Conv2d(in_channels, out_channels, 1) to change the width (the pointwise half)."
         )
+        return Diagnosis(text, *_groups_fixes(source, error))
     if match := _CONV_RANK.search(error):
         return Diagnosis(
             f"Hint: conv2d got a {len(match.group(1).split(','))}-D input of size [{match.group(1)}]; the model's "

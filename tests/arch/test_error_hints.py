@@ -125,6 +125,12 @@ def test_a_block_whose_widths_cannot_be_read_is_left_to_the_fixer():
         assert diagnosis.edits == [] and not diagnosis.certain and "kernel_size=1" in diagnosis.text
 
 
-def test_a_depthwise_conv_on_one_channel_gets_the_groups_hint():
+def test_a_depthwise_conv_on_one_channel_gets_the_groups_hint_and_on_its_line_groups_1():
     hint = hint_for("Traceback ...\nValueError: in_channels must be divisible by groups")
     assert "groups=in_channels" in hint and "1x1" in hint
+    # The 1.5B model's depthwise-separable brief (6a932d4, 2 of 27 writer answers) on the 1-channel input:
+    source = "import torch.nn as nn\nconv = nn.Conv2d(in_channels, 32, kernel_size=3, padding=1, groups=32)\n"
+    error = "  line 2, in __init__: nn.Conv2d(...)\nValueError: in_channels must be divisible by groups"
+    diagnosis = diagnose(error, source)
+    assert diagnosis.certain and [str(e) for e in diagnosis.edits] == ["line 2: replace `groups=32` with `groups=1`"]
+    assert diagnose(error.replace("line 2", "line 1"), source).edits == []  # not the failing line
