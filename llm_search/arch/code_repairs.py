@@ -1,12 +1,14 @@
 r"""Mechanical repairs of the slips small models make in every answer, applied before the checks.
 
-A fixer round costs the embedded 1.5B model one to four minutes on two cores. Five slips need no
+A fixer round costs the embedded 1.5B model one to four minutes on two cores. Six slips need no
 model to fix, and each repair only adds or removes code the checks would otherwise refuse, so
 what reaches the sandbox is still checked as usual:
 
 - a usage example after the last definition (``model = Net(1, 10)``, ``print(model)``): dropped;
 - ``nn.LazyLinear(in_features, out_features)``, written like ``nn.Linear`` (the second argument of
   ``LazyLinear`` is ``bias``, so the layer had ``in_features`` outputs): the first argument goes;
+- a name looked up on the wrong one of ``torch``, ``nn``, ``F`` (``nn.relu``, ``torch.ReLU``,
+  ``F.Dropout``): taken from the one that has it (``F.relu``, ``nn.ReLU``, ``nn.Dropout``);
 - a star import of an allowed module (``from typing import *``): replaced by the names the code
   reads from it, or dropped if it reads none;
 - conventional imports left out (a fixer that answers with the class alone): ``torch``, ``nn``,
@@ -20,7 +22,8 @@ After a failed dry run, :func:`repair_from_error` applies the edits of a shape e
 they are certain (``error_hints.diagnose``): a guessed ``in_features``, ``in_channels`` or
 ``num_features`` set to what the layer receives, a guessed flatten size replaced by
 ``torch.flatten`` and ``nn.LazyLinear``, a block's shortcut added to an output of another width
-passed through a 1x1 convolution from the block's in to its out width. The code writer keeps
+passed through a 1x1 convolution from the block's in to its out width, ``groups=1`` for a
+convolution whose groups do not divide its input. The code writer keeps
 such an edit only if the module then passes or fails further on, and notes it like the others.
 
 Example:
@@ -71,6 +74,8 @@ def repair_model_source(source: str, required_args: Sequence[str] = DEFAULT_ARGS
     notes += stars
     source, lazy = fix_lazy_linear_arguments(source)
     notes += lazy
+    source, moved = fix_misplaced_names(source)
+    notes += moved
     source, imports = add_missing_imports(source)
     notes += [f"added {line}" for line in imports]
     source, args = add_constructor_args(source, required_args)
@@ -220,6 +225,78 @@ def fix_lazy_linear_arguments(source: str) -> tuple[str, list[str]]:
         edits.append(Edit(call.lineno, old, new))
     fixed = apply_edits(source, edits) if edits else None
     return (fixed, [str(edit) for edit in edits]) if fixed is not None else (source, [])
+
+
+# The conventional names of the three modules whose contents small models mix up.
+_SIBLINGS = {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional"}
+_SEARCH_ORDER = ("F", "nn", "torch")  # functions from F (``F.relu``, not ``torch.relu``), layers from nn
+
+
+def fix_misplaced_names(source: str) -> tuple[str, list[str]]:
+    r"""``nn.relu`` -> ``F.relu``, ``torch.ReLU`` -> ``nn.ReLU``, ``F.Dropout`` -> ``nn.Dropout``: an
+    attribute of ``torch``, ``nn`` or ``F`` that the module lacks, taken from the sibling that has it
+    (the 1.5B model's ``nn.relu(x)`` and ``torch.ReLU()`` failed dry runs at 6a932d4). Only where
+    the name is unbound or bound by the conventional import; ``add_missing_imports`` then imports
+    the sibling if needed.
+
+    Example:
+        >>> fix_misplaced_names("import torch.nn as nn\ny = nn.relu(nn.Linear(2, 2)(x))\n")
+        ('import torch.nn as nn\ny = F.relu(nn.Linear(2, 2)(x))\n', ['line 2: replace `nn.relu` with `F.relu`'])
+    """
+    tree = _parse(source)
+    if tree is None:
+        return source, []
+    conventional = _conventional_names(tree)
+    lookups = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in conventional
+        and node.lineno == node.end_lineno
+        and not node.attr.startswith("_")  # never looked up here: the check refuses them anyway
+    ]
+    moves = []
+    for node in lookups:
+        owner = _module(_SIBLINGS[node.value.id])
+        if hasattr(owner, node.attr):
+            continue
+        sibling = next((name for name in _SEARCH_ORDER if hasattr(_module(_SIBLINGS[name]), node.attr)), None)
+        if sibling is not None:
+            moves.append((node, f"{sibling}.{node.attr}"))
+    lines = source.splitlines(keepends=True)
+    notes = []
+    for node, new in sorted(moves, key=lambda move: (move[0].lineno, move[0].col_offset), reverse=True):
+        row = node.lineno - 1
+        old = lines[row][node.col_offset : node.end_col_offset]
+        lines[row] = lines[row][: node.col_offset] + new + lines[row][node.end_col_offset :]
+        notes.insert(0, str(Edit(node.lineno, old, new)))
+    return "".join(lines), notes
+
+
+def _conventional_names(tree: ast.Module) -> set[str]:
+    """Which of ``torch``, ``nn``, ``F`` mean their conventional module here: bound by its import, or
+    not bound at all (``add_missing_imports`` adds the import)."""
+    bound: dict[str, set[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                name = alias.asname or alias.name.split(".")[0]
+                bound.setdefault(name, set()).add(alias.name if alias.asname else name)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                bound.setdefault(alias.asname or alias.name, set()).add(f"{node.module}.{alias.name}")
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.setdefault(node.id, set()).add("")
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.setdefault(node.name, set()).add("")
+        elif isinstance(node, ast.arg):
+            bound.setdefault(node.arg, set()).add("")
+    return {name for name, module in _SIBLINGS.items() if bound.get(name, {module}) == {module}}
+
+
+def _module(name: str):
+    return importlib.import_module(name)
 
 
 def _public_names(module: str) -> set[str]:

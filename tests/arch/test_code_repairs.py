@@ -103,3 +103,20 @@ def test_lazy_linear_written_like_linear_gets_its_out_features_and_the_module_th
     assert "line 4: replace `nn.LazyLinear(1024, num_classes)` with `nn.LazyLinear(num_classes)`" in notes
     with_bias = MODEL.replace("nn.Linear(784, num_classes)", "nn.LazyLinear(num_classes, False)")
     assert "nn.LazyLinear(num_classes, False)" in repair_model_source(with_bias)[0]
+
+
+def test_a_name_looked_up_on_the_wrong_module_is_taken_from_the_one_that_has_it():
+    # The 1.5B model's `nn.relu(x)` (6a932d4: AttributeError in the dry run) and `torch.ReLU()`.
+    code = MODEL.replace("return self.fc(torch.flatten(x, 1))", "return self.fc(torch.flatten(nn.relu(x), 1))")
+    code = code.replace("super().__init__()", "super().__init__()\n        self.act = torch.ReLU()")
+    fixed, notes = repair_model_source(code)
+    assert "F.relu(x)" in fixed and "self.act = nn.ReLU()" in fixed
+    assert fixed.startswith("import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n")
+    assert "line 4: replace `torch.ReLU` with `nn.ReLU`" in notes and check_model_source(fixed).ok
+
+
+def test_names_the_module_has_or_that_are_bound_to_something_else_stay():
+    code = "import torch.nn as nn\nimport torch\nF = object()\ny = torch.relu(nn.ReLU()(F.Dropout(x)))\n"
+    assert repair_model_source(code)[0] == code
+    private = "import torch\ny = torch._no_such_name\n"
+    assert repair_model_source(private)[0] == private
