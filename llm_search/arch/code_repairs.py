@@ -1,16 +1,16 @@
 r"""Mechanical repairs of the slips small models make in every answer, applied before the checks.
 
 A fixer round costs the embedded 1.5B model one to four minutes on two cores. Six slips need no
-model to fix, and each repair only adds or removes code the checks would otherwise refuse, so
-what reaches the sandbox is still checked as usual:
+model to fix, and each repair changes only code the checks would refuse or that could not run, so
+what reaches the sandbox is still checked as usual (in this order):
 
 - a usage example after the last definition (``model = Net(1, 10)``, ``print(model)``): dropped;
+- a star import of an allowed module (``from typing import *``): replaced by the names the code
+  reads from it, or dropped if it reads none;
 - ``nn.LazyLinear(in_features, out_features)``, written like ``nn.Linear`` (the second argument of
   ``LazyLinear`` is ``bias``, so the layer had ``in_features`` outputs): the first argument goes;
 - a name looked up on the wrong one of ``torch``, ``nn``, ``F`` (``nn.relu``, ``torch.ReLU``,
   ``F.Dropout``): taken from the one that has it (``F.relu``, ``nn.ReLU``, ``nn.Dropout``);
-- a star import of an allowed module (``from typing import *``): replaced by the names the code
-  reads from it, or dropped if it reads none;
 - conventional imports left out (a fixer that answers with the class alone): ``torch``, ``nn``,
   ``F``, ``init`` and ``math`` used but never defined get their usual import line;
 - the model's constructor missing an argument the trainable passes (``__init__(self, num_classes)``
@@ -23,8 +23,10 @@ they are certain (``error_hints.diagnose``): a guessed ``in_features``, ``in_cha
 ``num_features`` set to what the layer receives, a guessed flatten size replaced by
 ``torch.flatten`` and ``nn.LazyLinear``, a block's shortcut added to an output of another width
 passed through a 1x1 convolution from the block's in to its out width, ``groups=1`` for a
-convolution whose groups do not divide its input. The code writer keeps
-such an edit only if the module then passes or fails further on, and notes it like the others.
+convolution whose groups do not divide its input, and over the parameter budget, global average
+pooling before the flatten that feeds the largest (linear) layer. The code writer keeps
+such an edit only if the module then passes or fails further on (over budget: with fewer
+parameters), and notes it like the others.
 
 Example:
     >>> code = "class Net(nn.Module):\n    def __init__(self, num_classes):\n        super().__init__()\n"
@@ -98,7 +100,10 @@ def repair_from_error(source: str, error: str) -> tuple[str, list[str]] | None:
     if diagnosis is None or not diagnosis.certain or not diagnosis.edits:
         return None
     edited = apply_edits(source, diagnosis.edits)
-    return None if edited is None else (edited, [str(edit) for edit in diagnosis.edits])
+    if edited is None:
+        return None
+    edited, imports = add_missing_imports(edited)  # an edit may call F or torch the code never imported
+    return edited, [str(edit) for edit in diagnosis.edits] + [f"added {line}" for line in imports]
 
 
 def apply_edits(source: str, edits: Sequence[Edit]) -> str | None:

@@ -277,6 +277,11 @@ def _first_line(report: ValidationReport) -> str:
 
 
 def _further(after: ValidationReport, before: ValidationReport) -> bool:
-    """The failure moved on: a later stage, or another error at the same stage."""
+    """The failure moved on: a later stage, or another error at the same stage (over the parameter
+    budget: fewer parameters)."""
     was, now = _STAGE_RANK.get(before.stage, -1), _STAGE_RANK.get(after.stage, -1)
-    return now > was if now != was else after.error != before.error
+    if now != was:
+        return now > was
+    if now == _STAGE_RANK["budget"] and after.params is not None and before.params is not None:
+        return after.params < before.params
+    return after.error != before.error

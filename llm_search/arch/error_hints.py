@@ -1,4 +1,4 @@
-"""Plain-words hints for the shape errors small models make most, added to what the fixer reads.
+"""Plain-words hints for the shape (and budget) errors small models make most, added to what the fixer reads.
 
 Asked to fix "mat1 and mat2 shapes cannot be multiplied (8x1568 and 6272x10)", the 1.5B coder
 model rewrote the input layer instead (measured); told which layer expects what, it has the
@@ -39,6 +39,7 @@ _BATCH = re.compile(r"forward must return logits of shape \((\d+), (\d+)\) for a
 _RESIDUAL = re.compile(
     r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton dimension (\d)"
 )
+_LARGEST_LINEAR = re.compile(r"the budget is [\d,]+: make the network smaller\. Largest layers: self\.(\w+) \(Linear\)")
 _GROUPS = re.compile(r"(in|out)_channels must be divisible by groups")
 _FRAME = re.compile(r"^  line (\d+), in \w+: (.*)$", re.MULTILINE)
 _CONV_RANK = re.compile(
@@ -255,6 +256,55 @@ def _groups_fixes(source: str | None, error: str) -> tuple[list[Edit], bool]:
     return [Edit(line, old, "groups=1")], True
 
 
+def _pooling_fixes(source: str | None, name: str) -> tuple[list[Edit], bool]:
+    """Global average pooling before the one flatten, and ``nn.LazyLinear`` for ``self.<name>``, the
+    over-budget linear layer reading it. Certain when the source flattens once and ``self.<name>``
+    is an ``nn.Linear`` of the class that flattens: if another layer reads the pooled features,
+    the dry run fails on its shape and the code writer drops the edits."""
+    tree = _parse(source)
+    flattens = [(call, tensor) for call in _calls(source) if (tensor := _flattened(call)) is not None]
+    if tree is None or len(flattens) != 1:
+        return [], False
+    flatten, tensor = flattens[0]
+    owner = _owner_class(tree, flatten.lineno)
+    places = {(c.lineno, c.col_offset) for c in _assigned_to(owner, name)} if owner else set()
+    linears = [
+        call
+        for call in _calls(source)
+        if _name(call) == "Linear" and len(call.args) == 2 and (call.lineno, call.col_offset) in places
+    ]
+    if len(linears) != 1:
+        return [], False
+    linear = linears[0]
+    keywords = "".join(f", {ast.get_source_segment(source, keyword)}" for keyword in linear.keywords)
+    pooled = f"torch.flatten(F.adaptive_avg_pool2d({ast.get_source_segment(source, tensor)}, 1), 1)"
+    edits = [
+        Edit(flatten.lineno, ast.get_source_segment(source, flatten) or "", pooled),
+        Edit(
+            linear.lineno,
+            ast.get_source_segment(source, linear) or "",
+            f"nn.LazyLinear({ast.get_source_segment(source, linear.args[1])}{keywords})",
+        ),
+    ]
+    return sorted(edits, key=lambda edit: edit.line), True
+
+
+def _flattened(call: ast.Call) -> ast.expr | None:
+    """The tensor a flatten to (batch, features) reads: ``x.view(x.size(0), -1)``, ``x.view(-1, n)``,
+    ``x.reshape(...)`` alike, ``torch.flatten(x, 1)``, ``x.flatten(1)``; else None."""
+    if not isinstance(call.func, ast.Attribute):
+        return None
+    method, owner = call.func.attr, call.func.value
+    starts = [*call.args] + [k.value for k in call.keywords if k.arg == "start_dim"]
+    if method in ("view", "reshape") and len(call.args) == 2 and -1 in map(_constant_value, call.args):
+        return owner
+    if method == "flatten" and isinstance(owner, ast.Name) and owner.id == "torch":
+        return call.args[0] if len(starts) == 2 and _constant_value(starts[1]) == 1 else None
+    if method == "flatten" and len(starts) == 1 and _constant_value(starts[0]) == 1:
+        return owner
+    return None
+
+
 def _calls_init(statement: ast.Expr) -> bool:
     """``super().__init__()`` or ``super(Block, self).__init__()``."""
     call = statement.value
@@ -336,6 +386,13 @@ def diagnose(error: str, source: str | None = None) -> Diagnosis | None:
             "kernel_size=1, stride=stride) (and an nn.BatchNorm2d) before adding; else keep it nn.Identity()."
         )
         return Diagnosis(text, *(_shortcut_fixes(source, error, int(a), int(b)) if dim == "1" else ([], False)))
+    if match := _LARGEST_LINEAR.search(error):
+        text = (
+            f"Hint: most parameters are in self.{match.group(1)}, a linear layer reading the flattened feature map: "
+            "average-pool the map to 1x1 before flattening (torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)) and "
+            "let that layer read the channels (nn.LazyLinear(out_features))."
+        )
+        return Diagnosis(text, *_pooling_fixes(source, match.group(1)))
     if _GROUPS.search(error):
         text = (
             "Hint: groups must divide both in_channels and out_channels of an nn.Conv2d. A depthwise "

@@ -113,7 +113,7 @@ def test_a_failing_backend_ends_the_loop_without_raising(tmp_path):
 def test_the_parameter_budget_comes_from_the_task(tmp_path):
     wide = WORKING.replace("nn.Conv2d(in_channels, 8, 3", "nn.Conv2d(in_channels, 128, 3").replace("8 * 14", "128 * 14")
     wide = wide.replace("nn.BatchNorm2d(8)", "nn.BatchNorm2d(128)")
-    writer, _, _ = make_writer(tmp_path, [fenced(wide)], max_fix_rounds=0)
+    writer, _, _ = make_writer(tmp_path, [fenced(wide)], max_fix_rounds=0, repair_shapes=False)
     result = writer.write(TASK)
     assert not result.ok and result.attempts[0].report.stopped_by == "budget"
     assert "the budget is 200,000" in result.attempts[0].report.error
@@ -271,3 +271,32 @@ def test_a_residual_addition_of_different_widths_gets_a_projection_without_a_fix
     assert result.ok, result.attempts[0].report.error
     assert "x += self.shortcut_projection(identity)" in result.source and len(backend.history) == 1
     assert len(result.attempts[0].shape_repairs) == 2
+
+
+def test_an_over_budget_head_on_the_flattened_map_is_pooled_without_a_fixer_round(tmp_path):
+    # 8 * 28 * 28 * 256 = 1.6M parameters in fc1, over TASK's 200,000 (the 1.5B model's seed 0 at fc5ccbd).
+    wide = WORKING.replace("nn.Linear(8 * 14 * 14, num_classes)", "nn.Linear(8 * 14 * 14 * 4, 256)")
+    wide = wide.replace("F.max_pool2d(F.relu(self.bn(self.conv(x))), 2)", "F.relu(self.bn(self.conv(x)))")
+    wide = wide.replace("return self.fc(x.flatten(1))", "return self.out(self.fc(x.flatten(1)))")
+    wide = wide.replace(
+        "self.bn = nn.BatchNorm2d(8)", "self.bn = nn.BatchNorm2d(8)\n        self.out = nn.Linear(256, num_classes)"
+    )
+    writer, backend, _ = make_writer(tmp_path, [fenced(wide)], max_fix_rounds=0)
+    result = writer.write(TASK)
+    assert result.ok, result.attempts[0].report.error
+    assert "torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)" in result.source and "nn.LazyLinear(256)" in result.source
+    assert result.attempts[0].report.params < 10_000 and len(backend.history) == 1
+
+
+def test_pooling_that_breaks_the_layer_reading_the_flatten_is_dropped(tmp_path):
+    # The largest layer (fc2) is not the one reading the flattened map (fc): pooled, fc gets 8 features,
+    # the dry run fails before the budget, and the network goes on as written.
+    wide = WORKING.replace("nn.Linear(8 * 14 * 14, num_classes)", "nn.Linear(8 * 14 * 14, 16)")
+    wide = wide.replace("return self.fc(x.flatten(1))", "return self.out(self.fc2(self.fc(x.flatten(1))))")
+    layers = "\n        self.fc2 = nn.Linear(16, 20_000)\n        self.out = nn.Linear(20_000, num_classes)"
+    wide = wide.replace("self.bn = nn.BatchNorm2d(8)", "self.bn = nn.BatchNorm2d(8)" + layers)
+    writer, _, _ = make_writer(tmp_path, [fenced(wide)], max_fix_rounds=0)
+    result = writer.write(TASK)
+    report = result.attempts[0].report
+    assert not result.ok and report.stopped_by == "budget" and result.attempts[0].shape_repairs == []
+    assert "Largest layers: self.fc2 (Linear) 340,000" in report.error

@@ -134,3 +134,40 @@ def test_a_depthwise_conv_on_one_channel_gets_the_groups_hint_and_on_its_line_gr
     diagnosis = diagnose(error, source)
     assert diagnosis.certain and [str(e) for e in diagnosis.edits] == ["line 2: replace `groups=32` with `groups=1`"]
     assert diagnose(error.replace("line 2", "line 1"), source).edits == []  # not the failing line
+
+
+OVER_BUDGET = (
+    "3,475,980 parameters; the budget is 1,000,000: make the network smaller. Largest layers: self.fc1 (Linear) "
+    "3,211,264, self.conv2 (Conv2d) 18,496, self.fc2 (Linear) 10,250."
+)
+WIDE_HEAD = """import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self, in_channels, num_classes):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 64, 3, padding=1)
+        self.fc1 = nn.Linear(64 * 28 * 28, 64, bias=False)
+        self.fc2 = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        x = self.conv(x).view(x.size(0), -1)
+        return self.fc2(self.fc1(x))
+"""
+
+
+def test_an_over_budget_linear_layer_on_the_flattened_map_gets_global_average_pooling():
+    diagnosis = diagnose(OVER_BUDGET, WIDE_HEAD)
+    assert diagnosis.certain and "self.fc1" in diagnosis.text
+    assert [str(edit) for edit in diagnosis.edits] == [
+        "line 6: replace `nn.Linear(64 * 28 * 28, 64, bias=False)` with `nn.LazyLinear(64, bias=False)`",
+        "line 10: replace `self.conv(x).view(x.size(0), -1)` with "
+        "`torch.flatten(F.adaptive_avg_pool2d(self.conv(x), 1), 1)`",
+    ]
+    for flatten in ("torch.flatten(self.conv(x), 1)", "self.conv(x).flatten(start_dim=1)", "self.conv(x).view(-1, 9)"):
+        assert diagnose(OVER_BUDGET, WIDE_HEAD.replace("self.conv(x).view(x.size(0), -1)", flatten)).certain
+
+
+def test_pooling_is_left_to_the_fixer_when_the_flatten_or_the_layer_is_not_one():
+    two_flattens = WIDE_HEAD.replace("return self.fc2(self.fc1(x))", "return self.fc2(self.fc1(x.flatten(1)))")
+    for source in (two_flattens, WIDE_HEAD.replace("self.fc1 = nn.Linear", "self.fc1 = nn.Bilinear")):
+        diagnosis = diagnose(OVER_BUDGET, source)
+        assert not diagnosis.certain and diagnosis.edits == [] and "adaptive_avg_pool2d" in diagnosis.text
