@@ -262,7 +262,8 @@ def _pooling_fixes(source: str | None, name: str) -> tuple[list[Edit], bool]:
     is an ``nn.Linear`` of the class that flattens: if another layer reads the pooled features,
     the dry run fails on its shape and the code writer drops the edits."""
     tree = _parse(source)
-    flattens = [(call, tensor) for call in _calls(source) if (tensor := _flattened(call)) is not None]
+    modules = _flatten_modules(tree) if tree else set()
+    flattens = [(call, tensor) for call in _calls(source) if (tensor := _flattened(call, modules)) is not None]
     if tree is None or len(flattens) != 1:
         return [], False
     flatten, tensor = flattens[0]
@@ -289,12 +290,34 @@ def _pooling_fixes(source: str | None, name: str) -> tuple[list[Edit], bool]:
     return sorted(edits, key=lambda edit: edit.line), True
 
 
-def _flattened(call: ast.Call) -> ast.expr | None:
+def _flatten_modules(tree: ast.Module) -> set[str]:
+    """The ``<name>`` of each ``self.<name> = nn.Flatten()`` (flattening from dimension 1, the default)."""
+    return {
+        target.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
+        and _name(node.value) == "Flatten"
+        and not node.value.args
+        and all(k.arg == "start_dim" and _constant_value(k.value) == 1 for k in node.value.keywords)
+        for target in node.targets
+        if isinstance(target, ast.Attribute) and _is_self(target.value)
+    }
+
+
+def _is_self(node: ast.AST) -> bool:
+    return isinstance(node, ast.Name) and node.id == "self"
+
+
+def _flattened(call: ast.Call, modules: set[str] = frozenset()) -> ast.expr | None:
     """The tensor a flatten to (batch, features) reads: ``x.view(x.size(0), -1)``, ``x.view(-1, n)``,
-    ``x.reshape(...)`` alike, ``torch.flatten(x, 1)``, ``x.flatten(1)``; else None."""
+    ``x.reshape(...)`` alike, ``torch.flatten(x, 1)``, ``x.flatten(1)``, ``self.<m>(x)`` for an
+    ``nn.Flatten()`` named in ``modules``; else None."""
     if not isinstance(call.func, ast.Attribute):
         return None
     method, owner = call.func.attr, call.func.value
+    if _is_self(owner) and method in modules and len(call.args) == 1:
+        return call.args[0]
     starts = [*call.args] + [k.value for k in call.keywords if k.arg == "start_dim"]
     if method in ("view", "reshape") and len(call.args) == 2 and -1 in map(_constant_value, call.args):
         return owner

@@ -164,6 +164,10 @@ def test_an_over_budget_linear_layer_on_the_flattened_map_gets_global_average_po
     ]
     for flatten in ("torch.flatten(self.conv(x), 1)", "self.conv(x).flatten(start_dim=1)", "self.conv(x).view(-1, 9)"):
         assert diagnose(OVER_BUDGET, WIDE_HEAD.replace("self.conv(x).view(x.size(0), -1)", flatten)).certain
+    # An nn.Flatten module (the 1.5B model's `self.flatten = nn.Flatten()`, 6a932d4):
+    module = WIDE_HEAD.replace("self.conv(x).view(x.size(0), -1)", "self.flatten(self.conv(x))")
+    module = module.replace("super().__init__()", "super().__init__()\n        self.flatten = nn.Flatten()")
+    assert diagnose(OVER_BUDGET, module).edits[1].new == "torch.flatten(F.adaptive_avg_pool2d(self.conv(x), 1), 1)"
 
 
 def test_pooling_is_left_to_the_fixer_when_the_flatten_or_the_layer_is_not_one():
