@@ -54,7 +54,8 @@ from llm_search.arch.code_checks import (
     _allowed_at_module_level,
     _dotted,
 )
-from llm_search.arch.error_hints import Edit, diagnose
+from llm_search.arch.error_hints import diagnose
+from llm_search.arch.shape_edits import Edit
 
 # Names models use without importing them, and the import line each conventionally comes from.
 CONVENTIONAL_IMPORTS = {
