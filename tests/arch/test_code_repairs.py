@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from llm_search.arch.code_checks import check_model_source
-from llm_search.arch.code_repairs import add_constructor_args, add_missing_imports, repair_model_source
+from llm_search.arch.code_repairs import add_constructor_args, repair_model_source
+from llm_search.arch.name_repairs import add_missing_imports
 
 MODEL = """class Net(nn.Module):
     def __init__(self, num_classes):
