@@ -21,13 +21,13 @@ what reaches the sandbox is still checked as usual (in this order; the name repa
 
 After a failed dry run, :func:`repair_from_error` applies the edits of a shape error's hint when
 they are certain (``error_hints.diagnose``): a guessed ``in_features``, ``in_channels`` or
-``num_features`` set to what the layer receives, a guessed flatten size replaced by
-``torch.flatten`` and ``nn.LazyLinear``, a block's shortcut added to an output of another width
-passed through a 1x1 convolution from the block's in to its out width, ``groups=1`` for a
-convolution whose groups do not divide its input, and over the parameter budget, global average
-pooling before the flatten that feeds the largest (linear) layer. The code writer keeps
-such an edit only if the module then passes or fails further on (over budget: with fewer
-parameters), and notes it like the others.
+``num_features`` set to what the layer receives; a guessed flatten size replaced by
+``torch.flatten`` and ``nn.LazyLinear``; a block's shortcut added to an output of another width
+passed through a 1x1 convolution from the block's in to its out width; groups that do not divide
+a convolution's widths set to the largest that do; over the parameter budget, global average
+pooling before the flatten that feeds the largest (linear) layer. The code writer keeps such an
+edit only if the module then passes or fails further on (over budget: with fewer parameters), and
+notes it like the others.
 
 Example:
     >>> code = "class Net(nn.Module):\n    def __init__(self, num_classes):\n        super().__init__()\n"

@@ -47,7 +47,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CODE_MODEL = "local:qwen2.5-coder-1.5b"  # the embedded coder model (llm-search models install ...)
 Validator = Callable[..., ValidationReport]
-MAX_SHAPE_REPAIRS = 4  # one shape fixed often reveals the next (conv widths, then the flatten size)
+# One shape fixed often reveals the next (conv widths, then the flatten size, then the budget): the
+# 1.5B model's depthwise network at daae964 needed 3 groups, a flatten size and pooling, one at a time.
+MAX_SHAPE_REPAIRS = 8
 # The sandbox's stages in order (ValidationReport.stage), to tell a failure that moved on.
 _STAGE_RANK = {
     stage: rank

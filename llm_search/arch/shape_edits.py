@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import ast
+import math
 import operator
 import re
 from dataclasses import dataclass
@@ -191,24 +192,28 @@ def shortcut_edits(source: str | None, error: str, a: int, b: int) -> tuple[list
 
 
 def groups_edits(source: str | None, error: str) -> tuple[list[Edit], bool]:
-    """``groups=1`` for the one call with a ``groups`` keyword on the failing line: a depthwise
-    convolution of the 1-channel input (``groups=32``) is an ordinary one there, and 1 divides any
-    width. Certain when the line has exactly one such call."""
+    """For the one call with a ``groups`` keyword on the failing line, the largest groups that
+    divide both widths: their greatest common divisor when both are literals (``Conv2d(32, 64,
+    groups=64)``, depthwise with the widths of the next layer, becomes ``groups=32``: still one
+    input channel per group), else 1 (a depthwise convolution of the 1-channel input is an ordinary
+    one). Certain when the line has exactly one such call."""
     frames = _FRAME.findall(error)
     if not frames:
         return [], False
     line = int(frames[-1][0])
-    keywords = [
-        keyword
+    grouped = [
+        (call, keyword)
         for call in _calls(source)
         if call.lineno == line
         for keyword in call.keywords
         if keyword.arg == "groups" and _constant_value(keyword.value) != 1
     ]
-    if len(keywords) != 1:
+    if len(grouped) != 1:
         return [], False
-    old = ast.get_source_segment(source, keywords[0]) or ""
-    return [Edit(line, old, "groups=1")], True
+    call, keyword = grouped[0]
+    widths = [_constant_value(arg) for arg in call.args[:2]]
+    groups = math.gcd(*widths) if len(widths) == 2 and None not in widths else 1
+    return [Edit(line, ast.get_source_segment(source, keyword) or "", f"groups={groups}")], True
 
 
 def pooling_edits(source: str | None, name: str) -> tuple[list[Edit], bool]:

@@ -300,3 +300,40 @@ def test_pooling_that_breaks_the_layer_reading_the_flatten_is_dropped(tmp_path):
     report = result.attempts[0].report
     assert not result.ok and report.stopped_by == "budget" and result.attempts[0].shape_repairs == []
     assert "Largest layers: self.fc2 (Linear) 340,000" in report.error
+
+
+# The 1.5B model's depthwise-separable network (benchmarks.code_proposals at daae964): groups that do
+# not divide the widths, a guessed flatten size, then 31.7M parameters in the first linear layer.
+DEPTHWISE = """import torch.nn as nn
+
+
+class FashionMNISTModel(nn.Module):
+    def __init__(self, num_classes):
+        super(FashionMNISTModel, self).__init__()
+        self.depthwise_conv1 = nn.Conv2d(1, 32, kernel_size=3, groups=32)
+        self.depthwise_conv2 = nn.Conv2d(32, 64, kernel_size=3, groups=64)
+        self.depthwise_conv3 = nn.Conv2d(64, 128, kernel_size=3, groups=128)
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(128 * 7 * 7, 512)
+        self.fc2 = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        x = self.depthwise_conv3(self.depthwise_conv2(self.depthwise_conv1(x)))
+        return self.fc2(self.fc1(self.flatten(x)))
+"""
+
+
+def test_six_repairs_in_a_row_make_the_depthwise_network_pass(tmp_path):
+    writer, backend, _ = make_writer(tmp_path, [fenced(DEPTHWISE)], max_fix_rounds=0)
+    result = writer.write(TASK)
+    assert result.ok, result.attempts[0].report.error
+    assert [edit.split(": replace ")[-1] for edit in result.attempts[0].shape_repairs] == [
+        "`groups=32` with `groups=1`",
+        "`groups=64` with `groups=32`",
+        "`groups=128` with `groups=64`",
+        "`nn.Linear(128 * 7 * 7, 512)` with `nn.Linear(61952, 512)`",
+        "`nn.Linear(61952, 512)` with `nn.LazyLinear(512)`",
+        "`self.flatten(x)` with `torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)`",
+        "added import torch",
+        "added import torch.nn.functional as F",
+    ]

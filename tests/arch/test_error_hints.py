@@ -134,6 +134,11 @@ def test_a_depthwise_conv_on_one_channel_gets_the_groups_hint_and_on_its_line_gr
     diagnosis = diagnose(error, source)
     assert diagnosis.certain and [str(e) for e in diagnosis.edits] == ["line 2: replace `groups=32` with `groups=1`"]
     assert diagnose(error.replace("line 2", "line 1"), source).edits == []  # not the failing line
+    # Literal widths: the largest groups that divide both, still one input channel per group.
+    wider = source.replace(
+        "nn.Conv2d(in_channels, 32, kernel_size=3, padding=1, groups=32)", "nn.Conv2d(32, 64, 3, groups=64)"
+    )
+    assert str(diagnose(error, wider).edits[0]) == "line 2: replace `groups=64` with `groups=32`"
 
 
 OVER_BUDGET = (
