@@ -247,11 +247,15 @@ class CodeWriter:
         """After ``report`` (a failed validation of ``source``), apply the certain shape edits while the
         failure moves on; the source and report to keep, and the edits kept (none: the originals)."""
         kept: list[str] = []
+        seen = [source]
         for _ in range(MAX_SHAPE_REPAIRS):
             repaired = repair_from_error(source, report.error or "")
             if repaired is None:
                 break
             candidate, edits = repaired
+            if any(_same_code(candidate, earlier) for earlier in seen):
+                break  # the edits go round in a circle (one layer used at two widths): the fixer's job
+            seen.append(candidate)
             after = self.validate_for(candidate, task)
             if not (after.ok or _further(after, report)):
                 break  # the edit did not move the failure: leave the original to the fixer

@@ -5,7 +5,8 @@ model rewrote the input layer instead (measured); told which layer expects what,
 arithmetic done for it. Each hint names the layer kind, the size it has and the size it gets.
 
 Example:
-    >>> print(hint_for("RuntimeError: mat1 and mat2 shapes cannot be multiplied (8x1568 and 6272x10)"))
+    >>> error = "RuntimeError: mat1 and mat2 shapes cannot be multiplied (8x1568 and 6272x10)"
+    >>> print(hint_for(error))  # doctest: +NORMALIZE_WHITESPACE
     Hint: an nn.Linear layer has in_features=6272 but receives 1568 features per example: set
     in_features=1568 (or use nn.LazyLinear(10)).
     >>> print(hint_for("mat1 and mat2 shapes cannot be multiplied (8x1568 and 6272x10)",
@@ -35,6 +36,7 @@ from llm_search.arch.shape_edits import (
     groups_edits,
     layer_edits,
     pooling_edits,
+    shared_layers,
     shortcut_edits,
 )
 
@@ -100,7 +102,13 @@ def diagnose(error: str, source: str | None = None) -> Diagnosis | None:
             f"Hint: an nn.BatchNorm layer has num_features={expected} but its input has {got} channels: "
             f"use num_features={got}, the out_channels of the layer before it."
         )
-        return Diagnosis(text, *layer_edits(source, error, ("BatchNorm2d", "BatchNorm1d"), expected, got))
+        kinds = ("BatchNorm2d", "BatchNorm1d")
+        for name in shared_layers(source, kinds):
+            text += (
+                f" self.{name} is one layer used in several places: after layers of different widths each use "
+                "needs its own nn.BatchNorm2d of that width (a new one in each nn.Sequential)."
+            )
+        return Diagnosis(text, *layer_edits(source, error, kinds, expected, got))
     if _VIEW.search(error) or _BATCH.search(error):
         text = (
             "Hint: the flatten guesses the feature count and gets it wrong (a wrong count also mixes examples "

@@ -94,6 +94,35 @@ def _assigned_to(cls: ast.ClassDef, name: str) -> list[ast.Call]:
     return calls
 
 
+def shared_layers(source: str | None, kinds: tuple[str, ...]) -> list[str]:
+    """The ``self.<name>`` layers of ``kinds`` that the source uses in more than one place: one module,
+    one width, so a second use after a layer of another width fails whatever width it is given.
+
+    Example:
+        >>> shared_layers("self.bn = nn.BatchNorm2d(16)\\nf = nn.Sequential(self.bn, g, self.bn)\\n", ("BatchNorm2d",))
+        ['bn']
+    """
+    tree = _parse(source)
+    if tree is None:
+        return []
+    layers = {
+        target.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and _name(node.value) in kinds
+        for target in node.targets
+        if isinstance(target, ast.Attribute) and getattr(target.value, "id", "") == "self"
+    }
+    uses = [
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.ctx, ast.Load)
+        and node.attr in layers
+        and getattr(node.value, "id", "") == "self"
+    ]
+    return sorted(name for name in layers if uses.count(name) > 1)
+
+
 def layer_edits(
     source: str | None, error: str, kinds: tuple[str, ...], expected: int, got: int
 ) -> tuple[list[Edit], bool]:

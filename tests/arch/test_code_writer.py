@@ -337,3 +337,32 @@ def test_six_repairs_in_a_row_make_the_depthwise_network_pass(tmp_path):
         "added import torch",
         "added import torch.nn.functional as F",
     ]
+
+
+# One BatchNorm module reused after convolutions of 16 and 32 channels (the 1.5B model at daae964):
+# setting its width for one use breaks the other, so the edits would flip it back and forth.
+SHARED_NORM = """import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, in_channels, num_classes):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(16)
+        self.stage1 = nn.Sequential(nn.Conv2d(in_channels, 16, 3, padding=1), self.bn1, nn.ReLU())
+        self.stage2 = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), self.bn1, nn.ReLU(), nn.MaxPool2d(4))
+        self.fc = nn.LazyLinear(num_classes)
+
+    def forward(self, x):
+        return self.fc(self.stage2(self.stage1(x)).flatten(1))
+"""
+
+
+def test_repairs_that_go_round_in_a_circle_stop_and_leave_the_failure_to_the_fixer(tmp_path):
+    fixed = SHARED_NORM.replace("16, 32, 3, padding=1), self.bn1", "16, 32, 3, padding=1), nn.BatchNorm2d(32)")
+    writer, backend, _ = make_writer(tmp_path, [fenced(SHARED_NORM), fenced(fixed)], max_fix_rounds=1)
+    result = writer.write(TASK)
+    first = result.attempts[0]
+    assert first.shape_repairs == ["line 7: replace `nn.BatchNorm2d(16)` with `nn.BatchNorm2d(32)`"]
+    assert "running_mean should contain 16 elements not 32" in first.report.error
+    assert "self.bn1 is one layer used in several places" in backend.history[1]["messages"][1]["content"]
+    assert result.ok and result.fixed
