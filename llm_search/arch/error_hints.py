@@ -35,6 +35,7 @@ from llm_search.arch.shape_edits import (
     flatten_edits,
     groups_edits,
     layer_edits,
+    missing_flatten_edits,
     pooling_edits,
     shared_layers,
     shortcut_edits,
@@ -84,6 +85,13 @@ def diagnose(error: str, source: str | None = None) -> Diagnosis | None:
     """
     if match := _LINEAR.search(error):
         _, got, expected, out = (int(g) for g in match.groups())
+        if (unflattened := missing_flatten_edits(source, error)) is not None:
+            text = (
+                f"Hint: an nn.Linear layer receives the feature map itself (batch, channels, height, width) and "
+                f"multiplies its last dimension ({got}): flatten the map first, x = torch.flatten(x, 1), and let "
+                f"the layer infer its input size: nn.LazyLinear({out})."
+            )
+            return Diagnosis(text, *unflattened)
         text = (
             f"Hint: an nn.Linear layer has in_features={expected} but receives {got} features per example: "
             f"set in_features={got} (or use nn.LazyLinear({out}))."

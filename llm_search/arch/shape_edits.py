@@ -150,6 +150,72 @@ def layer_edits(
     return edits, certain
 
 
+# Calls that reduce a feature map to (batch, features) or drop dimensions: with any of them before
+# the failing linear layer, its input may be flat already, so a missing flatten is not certain.
+_REDUCING = {"flatten", "view", "reshape", "squeeze", "mean", "sum", "amax", "max", "Flatten", "adaptive_avg_pool1d"}
+
+
+def missing_flatten_edits(source: str | None, error: str) -> tuple[list[Edit], bool] | None:
+    """For a linear layer called on the feature map itself (``x = self.fc(x)`` with no flatten before
+    it in ``forward``; the mat1 of the error is then the map's rows, not the batch): flatten its input
+    (``self.fc(torch.flatten(x, 1))``) and let it infer its size (``nn.LazyLinear(out)``). None when
+    the failing line's function flattens or reduces before it (a wrong size, not a missing flatten).
+    Certain when the failing line calls one ``self.<name>`` on one argument and the value assigned to
+    it has one ``nn.Linear(a, b)`` first."""
+    tree = _parse(source)
+    failing = _failing_attribute(error, tree) if tree else None
+    if tree is None or failing is None:
+        return None
+    owner, name = failing
+    line = int(_FRAME.findall(error)[-1][0])
+    function = next(
+        (f for f in ast.walk(owner) if isinstance(f, ast.FunctionDef) and f.lineno <= line <= (f.end_lineno or 0)),
+        None,
+    )
+    if function is None or function.name != "forward":
+        return None
+    modules = _flatten_modules(tree)
+    before = [c for c in ast.walk(function) if isinstance(c, ast.Call) and c.lineno <= line and _name(c) != name]
+    if any(_reduces(c, owner, modules) for c in [*before, *_assigned_to(owner, name)]):
+        return None
+    calls = [
+        c
+        for c in ast.walk(function)
+        if isinstance(c, ast.Call)
+        and c.lineno == line
+        and isinstance(c.func, ast.Attribute)
+        and c.func.attr == name
+        and _is_self(c.func.value)
+    ]
+    linears = [c for c in _assigned_to(owner, name) if _name(c) in ("Linear", "LazyLinear")]
+    linears.sort(key=lambda c: (c.lineno, c.col_offset))
+    if len(calls) != 1 or len(calls[0].args) != 1 or not linears or _name(linears[0]) != "Linear":
+        return [], False
+    call, linear = calls[0], linears[0]
+    if len(linear.args) != 2:
+        return [], False
+    tensor = ast.get_source_segment(source, call.args[0])
+    keywords = "".join(f", {ast.get_source_segment(source, keyword)}" for keyword in linear.keywords)
+    edits = [
+        Edit(
+            linear.lineno,
+            ast.get_source_segment(source, linear) or "",
+            f"nn.LazyLinear({ast.get_source_segment(source, linear.args[1])}{keywords})",
+        ),
+        Edit(call.lineno, ast.get_source_segment(source, call) or "", f"self.{name}(torch.flatten({tensor}, 1))"),
+    ]
+    return sorted(edits, key=lambda edit: edit.line), True
+
+
+def _reduces(call: ast.Call, owner: ast.ClassDef, modules: set[str]) -> bool:
+    """``call`` flattens or reduces a map, itself or through the layers of the ``self.<name>`` it calls."""
+    if _name(call) in _REDUCING or _flattened(call, modules) is not None:
+        return True
+    if isinstance(call.func, ast.Attribute) and _is_self(call.func.value):
+        return any(_name(inner) in _REDUCING for inner in _assigned_to(owner, call.func.attr))
+    return False
+
+
 def flatten_edits(source: str | None) -> tuple[list[Edit], bool]:
     """Each ``x.view(-1, n)`` / ``x.reshape(-1, n)`` to ``torch.flatten(x, 1)``; the first ``nn.Linear(a, b)``
     (the one reading the flattened map; later ones read features) to ``nn.LazyLinear(b)``. Certain
@@ -247,9 +313,10 @@ def groups_edits(source: str | None, error: str) -> tuple[list[Edit], bool]:
 
 def pooling_edits(source: str | None, name: str) -> tuple[list[Edit], bool]:
     """Global average pooling before the one flatten, and ``nn.LazyLinear`` for ``self.<name>``, the
-    over-budget linear layer reading it. Certain when the source flattens once and ``self.<name>``
-    is an ``nn.Linear`` of the class that flattens: if another layer reads the pooled features,
-    the dry run fails on its shape and the code writer drops the edits."""
+    over-budget linear layer reading it (unless it is one already). Certain when the source flattens
+    once and ``self.<name>`` is an ``nn.Linear`` (or ``nn.LazyLinear``) of the class that flattens: if
+    another layer reads the pooled features, the dry run fails on its shape and the code writer
+    drops the edits."""
     tree = _parse(source)
     modules = _flatten_modules(tree) if tree else set()
     flattens = [(call, tensor) for call in _calls(source) if (tensor := _flattened(call, modules)) is not None]
@@ -261,21 +328,18 @@ def pooling_edits(source: str | None, name: str) -> tuple[list[Edit], bool]:
     linears = [
         call
         for call in _calls(source)
-        if _name(call) == "Linear" and len(call.args) == 2 and (call.lineno, call.col_offset) in places
+        if (call.lineno, call.col_offset) in places
+        and len(call.args) == {"Linear": 2, "LazyLinear": 1}.get(_name(call))
     ]
     if len(linears) != 1:
         return [], False
     linear = linears[0]
-    keywords = "".join(f", {ast.get_source_segment(source, keyword)}" for keyword in linear.keywords)
     pooled = f"torch.flatten(F.adaptive_avg_pool2d({ast.get_source_segment(source, tensor)}, 1), 1)"
-    edits = [
-        Edit(flatten.lineno, ast.get_source_segment(source, flatten) or "", pooled),
-        Edit(
-            linear.lineno,
-            ast.get_source_segment(source, linear) or "",
-            f"nn.LazyLinear({ast.get_source_segment(source, linear.args[1])}{keywords})",
-        ),
-    ]
+    edits = [Edit(flatten.lineno, ast.get_source_segment(source, flatten) or "", pooled)]
+    if _name(linear) == "Linear":  # a LazyLinear (a flatten repair's) reads the pooled size already
+        keywords = "".join(f", {ast.get_source_segment(source, keyword)}" for keyword in linear.keywords)
+        lazy = f"nn.LazyLinear({ast.get_source_segment(source, linear.args[1])}{keywords})"
+        edits.append(Edit(linear.lineno, ast.get_source_segment(source, linear) or "", lazy))
     return sorted(edits, key=lambda edit: edit.line), True
 
 

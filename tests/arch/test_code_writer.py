@@ -366,3 +366,16 @@ def test_repairs_that_go_round_in_a_circle_stop_and_leave_the_failure_to_the_fix
     assert "running_mean should contain 16 elements not 32" in first.report.error
     assert "self.bn1 is one layer used in several places" in backend.history[1]["messages"][1]["content"]
     assert result.ok and result.fixed
+
+
+def test_a_classifier_on_the_unflattened_map_passes_after_the_flatten_repair(tmp_path):
+    source = WORKING.replace("return self.fc(x.flatten(1))", "return self.fc(x)").replace(
+        "nn.Linear(8 * 14 * 14, num_classes)", "nn.Linear(8 * 7 * 7, num_classes)"
+    )
+    writer, _, _ = make_writer(tmp_path, [fenced(source)], max_fix_rounds=0)
+    result = writer.write(TASK)
+    assert result.ok, result.attempts[0].report.error
+    assert result.attempts[0].shape_repairs == [
+        "line 11: replace `nn.Linear(8 * 7 * 7, num_classes)` with `nn.LazyLinear(num_classes)`",
+        "line 15: replace `self.fc(x)` with `self.fc(torch.flatten(x, 1))`",
+    ]

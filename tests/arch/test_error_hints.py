@@ -173,6 +173,11 @@ def test_an_over_budget_linear_layer_on_the_flattened_map_gets_global_average_po
     module = WIDE_HEAD.replace("self.conv(x).view(x.size(0), -1)", "self.flatten(self.conv(x))")
     module = module.replace("super().__init__()", "super().__init__()\n        self.flatten = nn.Flatten()")
     assert diagnose(OVER_BUDGET, module).edits[1].new == "torch.flatten(F.adaptive_avg_pool2d(self.conv(x), 1), 1)"
+    # A LazyLinear already (after the missing-flatten repair): only the pooling.
+    lazy = WIDE_HEAD.replace("nn.Linear(64 * 28 * 28, 64, bias=False)", "nn.LazyLinear(64, bias=False)")
+    assert [edit.new for edit in diagnose(OVER_BUDGET, lazy).edits] == [
+        "torch.flatten(F.adaptive_avg_pool2d(self.conv(x), 1), 1)"
+    ]
 
 
 def test_pooling_is_left_to_the_fixer_when_the_flatten_or_the_layer_is_not_one():
@@ -180,3 +185,49 @@ def test_pooling_is_left_to_the_fixer_when_the_flatten_or_the_layer_is_not_one()
     for source in (two_flattens, WIDE_HEAD.replace("self.fc1 = nn.Linear", "self.fc1 = nn.Bilinear")):
         diagnosis = diagnose(OVER_BUDGET, source)
         assert not diagnosis.certain and diagnosis.edits == [] and "adaptive_avg_pool2d" in diagnosis.text
+
+
+# The 1.5B model's network at daae964 with no flatten before its classifier: the linear layer
+# multiplies the map's last dimension (14), and setting in_features=14 (what the plain hint did)
+# only moves the failure to the next layer.
+NO_FLATTEN = """import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self, in_channels, num_classes):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 128, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(128 * 7 * 7, 1024)
+        self.out = nn.Linear(1024, num_classes)
+
+    def forward(self, x):
+        x = self.pool(self.conv(x))
+        x = self.fc(x)
+        return self.out(x)
+"""
+NO_FLATTEN_ERROR = (
+    "Traceback (generated code frames):\n  line 12, in forward: x = self.fc(x)\n"
+    "RuntimeError: mat1 and mat2 shapes cannot be multiplied (14336x14 and 6272x1024)"
+)
+
+
+def test_a_linear_layer_on_the_unflattened_map_gets_a_flatten_and_a_lazy_linear():
+    diagnosis = diagnose(NO_FLATTEN_ERROR, NO_FLATTEN)
+    assert diagnosis.certain and "receives the feature map itself" in diagnosis.text
+    assert [str(edit) for edit in diagnosis.edits] == [
+        "line 7: replace `nn.Linear(128 * 7 * 7, 1024)` with `nn.LazyLinear(1024)`",
+        "line 12: replace `self.fc(x)` with `self.fc(torch.flatten(x, 1))`",
+    ]
+
+
+def test_a_flatten_before_the_linear_layer_means_a_wrong_size_not_a_missing_flatten():
+    flattened = [
+        NO_FLATTEN.replace("x = self.fc(x)", "x = self.fc(x.view(-1, 6272))"),
+        NO_FLATTEN.replace("x = self.pool(self.conv(x))", "x = torch.flatten(self.pool(self.conv(x)), 1)"),
+        NO_FLATTEN.replace(
+            "self.fc = nn.Linear(128 * 7 * 7, 1024)", "self.fc = nn.Sequential(nn.Flatten(), nn.Linear(6272, 1024))"
+        ),
+        NO_FLATTEN.replace("self.pool = nn.MaxPool2d(2)", "self.pool = nn.Sequential(nn.MaxPool2d(2), nn.Flatten())"),
+    ]
+    for source in flattened:
+        diagnosis = diagnose(NO_FLATTEN_ERROR, source)
+        assert "receives the feature map itself" not in diagnosis.text, source
