@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -191,10 +190,9 @@ def run_experiment(
 
 
 def _write_report(out: Path, rows: dict, settings: dict, dataset: str, backend: Any, code_backend: Any) -> None:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        sha = "unknown"
+    from benchmarks.results import git_sha
+
+    sha = git_sha()  # cached when the run started: a commit made meanwhile does not relabel it
     lines = [
         "# The flawed-CNN experiment",
         "",
@@ -222,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from benchmarks.execute import ensure_ray
+    from benchmarks.results import git_sha
+
+    git_sha()  # the commit the run starts at, cached for the report written at its end
 
     ensure_ray(os.cpu_count() or 2, args.address)
     settings = {**DEFAULTS, **(SMOKE if args.smoke else {})}

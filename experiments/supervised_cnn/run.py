@@ -34,7 +34,6 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -246,10 +245,9 @@ def write_report(
     out: Path, runs: dict[int, dict[str, dict[str, Any]]], arms: tuple[str, ...], settings: dict, llms: dict
 ) -> Path:
     """The arms' table (mean ± sd over seeds, then each seed) as markdown, with the command, commit and machine."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        sha = "unknown"
+    from benchmarks.results import git_sha
+
+    sha = git_sha()  # cached when the run started: a commit made meanwhile does not relabel it
     seeds = sorted(runs)
     lines = [
         "# Supervision arms on the flawed CNN",
@@ -332,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from benchmarks.execute import ensure_ray
+    from benchmarks.results import git_sha
+
+    git_sha()  # the commit the run starts at, cached for the report written at its end
     from benchmarks.suites import parse_seeds
 
     ensure_ray(os.cpu_count() or 2, args.address)
