@@ -39,6 +39,7 @@ from llm_search.arch.shape_edits import (
     pooling_edits,
     shared_layers,
     shortcut_edits,
+    width_edits,
 )
 
 _LINEAR = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
@@ -50,6 +51,9 @@ _RESIDUAL = re.compile(
     r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton dimension (\d)"
 )
 _LARGEST_LINEAR = re.compile(r"the budget is [\d,]+: make the network smaller\. Largest layers: self\.(\w+) \(Linear\)")
+_LARGEST_CONV = re.compile(
+    r"([\d,]+) parameters; the budget is ([\d,]+): make the network smaller\. Largest layers: self\.[\w.]+ \(Conv2d\)"
+)
 _GROUPS = re.compile(r"(in|out)_channels must be divisible by groups")
 _CONV_RANK = re.compile(
     r"Expected 3D \(unbatched\) or 4D \(batched\) input to conv2d, but got input of size: \[([\d, ]+)\]"
@@ -140,6 +144,13 @@ def diagnose(error: str, source: str | None = None) -> Diagnosis | None:
             "let that layer read the channels (nn.LazyLinear(out_features))."
         )
         return Diagnosis(text, *pooling_edits(source, match.group(1)))
+    if match := _LARGEST_CONV.search(error):
+        params, budget = (int(g.replace(",", "")) for g in match.groups())
+        text = (
+            "Hint: most parameters are in convolutions, whose weights grow with in_channels x out_channels: "
+            f"halve the channel widths (a quarter of the parameters) until the network has under {budget:,}."
+        )
+        return Diagnosis(text, *width_edits(source, params, budget))
     if _GROUPS.search(error):
         text = (
             "Hint: groups must divide both in_channels and out_channels of an nn.Conv2d. A depthwise "

@@ -379,3 +379,48 @@ def test_a_classifier_on_the_unflattened_map_passes_after_the_flatten_repair(tmp
         "line 11: replace `nn.Linear(8 * 7 * 7, num_classes)` with `nn.LazyLinear(num_classes)`",
         "line 15: replace `self.fc(x)` with `self.fc(torch.flatten(x, 1))`",
     ]
+
+
+# A ResNet over the parameter budget in its convolutions (the 1.5B model's ResNets at daae964 had
+# 256-channel stages, 1.1-3.5M parameters, and no fixer round made them smaller).
+WIDE_RESNET = """import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.short = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x):
+        return F.relu(self.conv2(F.relu(self.conv1(x))) + self.short(x))
+
+
+class Net(nn.Module):
+    def __init__(self, in_channels, num_classes):
+        super().__init__()
+        self.stem = nn.Conv2d(in_channels, 32, 3, padding=1)
+        self.stage1 = Block(32, 64)
+        self.stage2 = Block(64, 128)
+        self.fc = nn.Linear(128, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(self.stage1(self.stem(x)), 2)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.stage2(x), 1), 1))
+"""
+
+
+def test_a_network_over_budget_in_its_convolutions_passes_with_half_the_widths(tmp_path):
+    writer, _, _ = make_writer(tmp_path, [fenced(WIDE_RESNET)], max_fix_rounds=0)
+    result = writer.write(TASK)
+    assert result.ok, result.attempts[0].report.error
+    assert [edit.split(": replace ")[-1] for edit in result.attempts[0].shape_repairs] == [
+        "`nn.Conv2d(in_channels, 32, 3, padding=1)` with `nn.Conv2d(in_channels, 16, 3, padding=1)`",
+        "`Block(32, 64)` with `Block(16, 32)`",
+        "`Block(64, 128)` with `Block(32, 64)`",
+        "`nn.Linear(128, num_classes)` with `nn.Linear(64, num_classes)`",
+    ]
+    assert result.attempts[0].report.params < TASK.max_params

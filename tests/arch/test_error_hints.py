@@ -231,3 +231,32 @@ def test_a_flatten_before_the_linear_layer_means_a_wrong_size_not_a_missing_flat
     for source in flattened:
         diagnosis = diagnose(NO_FLATTEN_ERROR, source)
         assert "receives the feature map itself" not in diagnosis.text, source
+
+
+def test_widths_halve_in_layer_and_block_calls_and_assignments_but_not_kernels_or_spatial_sizes():
+    source = """import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self, in_channels, num_classes):
+        super().__init__()
+        self.in_planes = 64
+        self.conv = nn.Conv2d(in_channels, 64, kernel_size=3, stride=2, padding=1)
+        self.layer = self._make_layer(128, 2, stride=2)
+        self.fc = nn.Linear(256 * 7 * 7, num_classes)
+"""
+    error = (
+        "5,000,000 parameters; the budget is 1,000,000: make the network smaller. "
+        "Largest layers: self.layer.0.conv2 (Conv2d) 590,080"
+    )
+    diagnosis = diagnose(error, source)
+    assert diagnosis.certain and "halve the channel widths" in diagnosis.text
+    assert [(edit.old, edit.new) for edit in diagnosis.edits] == [
+        ("self.in_planes = 64", "self.in_planes = 16"),  # 5x over: a factor of 4
+        (
+            "nn.Conv2d(in_channels, 64, kernel_size=3, stride=2, padding=1)",
+            "nn.Conv2d(in_channels, 16, kernel_size=3, stride=2, padding=1)",
+        ),
+        ("self._make_layer(128, 2, stride=2)", "self._make_layer(32, 2, stride=2)"),
+        ("nn.Linear(256 * 7 * 7, num_classes)", "nn.Linear(64 * 7 * 7, num_classes)"),
+    ]
+    hopeless = error.replace("5,000,000", "20,000,000")
+    assert diagnose(hopeless, source).edits == []
