@@ -61,7 +61,7 @@ from llm_search.arch.shape_edits import Edit
 def repair_model_source(source: str, required_args: Sequence[str] = DEFAULT_ARGS) -> tuple[str, list[str]]:
     """All the repairs below, in order; returns the source and a note per change (for the exchange log)."""
     notes: list[str] = []
-    source, dropped = drop_trailing_usage(source)
+    source, dropped = drop_trailing_usage(source, required_args)
     if dropped:
         notes.append(f"dropped usage code at line(s) {', '.join(map(str, dropped))}")
     source, stars = replace_star_imports(source)
@@ -111,13 +111,15 @@ def apply_edits(source: str, edits: Sequence[Edit]) -> str | None:
     return source
 
 
-def drop_trailing_usage(source: str) -> tuple[str, list[int]]:
+def drop_trailing_usage(source: str, required_args: Sequence[str] = DEFAULT_ARGS) -> tuple[str, list[int]]:
     r"""Remove the usage example models append after the model class (``model = Net(1, 10)``,
     ``print(model)``, ``if __name__ == "__main__": ...``): code the trainable never runs, which the
     module-level check would refuse and which small models keep in every fix. The statements the
     check refuses that come after the last ``nn.Module`` subclass (after the last definition if there
     is none) go; definitions stay, even between usage lines (a ``check_gradients`` helper called by
     the example). A later helper that read a removed name would fail the dry run, not the check.
+    When one class takes ``required_args`` (the model class), the usage after it goes, and with it
+    the ``nn.Module`` classes after it that nothing kept reads (a ``DummyModel`` the example builds).
 
     Returns:
         The source without them, and the first line of each statement removed.
@@ -138,14 +140,28 @@ def drop_trailing_usage(source: str) -> tuple[str, list[int]]:
         for i in definitions
         if isinstance(tree.body[i], ast.ClassDef) and any(_dotted(b) in MODULE_BASES for b in tree.body[i].bases)
     ]
-    start = modules[-1] if modules else definitions[-1]
+    models = [i for i in modules if (init := _init(tree.body[i])) and set(required_args) <= _arg_names(init)]
+    start = models[0] if len(models) == 1 else modules[-1] if modules else definitions[-1]
     trailing = [node for node in tree.body[start + 1 :] if not _allowed_at_module_level(node)]
+    if len(models) == 1:
+        trailing += _demo_classes(tree, [tree.body[i] for i in modules if i > start], trailing)
     if not trailing:
         return source, []
     lines = source.splitlines(keepends=True)
     drop = {n for node in trailing for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
     kept = "".join(line for number, line in enumerate(lines, start=1) if number not in drop)
-    return kept, [node.lineno for node in trailing]
+    return kept, sorted(node.lineno for node in trailing)
+
+
+def _demo_classes(tree: ast.Module, later: list[ast.ClassDef], dropped: list[ast.stmt]) -> list[ast.ClassDef]:
+    """The classes of ``later`` whose names no statement outside ``dropped`` and the class itself reads."""
+    demo = []
+    for cls in later:
+        readers = [node for node in tree.body if node is not cls and node not in dropped]
+        names = {n.id for node in readers for n in ast.walk(node) if isinstance(n, ast.Name)}
+        if cls.name not in names:
+            demo.append(cls)
+    return demo
 
 
 def fix_lazy_linear_arguments(source: str) -> tuple[str, list[str]]:

@@ -71,6 +71,26 @@ def test_usage_code_between_the_model_class_and_a_helper_goes_and_the_helper_sta
     assert check_model_source(fixed).ok
 
 
+def test_a_demo_model_class_after_the_usage_code_goes_with_it_and_a_helper_the_model_reads_stays():
+    # The 1.5B model's answer in the flawed-CNN run at b8db89a: the model, an example, then a
+    # DummyModel and its own example; refused twice, as only the usage after DummyModel was dropped.
+    code = (
+        "import torch\nimport torch.nn as nn\n\n"
+        "class Net(nn.Module):\n    def __init__(self, in_channels=1, num_classes=10):\n        super().__init__()\n"
+        "        self.block = Block()\n        self.fc = nn.Linear(in_channels * 28 * 28, num_classes)\n\n"
+        "    def forward(self, x):\n        return self.fc(torch.flatten(self.block(x), 1))\n\n"
+        "model = Net()\nprint(model(torch.randn(1, 1, 28, 28)).shape)\n\n"
+        "class Block(nn.Module):\n    def forward(self, x):\n        return x\n\n"
+        "class DummyModel(nn.Module):\n    def __init__(self):\n        super(DummyModel, self).__init__()\n"
+        "        self.fc = nn.Linear(10, 10)\n\n"
+        "model = DummyModel()\nprint(model.fc.weight.grad)\n"
+    )
+    fixed, notes = repair_model_source(code)
+    assert notes == ["dropped usage code at line(s) 13, 14, 20, 25, 26"]
+    assert "class Block" in fixed and "DummyModel" not in fixed and "model = Net" not in fixed
+    assert check_model_source(fixed).ok
+
+
 def test_star_imports_become_the_names_used_and_the_module_then_passes_the_checks():
     # The 1.5B model wrote `from typing import *` in 4 of 27 answers at 6a932d4, refused each time.
     code = "from typing import *\nfrom torch.nn import *\nimport torch\n" + MODEL.replace("nn.Module", "Module")
