@@ -1,12 +1,17 @@
 """Judge and rank modes: the LLM picks the most promising of a few candidate configs.
 
 A small model may be better at judging than at generating: choosing among a few valid candidates
-needs no knowledge of bounds or scales. The answer is ``{"choices": [i, j, ...]}`` (candidate
-indices), constrained by a grammar where the backend supports one.
+needs no knowledge of bounds or scales. The candidates are labelled with letters and the answer is
+``{"choices": ["C", "A", ...]}``, constrained by a grammar where the backend supports one.
+
+Letters, not numbers: the prompt numbers the trials (``#16``) and writes a candidate near a good
+trial as ``#16 with lr=...``, so a model asked for a candidate *number* wrote the trial's: the
+0.5B model's unconstrained answer was ``[16]``, and the digit grammar cut it to candidate 1, the
+pick in 44% of 206 logged calls (8 shuffled candidates: 12.5% by content alone).
 
 Example:
-    >>> parse_choices('{"choices": [2, 2, 7, 0]}', n_candidates=4, k=2)
-    ([2, 0], ['index 2 repeated', 'index 7 is not a candidate (0..3)'])
+    >>> parse_choices('{"choices": ["B", "B", "Z", "a"]}', n_candidates=4, k=2)
+    ([1, 0], ['"B" repeated', '"Z" is not a candidate (A..D)'])
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from llm_search.prompts import SYSTEM_PROMPT, ContextLimits, build_messages, ren
 from llm_search.space import SearchSpace
 
 REFERENCE_TRIALS = 3  # a candidate near one of these best trials is written as its changes
+LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # one token each; at most this many candidates in a prompt
 
 
 def describe_candidate(
@@ -90,12 +96,14 @@ def build_choice_messages(
     )
     context = base[1]["content"].rsplit("\nPropose ", 1)[0]
     references = _references(history)
-    listed = "\n".join(f"{i}. {describe_candidate(space, c, references)}" for i, c in enumerate(candidates))
+    if len(candidates) > len(LABELS):
+        raise ValueError(f"at most {len(LABELS)} candidates per prompt, got {len(candidates)}")
+    listed = "\n".join(f"{LABELS[i]}. {describe_candidate(space, c, references)}" for i, c in enumerate(candidates))
     request = (
         f"Candidates, untried ({len(candidates)} configurations):\n{listed}\n\n"
         f"Pick the {k} candidate{'s' if k > 1 else ''} most likely to improve {history.metric or 'the objective'}, "
-        f'best first. Answer with JSON only: {{"choices": [...]}} holding {k} distinct candidate number'
-        f"{'s' if k > 1 else ''} from 0 to {len(candidates) - 1}."
+        f'best first. Answer with JSON only: {{"choices": [...]}} holding {k} distinct candidate letter'
+        f"{'s' if k > 1 else ''} from A to {LABELS[len(candidates) - 1]}."
     )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": context + "\n" + request}]
 
@@ -106,7 +114,7 @@ def choice_schema(n_candidates: int, k: int) -> dict:
         "properties": {
             "choices": {
                 "type": "array",
-                "items": {"type": "integer", "minimum": 0, "maximum": n_candidates - 1},
+                "items": {"type": "string", "enum": list(LABELS[:n_candidates])},
                 "minItems": k,
                 "maxItems": k,
             }
@@ -116,13 +124,23 @@ def choice_schema(n_candidates: int, k: int) -> dict:
 
 
 def choice_grammar(n_candidates: int, k: int) -> str:
-    index = " | ".join(json.dumps(str(i)) for i in range(n_candidates))
-    items = ' "," '.join(["index"] * k)
-    return f'%llguidance {{}}\nstart: "{{\\"choices\\":[" {items} "]}}"\nindex: {index}\n'
+    """The answer's grammar, spaced as models write JSON (``{"choices": ["B"]}``): forcing
+    ``{"choices":[`` made the 0.5B model take a token it gives 0.05% (``":[`` for ``":`` + `` [``).
+
+    Example:
+        >>> print(choice_grammar(3, 2))
+        %llguidance {}
+        start: "{\\"choices\\": [" label ", " label "]}"
+        label: "\\"A\\"" | "\\"B\\"" | "\\"C\\""
+        <BLANKLINE>
+    """
+    label = " | ".join(json.dumps(json.dumps(letter)) for letter in LABELS[:n_candidates])
+    items = ' ", " '.join(["label"] * k)
+    return f'%llguidance {{}}\nstart: "{{\\"choices\\": [" {items} "]}}"\nlabel: {label}\n'
 
 
 def parse_choices(text: str, n_candidates: int, k: int) -> tuple[list[int], list[str]]:
-    """Valid, distinct candidate indices from an answer (at most ``k``), and what was wrong."""
+    """Valid, distinct candidate indices from an answer's letters (at most ``k``), and what was wrong."""
     problems: list[str] = []
     raw: list[Any] = []
     try:
@@ -133,20 +151,14 @@ def parse_choices(text: str, n_candidates: int, k: int) -> tuple[list[int], list
         raw = found[0].get("choices", []) if found and isinstance(found[0], dict) else []
         if error:
             problems.append(error)
+    labels = LABELS[:n_candidates]
     picked: list[int] = []
     for item in raw if isinstance(raw, list) else []:
-        if isinstance(item, bool) or not isinstance(item, (int, float, str)):
-            problems.append(f"{item!r} is not a candidate number")
-            continue
-        try:
-            index = int(float(item))
-        except ValueError:
-            problems.append(f"{item!r} is not a candidate number")
-            continue
-        if not 0 <= index < n_candidates:
-            problems.append(f"index {index} is not a candidate (0..{n_candidates - 1})")
-        elif index in picked:
-            problems.append(f"index {index} repeated")
+        letter = item.strip().upper() if isinstance(item, str) else None
+        if not letter or len(letter) != 1 or letter not in labels:
+            problems.append(f"{json.dumps(item)} is not a candidate ({labels[0]}..{labels[-1]})")
+        elif labels.index(letter) in picked:
+            problems.append(f"{json.dumps(item)} repeated")
         elif len(picked) < k:
-            picked.append(index)
+            picked.append(labels.index(letter))
     return picked, problems

@@ -15,7 +15,7 @@ Example:
     >>> from llm_search.proposer import LLMProposer
     >>> from llm_search.space import SearchSpace
     >>> space = SearchSpace.from_tune({"x": tune.uniform(0, 1)})
-    >>> backend = ScriptedBackend(['{"choices": [3]}'])
+    >>> backend = ScriptedBackend(['{"choices": ["D"]}'])
     >>> ranker = RankingProposer(LLMProposer(backend), RankConfig(candidates=5))
     >>> [p.source.value for p in ranker.propose(space, History("loss", "min"), 1, seed=0)]
     ['llm']

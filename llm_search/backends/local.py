@@ -160,6 +160,13 @@ class LocalBackend(Backend):
         self.model = model_display_name(model)
         self.name = f"local:{self.model}"
 
+    def chat_raw(self, request: dict[str, Any]) -> dict[str, Any]:
+        """llama.cpp's answer to an OpenAI-style chat request, as it comes: for measurements that need
+        what a :class:`Completion` does not carry (``"logprobs": True, "top_logprobs": 20``)."""
+        server, generation_lock = _load_server(resolve_model_path(self.model_spec), self.n_ctx, self.n_threads)
+        with generation_lock:
+            return server.handle_chat_completions(request)
+
     def complete(self, messages: Sequence[Message], *, schema: dict | None = None, **options: Any) -> Completion:
         server, generation_lock = _load_server(resolve_model_path(self.model_spec), self.n_ctx, self.n_threads)
         request: dict[str, Any] = {

@@ -180,3 +180,29 @@ def test_earlier_results_seed_the_llm(ray_session, storage):
     assert {r.source for r in history.records.values()} == {"external"}
     best = min(r.metrics["loss"] for r in grid)
     assert history.best(1)[0].objective <= best
+
+
+def test_rank_strategy_in_a_tune_run_with_the_embedded_model(ray_session, storage):
+    # The model answers candidate letters under the grammar; a pick is a candidate, not a trial number.
+    searcher = LLMSearcher(backend="local", strategy="rank", seed=2, task="Toy quadratic: find the learning rate")
+    analysis = tune.run(
+        quadratic_trainable,
+        config=SPACE,
+        search_alg=searcher,
+        metric="loss",
+        mode="min",
+        num_samples=6,
+        max_concurrent_trials=1,
+        storage_path=storage,
+        name="rank",
+        verbose=0,
+    )
+    assert len(analysis.trials) == 6 and all(t.status == "TERMINATED" for t in analysis.trials)
+    records = [r for r in read_exchanges(os.path.join(storage, "rank", "llm_exchanges.jsonl")) if "picked" in r]
+    assert records and searcher.stats["proposed_by_llm"] >= 1
+    for record in records:
+        letters = json.loads(record["answer"])["choices"]
+        assert record["rejections"] == [] and len(letters) == record["n_wanted"]
+        assert record["picked"] == ["ABCDEFGHIJKLMNOPQRSTUVWXYZ".index(letter) for letter in letters]
+    configs = [json.dumps(t.config, sort_keys=True) for t in analysis.trials]
+    assert len(set(configs)) == 6  # untried candidates only

@@ -11,7 +11,7 @@ import pytest
 from ray import tune
 
 from llm_search.backends import PermanentBackendError, ScriptedBackend
-from llm_search.choices import parse_choices
+from llm_search.choices import LABELS, parse_choices
 from llm_search.credit import proposer_credit
 from llm_search.history import History
 from llm_search.hybrid import HybridConfig, HybridProposer
@@ -30,7 +30,7 @@ def generating_llm(messages, options):
 
 def judging_llm(messages, options):
     k = int(messages[-1]["content"].split("holding ")[1].split()[0])
-    return json.dumps({"choices": list(range(k))[::-1]})
+    return json.dumps({"choices": list(LABELS[:k])[::-1]})
 
 
 def run(proposer: HybridProposer, rounds: int, n: int = 1) -> tuple[History, Counter]:
@@ -146,7 +146,7 @@ def test_judge_mode_picks_among_optimizer_candidates():
     assert sources == Counter({"llm": 8})
     prompt = backend.history[0]["messages"][-1]["content"]
     assert "Candidates, untried (6 configurations)" in prompt and "holding 2 distinct" in prompt
-    assert backend.history[0]["options"]["grammar"].count(" index") == 2
+    assert backend.history[0]["options"]["grammar"].count(" label") == 2
     optimizer = proposer.optimizer(SPACE)
     optimizer.sync(history)
     states = Counter(t.state.name for t in optimizer.trials)
@@ -155,7 +155,7 @@ def test_judge_mode_picks_among_optimizer_candidates():
 
 def test_judge_mode_fill_ins_are_the_optimizers_proposals():
     def one_valid_pick(messages, options):
-        return json.dumps({"choices": [1, 1]})  # 2 wanted: one pick, one repeat (invalid)
+        return json.dumps({"choices": ["B", "B"]})  # 2 wanted: one pick, one repeat (invalid)
 
     proposer = HybridProposer(
         LLMProposer(ScriptedBackend(default=one_valid_pick)),
@@ -200,9 +200,14 @@ def test_cmaes_refuses_categorical_spaces():
 
 
 def test_parse_choices():
-    assert parse_choices('{"choices": [1, 0]}', 3, 2) == ([1, 0], [])
+    assert parse_choices('{"choices": ["B", "A"]}', 3, 2) == ([1, 0], [])
     assert parse_choices("nonsense", 3, 2)[0] == []
-    assert parse_choices('{"choices": ["2", true, null]}', 3, 2)[0] == [2]
+    assert parse_choices('{"choices": ["c", true, null]}', 3, 2)[0] == [2]
+    # Numbers are not candidates: the prompt's trial numbers (#16) are what a model wrote as them.
+    assert parse_choices('{"choices": [1, "16"]}', 3, 2) == (
+        [],
+        ["1 is not a candidate (A..C)", '"16" is not a candidate (A..C)'],
+    )
 
 
 def test_llm_waits_for_results_before_proposing():

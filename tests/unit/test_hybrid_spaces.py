@@ -12,6 +12,7 @@ from ray import tune
 
 from llm_search import LLMSearcher
 from llm_search.backends import ScriptedBackend
+from llm_search.choices import LABELS
 from llm_search.history import History
 from llm_search.hybrid import HybridConfig, HybridProposer
 from llm_search.optimizers import OptunaOptimizer
@@ -34,7 +35,7 @@ def llm_answer(messages, options) -> str:
     content = messages[-1]["content"]
     if '{"choices"' in content:
         k = int(content.split("holding ")[1].split()[0])
-        return json.dumps({"choices": list(range(k))[::-1]})
+        return json.dumps({"choices": list(LABELS[:k])[::-1]})
     n = int(content.split("exactly ")[1].split()[0])
     rng = np.random.default_rng(options["seed"])
     configs = [{name: json_label(value) for name, value in SPACE.sample(rng).items()} for _ in range(n)]

@@ -9,6 +9,7 @@ from collections import Counter, deque
 from ray import tune
 
 from llm_search.backends import ScriptedBackend
+from llm_search.choices import LABELS
 from llm_search.history import History
 from llm_search.hybrid import HybridConfig, HybridProposer
 from llm_search.optimizers import OptunaOptimizer
@@ -93,7 +94,7 @@ def test_tickets_are_unique_across_optimizers_and_a_stale_ticket_is_ignored():
 def test_judge_mode_picks_keep_their_tickets():
     def judge(messages, options):
         k = int(messages[-1]["content"].split("holding ")[1].split()[0])
-        return json.dumps({"choices": list(range(k))[::-1]})
+        return json.dumps({"choices": list(LABELS[:k])[::-1]})
 
     proposer = HybridProposer(
         LLMProposer(ScriptedBackend(default=judge)),

@@ -16,6 +16,7 @@ from ray.tune.search import Searcher
 
 from llm_search import LLMSearcher
 from llm_search.backends import ScriptedBackend
+from llm_search.choices import LABELS
 from llm_search.exchange_log import read_exchanges
 
 SPACE = {
@@ -29,7 +30,7 @@ def llm_answer(messages, options) -> str:
     """A well-behaved LLM: as many distinct valid configs (or candidate picks) as asked for."""
     if '{"choices"' in messages[-1]["content"]:
         k = int(messages[-1]["content"].split("holding ")[1].split()[0])
-        return json.dumps({"choices": list(range(k))})
+        return json.dumps({"choices": list(LABELS[:k])})
     n = int(messages[-1]["content"].split("exactly ")[1].split()[0])
     seed = options.get("seed", 0)
     return json.dumps(
