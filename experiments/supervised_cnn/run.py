@@ -331,9 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from benchmarks.execute import ensure_ray
     from benchmarks.results import git_sha
+    from benchmarks.suites import parse_seeds
 
     git_sha()  # the commit the run starts at, cached for the report written at its end
-    from benchmarks.suites import parse_seeds
 
     ensure_ray(os.cpu_count() or 2, args.address)
     settings = {**DEFAULTS, **(SMOKE if args.smoke else {})}

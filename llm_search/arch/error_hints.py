@@ -39,8 +39,8 @@ from llm_search.arch.shape_edits import (
     pooling_edits,
     shared_layers,
     shortcut_edits,
-    width_edits,
 )
+from llm_search.arch.width_edits import width_edits
 
 _LINEAR = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
 _CONV = re.compile(r"expected input\[([\d, ]+)\] to have (\d+) channels, but got (\d+) channels")

@@ -110,7 +110,7 @@ def shared_layers(source: str | None, kinds: tuple[str, ...]) -> list[str]:
         for node in ast.walk(tree)
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and _name(node.value) in kinds
         for target in node.targets
-        if isinstance(target, ast.Attribute) and getattr(target.value, "id", "") == "self"
+        if isinstance(target, ast.Attribute) and _is_self(target.value)
     }
     uses = [
         node.attr
@@ -118,7 +118,7 @@ def shared_layers(source: str | None, kinds: tuple[str, ...]) -> list[str]:
         if isinstance(node, ast.Attribute)
         and isinstance(node.ctx, ast.Load)
         and node.attr in layers
-        and getattr(node.value, "id", "") == "self"
+        and _is_self(node.value)
     ]
     return sorted(name for name in layers if uses.count(name) > 1)
 
@@ -195,16 +195,18 @@ def missing_flatten_edits(source: str | None, error: str) -> tuple[list[Edit], b
     if len(linear.args) != 2:
         return [], False
     tensor = ast.get_source_segment(source, call.args[0])
-    keywords = "".join(f", {ast.get_source_segment(source, keyword)}" for keyword in linear.keywords)
     edits = [
-        Edit(
-            linear.lineno,
-            ast.get_source_segment(source, linear) or "",
-            f"nn.LazyLinear({ast.get_source_segment(source, linear.args[1])}{keywords})",
-        ),
+        _lazy_linear(source, linear),
         Edit(call.lineno, ast.get_source_segment(source, call) or "", f"self.{name}(torch.flatten({tensor}, 1))"),
     ]
     return sorted(edits, key=lambda edit: edit.line), True
+
+
+def _lazy_linear(source: str, linear: ast.Call) -> Edit:
+    """``nn.Linear(a, b, ...)`` to ``nn.LazyLinear(b, ...)``: the layer infers its input size."""
+    keywords = "".join(f", {ast.get_source_segment(source, keyword)}" for keyword in linear.keywords)
+    lazy = f"nn.LazyLinear({ast.get_source_segment(source, linear.args[1])}{keywords})"
+    return Edit(linear.lineno, ast.get_source_segment(source, linear) or "", lazy)
 
 
 def _reduces(call: ast.Call, owner: ast.ClassDef, modules: set[str]) -> bool:
@@ -337,9 +339,7 @@ def pooling_edits(source: str | None, name: str) -> tuple[list[Edit], bool]:
     pooled = f"torch.flatten(F.adaptive_avg_pool2d({ast.get_source_segment(source, tensor)}, 1), 1)"
     edits = [Edit(flatten.lineno, ast.get_source_segment(source, flatten) or "", pooled)]
     if _name(linear) == "Linear":  # a LazyLinear (a flatten repair's) reads the pooled size already
-        keywords = "".join(f", {ast.get_source_segment(source, keyword)}" for keyword in linear.keywords)
-        lazy = f"nn.LazyLinear({ast.get_source_segment(source, linear.args[1])}{keywords})"
-        edits.append(Edit(linear.lineno, ast.get_source_segment(source, linear) or "", lazy))
+        edits.append(_lazy_linear(source, linear))
     return sorted(edits, key=lambda edit: edit.line), True
 
 
@@ -412,67 +412,3 @@ def _same_class(source: str | None, *lines: int) -> bool:
     tree = ast.parse(source or "")
     owners = {_owner_class(tree, line) for line in lines}
     return len(owners) == 1 and None not in owners
-
-
-# Channel widths a model writes as literals; kernel sizes, strides, paddings and class counts are not
-# among them, so scaling these leaves the rest of the network as it was.
-_WIDTHS = {16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048}
-_NOT_WIDTHS = {"kernel_size", "stride", "padding", "dilation", "p", "eps", "momentum", "num_classes"}
-
-
-def width_edits(source: str | None, params: int, budget: int) -> tuple[list[Edit], bool]:
-    """Every literal channel width divided by the power of two that brings ``params`` (mostly in
-    convolutions, whose parameters grow with in x out channels) under ``budget``: the widths in the
-    calls that build layers and blocks (``nn.Conv2d(64, 128, 3)``, ``BasicBlock(128, 256)``,
-    ``nn.Linear(256 * 7 * 7, 10)``) and in ``<name> = <width>`` (``self.in_planes = 64``).
-    Certain when there is any (at most a factor of 4: a network 16x over budget is a design error);
-    the code writer keeps the edits only if the network then passes with fewer parameters.
-
-    Example:
-        >>> source = "import torch.nn as nn\\nc = nn.Conv2d(128, 256, 3, padding=1)\\n"
-        >>> width_edits(source, params=2_000_000, budget=1_000_000)
-        ([Edit(line=2, old='nn.Conv2d(128, 256, 3, padding=1)', new='nn.Conv2d(64, 128, 3, padding=1)')], True)
-    """
-    factor = 2 if params <= 4 * budget else 4
-    if params > 16 * budget:
-        return [], False
-    tree = _parse(source)
-    if tree is None:
-        return [], False
-    edits = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            values = [*node.args, *(k.value for k in node.keywords if k.arg not in _NOT_WIDTHS)]
-            constants = [c for value in values for c in _width_constants(value, factor)]
-        elif isinstance(node, ast.Assign) and all(isinstance(t, (ast.Attribute, ast.Name)) for t in node.targets):
-            constants = _width_constants(node.value, factor) if isinstance(node.value, ast.Constant) else []
-        else:
-            continue
-        if constants:
-            edits.append(_scaled(source, node, constants, factor))
-    return sorted(edits, key=lambda edit: edit.line), bool(edits)
-
-
-def _width_constants(node: ast.AST, factor: int) -> list[ast.Constant]:
-    """The width literals of an argument: itself, or the first factor of a product (``256 * 7 * 7``:
-    the channels of a flattened map; the rest is its height and width)."""
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
-        return _width_constants(node.left, factor)
-    if isinstance(node, ast.Constant) and type(node.value) is int and node.value in _WIDTHS:
-        return [node] if node.value % factor == 0 and node.value // factor >= 8 else []
-    return []
-
-
-def _scaled(source: str, node: ast.AST, constants: list[ast.Constant], factor: int) -> Edit:
-    """The edit of ``node``'s text with each of ``constants`` divided by ``factor``."""
-    lines = source.splitlines(keepends=True)
-
-    def offset(line: int, col: int) -> int:  # the character offset in ``source`` (col_offset counts UTF-8 bytes)
-        return sum(map(len, lines[: line - 1])) + len(lines[line - 1].encode()[:col].decode(errors="ignore"))
-
-    begin, end = offset(node.lineno, node.col_offset), offset(node.end_lineno or node.lineno, node.end_col_offset or 0)
-    new = source[begin:end]
-    for constant in sorted(constants, key=lambda c: (c.lineno, c.col_offset), reverse=True):
-        at = offset(constant.lineno, constant.col_offset) - begin
-        new = new[:at] + str(constant.value // factor) + new[at + len(repr(constant.value)) :]
-    return Edit(node.lineno, source[begin:end], new)

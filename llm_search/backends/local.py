@@ -160,15 +160,19 @@ class LocalBackend(Backend):
         self.model = model_display_name(model)
         self.name = f"local:{self.model}"
 
+    def _server(self) -> tuple[Any, threading.Lock]:
+        """The loaded model's server and its one generation slot (loaded on first use)."""
+        return _load_server(resolve_model_path(self.model_spec), self.n_ctx, self.n_threads)
+
     def chat_raw(self, request: dict[str, Any]) -> dict[str, Any]:
         """llama.cpp's answer to an OpenAI-style chat request, as it comes: for measurements that need
         what a :class:`Completion` does not carry (``"logprobs": True, "top_logprobs": 20``)."""
-        server, generation_lock = _load_server(resolve_model_path(self.model_spec), self.n_ctx, self.n_threads)
+        server, generation_lock = self._server()
         with generation_lock:
             return server.handle_chat_completions(request)
 
     def complete(self, messages: Sequence[Message], *, schema: dict | None = None, **options: Any) -> Completion:
-        server, generation_lock = _load_server(resolve_model_path(self.model_spec), self.n_ctx, self.n_threads)
+        server, generation_lock = self._server()
         request: dict[str, Any] = {
             "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
             "max_tokens": int(options.get("max_tokens", 512)),
