@@ -1,17 +1,20 @@
 r"""Mechanical repairs of the slips small models make in every answer, applied before the checks.
 
-A fixer round costs the embedded 1.5B model one to four minutes on two cores. Six slips need no
+A fixer round costs the embedded 1.5B model one to four minutes on two cores. Seven slips need no
 model to fix, and each repair changes only code the checks would refuse or that could not run, so
 what reaches the sandbox is still checked as usual (in this order; the name repairs live in
 ``name_repairs``):
 
-- a usage example after the last definition (``model = Net(1, 10)``, ``print(model)``): dropped;
+- a usage example after the last definition (``model = Net(1, 10)``, ``print(model)``): dropped,
+  from the statement where it breaks to the end if it does not parse;
 - a star import of an allowed module (``from typing import *``): replaced by the names the code
   reads from it, or dropped if it reads none;
 - ``nn.LazyLinear(in_features, out_features)``, written like ``nn.Linear`` (the second argument of
   ``LazyLinear`` is ``bias``, so the layer had ``in_features`` outputs): the first argument goes;
 - a name looked up on the wrong one of ``torch``, ``nn``, ``F`` (``nn.relu``, ``torch.ReLU``,
   ``F.Dropout``): taken from the one that has it (``F.relu``, ``nn.ReLU``, ``nn.Dropout``);
+- an import nothing reads that could not work anyway (``import torch.optim``, refused;
+  ``from torch.nn.init import he_init``, no such name): dropped;
 - conventional imports left out (a fixer that answers with the class alone): ``torch``, ``nn``,
   ``F``, ``init`` and ``math`` used but never defined get their usual import line;
 - the model's constructor missing an argument the trainable passes (``__init__(self, num_classes)``
@@ -54,7 +57,12 @@ from llm_search.arch.code_checks import (
     _dotted,
 )
 from llm_search.arch.error_hints import diagnose
-from llm_search.arch.name_repairs import add_missing_imports, fix_misplaced_names, replace_star_imports
+from llm_search.arch.name_repairs import (
+    add_missing_imports,
+    drop_unusable_imports,
+    fix_misplaced_names,
+    replace_star_imports,
+)
 from llm_search.arch.shape_edits import Edit
 
 
@@ -70,6 +78,8 @@ def repair_model_source(source: str, required_args: Sequence[str] = DEFAULT_ARGS
     notes += lazy
     source, moved = fix_misplaced_names(source)
     notes += moved
+    source, unusable = drop_unusable_imports(source)
+    notes += unusable
     source, imports = add_missing_imports(source)
     notes += [f"added {line}" for line in imports]
     source, args = add_constructor_args(source, required_args)
@@ -129,9 +139,12 @@ def drop_trailing_usage(source: str, required_args: Sequence[str] = DEFAULT_ARGS
         >>> drop_trailing_usage(code)
         ('import torch.nn as nn\nclass Net(nn.Module):\n    pass\n', [4, 5])
     """
-    tree = _parse(source)
+    tree, broken = _parse(source), []
     if tree is None:
-        return source, []
+        if (cut := cut_broken_usage(source)) is None:
+            return source, []
+        source, broken = cut[0], [cut[1]]
+        tree = ast.parse(source)
     definitions = [i for i, node in enumerate(tree.body) if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
     if not definitions:
         return source, []
@@ -146,11 +159,42 @@ def drop_trailing_usage(source: str, required_args: Sequence[str] = DEFAULT_ARGS
     if len(models) == 1:
         trailing += _demo_classes(tree, [tree.body[i] for i in modules if i > start], trailing)
     if not trailing:
-        return source, []
+        return source, broken
     lines = source.splitlines(keepends=True)
     drop = {n for node in trailing for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
     kept = "".join(line for number, line in enumerate(lines, start=1) if number not in drop)
-    return kept, sorted(node.lineno for node in trailing)
+    return kept, sorted(node.lineno for node in trailing) + broken
+
+
+def cut_broken_usage(source: str) -> tuple[str, int] | None:
+    r"""A syntax error in the usage example after the classes (`` criterion = ...`` indented by one
+    space, seen at daae964): the source without the top-level statement where the error is and all
+    after it, and that statement's first line; None if the error is in or before a definition, a
+    definition follows it, or the rest still does not parse.
+
+    Example:
+        >>> code = "class Net:\n    pass\nmodel = Net()\n criterion = 1\n"
+        >>> cut_broken_usage(code)
+        ('class Net:\n    pass\n', 3)
+    """
+    try:
+        ast.parse(source)
+        return None
+    except SyntaxError as error:
+        line = error.lineno or 0
+    lines = source.splitlines(keepends=True)
+    top_level = [i for i, text in enumerate(lines[:line], start=1) if text[:1].strip() and text[0] != "#"]
+    if not top_level:
+        return None
+    start = top_level[-1]
+    definition = ("class ", "def ", "async ", "@", "import ", "from ")
+    before, after = lines[: start - 1], lines[start - 1 :]
+    if after[0].startswith(definition) or any(text.startswith(definition) for text in after):
+        return None
+    if not any(text.startswith("class ") for text in before):
+        return None
+    kept = "".join(before)
+    return (kept, start) if _parse(kept) is not None else None
 
 
 def _demo_classes(tree: ast.Module, later: list[ast.ClassDef], dropped: list[ast.stmt]) -> list[ast.ClassDef]:

@@ -30,6 +30,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from llm_search.arch.layer_swaps import (
+    LAYER_NORM_ON_MAP,
+    POOL_STRIDE_TWICE,
+    computed_linear_edits,
+    layer_norm_edits,
+    pool_kernel_edits,
+)
 from llm_search.arch.shape_edits import (
     Edit,
     flatten_edits,
@@ -100,7 +107,8 @@ def diagnose(error: str, source: str | None = None) -> Diagnosis | None:
             f"Hint: an nn.Linear layer has in_features={expected} but receives {got} features per example: "
             f"set in_features={got} (or use nn.LazyLinear({out}))."
         )
-        return Diagnosis(text, *layer_edits(source, error, ("Linear",), expected, got))
+        edits, certain = layer_edits(source, error, ("Linear",), expected, got)
+        return Diagnosis(text, *((edits, certain) if edits else computed_linear_edits(source, error)))
     if match := _CONV.search(error):
         expected, got = int(match.group(2)), int(match.group(3))
         text = (
@@ -158,6 +166,20 @@ def diagnose(error: str, source: str | None = None) -> Diagnosis | None:
             "nn.Conv2d(in_channels, out_channels, 1) to change the width (the pointwise half)."
         )
         return Diagnosis(text, *groups_edits(source, error))
+    if match := LAYER_NORM_ON_MAP.search(error):
+        text = (
+            f"Hint: nn.LayerNorm({match.group(1)}) normalizes the last dimension, but it gets a feature map "
+            f"(batch, {match.group(2)}, height, width): use nn.GroupNorm(1, {match.group(2)}), the layer norm of a "
+            "map, or nn.BatchNorm2d, or flatten the map before the LayerNorm."
+        )
+        return Diagnosis(text, *layer_norm_edits(source, error))
+    if match := POOL_STRIDE_TWICE.search(error):
+        text = (
+            f"Hint: {match.group(1)}(input, kernel_size, stride, padding): a kernel of two sizes is one tuple, "
+            f"{match.group(1)}(x, (h, w), stride=s); the third positional argument is the stride. For global "
+            "pooling use F.adaptive_avg_pool2d(x, 1)."
+        )
+        return Diagnosis(text, *pool_kernel_edits(source, error))
     if match := _CONV_RANK.search(error):
         return Diagnosis(
             f"Hint: conv2d got a {len(match.group(1).split(','))}-D input of size [{match.group(1)}]; the model's "

@@ -16,7 +16,7 @@ import ast
 import importlib
 from collections.abc import Sequence
 
-from llm_search.arch.code_checks import ALLOWED_MODULES
+from llm_search.arch.code_checks import ALLOWED_MODULES, _dotted
 from llm_search.arch.shape_edits import Edit
 
 # Names models use without importing them, and the import line each conventionally comes from.
@@ -69,6 +69,77 @@ def replace_star_imports(source: str) -> tuple[str, list[str]]:
         lines[node.lineno - 1 : node.end_lineno] = [f"{indent}{new}\n"] if new else []
         notes.insert(0, f"replaced `{old}` with `{new}`" if new else f"dropped `{old}` (no name from it is used)")
     return "".join(lines), notes
+
+
+def drop_unusable_imports(source: str) -> tuple[str, list[str]]:
+    r"""Drop the module-level imports that nothing reads and that could not work anyway: a module the
+    check refuses (``import torch.optim``, left over from a training example), or a name an allowed
+    module lacks (``from torch.nn.init import he_init``, ``from numbers import Integer``: an
+    ImportError in the dry run). Seen in the 1.5B model's answers at daae964, each costing a fixer
+    round. An import something reads stays, for the check to refuse or the dry run to fail.
+
+    Returns:
+        The source, and a note per import dropped.
+
+    Example:
+        >>> code = "import torch\nimport torch.optim as optim\nfrom numbers import Integer\nx = torch.ones(1)\n"
+        >>> fixed, notes = drop_unusable_imports(code)
+        >>> print(fixed, end="")
+        import torch
+        x = torch.ones(1)
+        >>> print("\n".join(notes))
+        dropped `import torch.optim as optim` (not allowed, and nothing uses it)
+        dropped `from numbers import Integer` (numbers has no Integer, and nothing uses it)
+    """
+    tree = _parse(source)
+    if tree is None:
+        return source, []
+    read_names, read_chains = _reads(tree)
+    dropped: list[tuple[ast.stmt, str]] = []
+    for node in tree.body:
+        if isinstance(node, ast.Import) and all(_unread(alias, read_names, read_chains) for alias in node.names):
+            refused = [alias.name for alias in node.names if alias.name not in ALLOWED_MODULES]
+            if refused:
+                dropped.append((node, "not allowed, and nothing uses it"))
+        elif isinstance(node, ast.ImportFrom) and not any(
+            (a.asname or a.name) in read_names or a.name == "*"
+            for a in node.names  # a star binds unknown names
+        ):
+            module = node.module or ""
+            if node.level or module not in ALLOWED_MODULES:
+                dropped.append((node, "not allowed, and nothing uses it"))
+            elif missing := [a.name for a in node.names if not hasattr(_module(module), a.name)]:
+                dropped.append((node, f"{module} has no {', '.join(missing)}, and nothing uses it"))
+    if not dropped:
+        return source, []
+    lines = source.splitlines(keepends=True)
+    notes = []
+    for node, why in reversed(dropped):  # from the bottom up, so earlier line numbers stay valid
+        notes.insert(0, f"dropped `{ast.get_source_segment(source, node)}` ({why})")
+        del lines[node.lineno - 1 : node.end_lineno]
+    return "".join(lines), notes
+
+
+def _reads(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """The names the code reads, and the dotted chains it reads (``torch.optim.SGD``, ``torch.optim``)."""
+    names, chains = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            chain = _dotted(node)
+            while chain:
+                chains.add(chain)
+                chain = chain.rpartition(".")[0]
+    return names, chains
+
+
+def _unread(alias: ast.alias, names: set[str], chains: set[str]) -> bool:
+    """``import a.b as c``: nothing reads ``c``; ``import a.b``: nothing reads ``a.b`` (``a`` alone may be
+    bound by another import)."""
+    if alias.asname:
+        return alias.asname not in names
+    return alias.name not in (chains | names)
 
 
 # The conventional names of the three modules whose contents small models mix up.

@@ -32,9 +32,32 @@ def test_names_the_code_defines_itself_get_no_import():
 
 
 def test_hostile_code_is_not_made_acceptable():
-    hostile = "import os\n" + MODEL
+    hostile = "import os\n" + MODEL.replace("return self.fc(", "os.getcwd()\n        return self.fc(")
     fixed, _ = repair_model_source(hostile)
     assert any("import of 'os' is not allowed" in p for p in check_model_source(fixed).problems)
+
+
+def test_imports_nothing_reads_that_could_not_work_are_dropped():
+    """From the 1.5B model's answers at daae964: a training example's optimizer import, and names
+    that do not exist (an ImportError in the dry run)."""
+    imports = "import torch.optim\nimport torch.nn as nn\nfrom torch.nn.init import he_init\nimport torch\n"
+    fixed, notes = repair_model_source(imports + MODEL.replace("num_classes):", "num_classes, in_channels):"))
+    assert check_model_source(fixed).ok, check_model_source(fixed).problems
+    assert fixed.startswith("import torch.nn as nn\nimport torch\nclass Net")
+    assert notes == [
+        "dropped `import torch.optim` (not allowed, and nothing uses it)",
+        "dropped `from torch.nn.init import he_init` (torch.nn.init has no he_init, and nothing uses it)",
+    ]
+
+
+def test_imports_the_code_reads_stay_for_the_check_or_the_dry_run():
+    used = "import torch.optim\nfrom torch.nn.init import he_init\n" + MODEL.replace(
+        "return self.fc(",
+        "he_init(self.fc.weight)\n        torch.optim.SGD(self.parameters())\n        return self.fc(",
+    )
+    fixed, notes = repair_model_source(used)
+    assert "import torch.optim\nfrom torch.nn.init import he_init\n" in fixed
+    assert not any(note.startswith("dropped") for note in notes)
 
 
 def test_constructors_already_right_or_not_plain_are_left_alone():
@@ -141,3 +164,19 @@ def test_names_the_module_has_or_that_are_bound_to_something_else_stay():
     assert repair_model_source(code)[0] == code
     private = "import torch\ny = torch._no_such_name\n"
     assert repair_model_source(private)[0] == private
+
+
+def test_a_usage_example_that_does_not_parse_goes_from_where_it_breaks():
+    """daae964: `` criterion = nn.CrossEntropyLoss()`` indented by one space after ``model = Net()``."""
+    broken = MODEL + "\nmodel = Net(10)\n criterion = nn.CrossEntropyLoss()\nfor step in range(3):\n    model(x)\n"
+    fixed, notes = repair_model_source(broken)
+    assert check_model_source(fixed).ok, check_model_source(fixed).problems
+    assert "model = Net" not in fixed and "criterion" not in fixed
+    assert notes[0] == f"dropped usage code at line(s) {MODEL.count(chr(10)) + 2}"
+
+
+def test_a_syntax_error_in_the_model_or_before_a_definition_is_left_to_the_fixer():
+    in_the_model = MODEL.replace("super().__init__()", " super().__init__()")
+    assert repair_model_source(in_the_model)[0] == in_the_model
+    before_a_class = "model = Net(10)\n criterion = 1\n" + MODEL
+    assert repair_model_source(before_a_class)[0] == before_a_class

@@ -38,7 +38,9 @@ WRONG_FLATTEN = CNN.replace("FLAT", "8 * 28 * 28")  # forgot the pooling
 WRONG_CLASSES = CNN.replace("FLAT", "8 * 14 * 14").replace(
     "nn.Linear(8 * 14 * 14, num_classes)", "nn.Linear(8 * 14 * 14, 5)"
 )
-IMPORTS_OS = "import os\n" + WORKING
+IMPORTS_OS = "import os\n" + WORKING.replace(
+    "return self.fc(", "os.getcwd()\n        return self.fc("
+)  # used: not dropped
 
 
 def fenced(source: str) -> str:
@@ -424,3 +426,42 @@ def test_a_network_over_budget_in_its_convolutions_passes_with_half_the_widths(t
         "`nn.Linear(128, num_classes)` with `nn.Linear(64, num_classes)`",
     ]
     assert result.attempts[0].report.params < TASK.max_params
+
+
+# Three dry-run failures of the 1.5B model at daae964 that no fixer round mended (llm_search/arch/layer_swaps.py).
+LAYER_NORM_ON_THE_MAP = WORKING.replace("self.bn = nn.BatchNorm2d(8)", "self.norm = nn.LayerNorm(8)").replace(
+    "F.relu(self.bn(self.conv(x)))", "F.relu(self.norm(self.conv(x)))"
+)
+COMPUTED_IN_FEATURES = WORKING.replace(
+    "nn.Linear(8 * 14 * 14, num_classes)", "nn.Linear(4 * 4 * in_channels, num_classes)"
+)
+KERNEL_AS_TWO_ARGUMENTS = WORKING.replace(
+    "x = F.max_pool2d(F.relu(self.bn(self.conv(x))), 2)",
+    "x = F.relu(self.bn(self.conv(x)))\n"
+    "        x = F.avg_pool2d(x, x.size(-2), x.size(-1), stride=x.size(-2), padding=0)",
+).replace("nn.Linear(8 * 14 * 14, num_classes)", "nn.Linear(8, num_classes)")
+
+
+@pytest.mark.parametrize(
+    ("source", "repairs"),
+    [
+        (LAYER_NORM_ON_THE_MAP, ["line 10: replace `nn.LayerNorm(8)` with `nn.GroupNorm(1, 8)`"]),
+        (
+            COMPUTED_IN_FEATURES,
+            ["line 11: replace `nn.Linear(4 * 4 * in_channels, num_classes)` with `nn.LazyLinear(num_classes)`"],
+        ),
+        (
+            KERNEL_AS_TWO_ARGUMENTS,
+            [
+                "line 15: replace `F.avg_pool2d(x, x.size(-2), x.size(-1), stride=x.size(-2), padding=0)` with "
+                "`F.avg_pool2d(x, (x.size(-2), x.size(-1)), stride=x.size(-2), padding=0)`"
+            ],
+        ),
+    ],
+    ids=["layer-norm-on-a-map", "computed-in-features", "pool-kernel-as-two-arguments"],
+)
+def test_a_layer_the_failing_line_calls_is_swapped_for_the_one_the_code_meant(tmp_path, source, repairs):
+    writer, _, _ = make_writer(tmp_path, [fenced(source)], max_fix_rounds=0)
+    result = writer.write(TASK)
+    assert result.ok, result.attempts[0].report.error
+    assert result.attempts[0].shape_repairs == repairs

@@ -260,3 +260,18 @@ class Net(nn.Module):
     ]
     hopeless = error.replace("5,000,000", "20,000,000")
     assert diagnose(hopeless, source).edits == []
+
+
+def test_a_layer_swap_needs_the_one_layer_the_failing_line_calls():
+    two_norms = (
+        "class Net:\n    def __init__(self):\n        self.a = nn.LayerNorm(8)\n        self.b = nn.LayerNorm(8)\n"
+        "    def forward(self, x):\n        return self.a(self.b(x))\n"
+    )
+    error = (
+        "  line 6, in forward: return self.a(self.b(x))\nRuntimeError: Given normalized_shape=[8], "
+        "expected input with shape [*, 8], but got input of size[4, 8, 5, 5]"
+    )
+    diagnosis = diagnose(error, two_norms)
+    assert "nn.GroupNorm(1, 8)" in diagnosis.text and diagnosis.edits == [] and not diagnosis.certain
+    one_norm = two_norms.replace("self.a(self.b(x))", "self.a(x)")
+    assert diagnose(error.replace("self.a(self.b(x))", "self.a(x)"), one_norm).certain
