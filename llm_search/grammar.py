@@ -16,12 +16,19 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+from typing import Iterable
 
+from llm_search.params import canonical_json
 from llm_search.space import CategoricalParam, FloatParam, IntParam, NormalParam, Param, SearchSpace
 
 MAX_ALTERNATIVES = 250
+# Exclusion keeps the grammar small where it matters: finite grids (tabular benchmarks, NAS cells,
+# categories), where a small model copies tried configs; on wide numeric grids exact repeats are rare.
+MAX_EXCLUDED = 300  # the most recent identities
+MAX_EXCLUDED_OPTIONS = 32  # per parameter; a space with a wider one is not excluded from
 
 
 def _literal(text: str) -> str:
@@ -93,22 +100,120 @@ def number_grid(param: Param, max_points: int = MAX_ALTERNATIVES) -> list[str]:
     raise TypeError(f"not a numeric parameter: {param!r}")
 
 
-def answer_grammar(space: SearchSpace, n_configs: int, max_alternatives: int = MAX_ALTERNATIVES) -> str:
-    """Lark grammar (llguidance dialect) for ``{"configs":[...]}`` with exactly ``n_configs`` configs."""
+def answer_grammar(
+    space: SearchSpace,
+    n_configs: int,
+    max_alternatives: int = MAX_ALTERNATIVES,
+    exclude: Iterable[str] = (),
+) -> str:
+    r"""Lark grammar (llguidance dialect) for ``{"configs":[...]}`` with exactly ``n_configs`` configs.
+
+    ``exclude``: ``space.key`` identities of configurations the answer must not repeat (the tried and
+    queued ones). The configs then follow a trie of the excluded ones that leaves out exactly their
+    paths, so a model that would copy a tried config writes the nearest untried one instead of
+    wasting its call (the 0.5B model repeated a tried NAS-Bench-201 cell in 38 of 50 calls).
+    Identities the grammar could not produce anyway are ignored; if every config is excluded, none is.
+    Two configs of one answer may still be equal (the parser drops the repeat).
+
+    Example:
+        >>> space = SearchSpace([CategoricalParam("a", ("x", "y")), CategoricalParam("b", ("x", "y"))])
+        >>> print(*answer_grammar(space, 1, exclude=[space.key({"a": "x", "b": "y"})]).splitlines()[2:6], sep="\n")
+        config: "{\"a\":" g1 free1 | "{\"a\":" "\"x\"" t1
+        t1: ",\"b\":" g2 free2
+        g1: "\"y\""
+        g2: "\"x\""
+    """
     if n_configs < 1:
         raise ValueError("n_configs must be at least 1")
-    rules = []
-    fields = []
+    fields, options = [], []
     for index, param in enumerate(space.params):
-        rule = f"p{index}"
-        if isinstance(param, CategoricalParam):
-            options = [json.dumps(label, separators=(",", ":")) for label in param.labels]
-        else:
-            options = number_grid(param, max_alternatives)
-        rules.append(f"{rule}: " + " | ".join(_literal(o) for o in dict.fromkeys(options)))
         separator = "{" if index == 0 else ","
-        fields.append(f"{_literal(separator + json.dumps(param.name) + ':')} {rule}")
-    config_rule = "config: " + " ".join(fields) + ' "}"' if fields else 'config: "{}"'
+        fields.append(_literal(separator + json.dumps(param.name) + ":"))
+        options.append(_options(param, max_alternatives))
+    rules = [f"p{i}: " + " | ".join(_literal(o) for o in dict.fromkeys(opts)) for i, opts in enumerate(options)]
+    narrow = all(len(opts) <= MAX_EXCLUDED_OPTIONS for opts in options)
+    excluded = _excluded_paths(space, options, exclude) if narrow else set()
+    trie = _Trie(fields, options).rules(excluded) if excluded else None
+    if trie:
+        config_rule, rules = "config: " + trie[0], [*trie[1:], *rules]
+    else:
+        body = " ".join(f"{field} p{i}" for i, field in enumerate(fields))
+        config_rule = "config: " + body + ' "}"' if fields else 'config: "{}"'
     configs = ' "," '.join(["config"] * n_configs)
     start = "start: " + _literal('{"configs":[') + f" {configs} " + _literal("]}")
     return "\n".join(["%llguidance {}", start, config_rule, *rules]) + "\n"
+
+
+def _options(param: Param, max_alternatives: int) -> list[str]:
+    """The literals the grammar admits for ``param``, in order, without repeats."""
+    if isinstance(param, CategoricalParam):
+        return list(dict.fromkeys(json.dumps(label, separators=(",", ":")) for label in param.labels))
+    return list(dict.fromkeys(number_grid(param, max_alternatives)))
+
+
+def _excluded_paths(space: SearchSpace, options: list[list[str]], exclude: Iterable[str]) -> set[tuple[int, ...]]:
+    """The option indices of each excluded identity the grammar can write (several where several
+    literals share a key cell), capped at ``MAX_EXCLUDED`` identities."""
+    cells = []
+    for param, literals in zip(space.params, options, strict=True):
+        by_key: dict[str, list[int]] = {}
+        for index, literal in enumerate(literals):
+            by_key.setdefault(canonical_json(param.key(_value(param, literal))), []).append(index)
+        cells.append(by_key)
+    paths: set[tuple[int, ...]] = set()
+    for identity in list(exclude)[-MAX_EXCLUDED:]:
+        try:
+            keys = json.loads(identity)
+        except (TypeError, ValueError):
+            continue
+        choices = [cell.get(canonical_json(keys.get(p.name))) for p, cell in zip(space.params, cells, strict=True)]
+        if all(choices):
+            paths.update(itertools.product(*choices))
+    return paths
+
+
+def _value(param: Param, literal: str):
+    """The value a literal stands for (a categorical literal is one of the labels; ``coerce`` maps it)."""
+    if isinstance(param, CategoricalParam):
+        return param.coerce(json.loads(literal))[0]
+    return json.loads(literal)
+
+
+class _Trie:
+    """Rules for the configs that are not one of the excluded paths: ``free<d>`` is any rest from
+    parameter ``d`` on; ``t<n>`` a trie node whose excluded rests differ in their next option;
+    ``g<n>`` the options at a node that no excluded path takes (any rest may follow them)."""
+
+    def __init__(self, fields: list[str], options: list[list[str]]):
+        self.fields, self.options = fields, options
+        self.nodes: list[str] = []
+        self.groups: dict[tuple[str, ...], str] = {}  # options allowed with any rest -> their rule
+
+    def rules(self, paths: set[tuple[int, ...]]) -> list[str] | None:
+        """The config rule's body first, then the rules it names; None if every config is excluded."""
+        root = self._alternatives(0, paths)
+        if root is None:
+            return None
+        depth = len(self.options)
+        free = [f"free{d}: " + f"{self.fields[d]} p{d} free{d + 1}" for d in range(1, depth)]
+        groups = [f"{name}: " + " | ".join(map(_literal, group)) for group, name in self.groups.items()]
+        return [root, *self.nodes, *groups, *free, f'free{depth}: "}}"']
+
+    def _alternatives(self, depth: int, paths: set[tuple[int, ...]]) -> str | None:
+        """The alternatives that continue a config at parameter ``depth`` avoiding ``paths`` (their rests)."""
+        if depth == len(self.options):
+            return None if paths else '"}"'
+        by_option: dict[int, set[tuple[int, ...]]] = {}
+        for path in paths:
+            by_option.setdefault(path[0], set()).add(path[1:])
+        free = [self.options[depth][i] for i in range(len(self.options[depth])) if i not in by_option]
+        field, alternatives = self.fields[depth], []
+        if free:
+            group = self.groups.setdefault(tuple(free), f"g{len(self.groups) + 1}")
+            alternatives.append(f"{field} {group} free{depth + 1}")
+        for option, rests in sorted(by_option.items()):
+            rest = self._alternatives(depth + 1, rests)
+            if rest is not None:
+                self.nodes.append(f"t{len(self.nodes) + 1}: {rest}")
+                alternatives.append(f"{field} {_literal(self.options[depth][option])} t{len(self.nodes)}")
+        return " | ".join(alternatives) or None

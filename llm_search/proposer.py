@@ -277,7 +277,7 @@ class LLMProposer(Proposer):
         completion, record = self._call(
             messages,
             schema=space.json_schema(n),
-            grammar=answer_grammar(space, n),
+            grammar=answer_grammar(space, n, exclude=seen),  # on finite grids, a repeat cannot be written
             max_tokens=_max_tokens(space, n),
             rng=rng,
             attempt=attempt,

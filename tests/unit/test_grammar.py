@@ -83,3 +83,35 @@ def test_answers_the_grammar_admits_are_valid_with_dict_and_list_categories():
         result = parse_answer(_sentence(grammar, rng), space)
         assert not result.rejections and not result.error and not result.repairs, result
         assert len(result.accepted) + result.duplicates == 3
+
+
+def _configs(grammar: str, n: int) -> list[dict]:
+    rng = random.Random(0)
+    return [json.loads(_sentence(grammar, rng))["configs"][0] for _ in range(n)]
+
+
+def test_excluded_configs_cannot_be_written_and_every_other_one_can():
+    space = SearchSpace.from_tune({"a": tune.choice(["x", "y"]), "b": tune.randint(1, 4), "c": tune.choice([0.1, 1])})
+    every = [{"a": a, "b": b, "c": c} for a in ("x", "y") for b in (1, 2, 3) for c in (0.1, 1)]
+    tried = every[::2]
+    grammar = answer_grammar(space, 1, exclude=[space.key(config) for config in tried])
+    written = {space.key(config) for config in _configs(grammar, 400)}
+    assert written == {space.key(config) for config in every[1::2]}
+
+
+def test_a_nas_cell_space_excludes_its_tried_cells():
+    ops = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+    space = SearchSpace.from_tune({f"Op{i}": tune.choice(ops) for i in range(6)})
+    rng = random.Random(1)
+    tried = [{f"Op{i}": rng.choice(ops) for i in range(6)} for _ in range(60)]
+    tried += [{**tried[0], "Op5": op} for op in ops]  # a cell and all its neighbours on the last edge
+    keys = {space.key(config) for config in tried}
+    grammar = answer_grammar(space, 1, exclude=keys)
+    assert not keys & {space.key(config) for config in _configs(grammar, 500)}
+
+
+def test_with_every_config_excluded_or_a_wide_numeric_grid_nothing_is_excluded():
+    small = SearchSpace.from_tune({"a": tune.choice(["x", "y"])})
+    assert answer_grammar(small, 1, exclude=[small.key({"a": "x"}), small.key({"a": "y"})]) == answer_grammar(small, 1)
+    wide = SearchSpace.from_tune({"lr": tune.loguniform(1e-5, 1e-1), "a": tune.choice(["x", "y"])})
+    assert answer_grammar(wide, 1, exclude=[wide.key({"lr": 1e-3, "a": "x"})]) == answer_grammar(wide, 1)

@@ -107,3 +107,20 @@ def test_cost_is_estimated_from_the_backend_name_and_logged(tmp_path):
     free = LLMProposer(ScriptedBackend(default=answer({"lr": 0.01, "opt": "sgd"})))
     free.propose(SPACE, History("loss", "min"), 1, seed=0)
     assert free.stats.cost_usd == 0.0
+
+
+def test_on_a_finite_grid_the_grammar_admits_no_config_already_seen():
+    import random
+
+    from tests.unit.test_grammar import _sentence
+
+    cells = SearchSpace.from_tune({"op": tune.choice(["conv", "pool", "skip"]), "k": tune.choice([1, 3])})
+    seen = {cells.key({"op": op, "k": k}) for op in ("conv", "pool", "skip") for k in (1, 3)} - {
+        cells.key({"op": "skip", "k": 3})
+    }
+    backend = ScriptedBackend([answer({"op": "skip", "k": 3})])
+    proposals = LLMProposer(backend).propose(cells, History("loss", "min"), 1, seed=0, seen=seen)
+    assert [p.config for p in proposals] == [{"op": "skip", "k": 3}]
+    grammar, rng = backend.history[0]["options"]["grammar"], random.Random(0)
+    written = {cells.key(json.loads(_sentence(grammar, rng))["configs"][0]) for _ in range(50)}
+    assert written == {cells.key({"op": "skip", "k": 3})}  # the one config not seen
