@@ -45,6 +45,34 @@ def test_grammar_keeps_every_generated_config_valid():
     assert accepted == 20 and len(distinct) >= 5
 
 
+OPS = ("none", "skip", "conv1x1", "conv3x3")
+
+
+def test_on_a_finite_grid_the_real_model_writes_only_configs_not_yet_tried():
+    """llama.cpp's llguidance reads the exclusion trie; the model, asked to repeat a tried cell, cannot."""
+    cells = SearchSpace.from_tune({f"Op{i}": tune.choice(OPS) for i in range(3)})
+    history = History("acc", "max")
+    tried = [
+        {"Op0": a, "Op1": b, "Op2": "conv3x3"} for a in ("none", "skip", "conv1x1", "conv3x3") for b in ("none", "skip")
+    ]
+    for number, config in enumerate(tried):
+        history.start(str(number), config, "random")
+        history.complete(str(number), {"acc": 90.0 if config["Op0"] == "conv3x3" else 50.0})
+    every = [{"Op0": a, "Op1": b, "Op2": c} for a in OPS for b in OPS for c in OPS]
+    untried = [config for config in every if config["Op0"] == "conv3x3" and config["Op2"] == "none"]
+    seen = {cells.key(config) for config in every} - {cells.key(config) for config in untried}  # tried or queued
+    messages = build_messages(space=cells, history=history, n_configs=1)
+    messages[-1]["content"] += "\nRepeat the best trial exactly."
+    backend = LocalBackend()
+    for seed in range(4):
+        completion = backend.complete(
+            messages, grammar=answer_grammar(cells, 1, exclude=seen), seed=seed, temperature=1.0, max_tokens=80
+        )
+        result = parse_answer(completion.text, cells, seen=seen)
+        assert len(result.accepted) == 1 and result.duplicates == 0 and not result.rejections, completion.text
+        assert result.accepted[0] in untried
+
+
 def test_model_loads_once_per_process_and_backends_pickle_without_it(caplog):
     first, second = LocalBackend(), LocalBackend()
     with caplog.at_level(logging.INFO, logger=local.__name__):
