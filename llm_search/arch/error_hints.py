@@ -36,6 +36,7 @@ from llm_search.arch.layer_swaps import (
     computed_linear_edits,
     layer_norm_edits,
     pool_kernel_edits,
+    shared_norm_edits,
 )
 from llm_search.arch.shape_edits import (
     Edit,
@@ -123,11 +124,14 @@ def diagnose(error: str, source: str | None = None) -> Diagnosis | None:
             f"use num_features={got}, the out_channels of the layer before it."
         )
         kinds = ("BatchNorm2d", "BatchNorm1d")
-        for name in shared_layers(source, kinds):
+        shared = shared_layers(source, kinds)
+        for name in shared:
             text += (
                 f" self.{name} is one layer used in several places: after layers of different widths each use "
                 "needs its own nn.BatchNorm2d of that width (a new one in each nn.Sequential)."
             )
+        if len(shared) == 1 and (separate := shared_norm_edits(source, shared[0], expected))[1]:
+            return Diagnosis(text, *separate)
         return Diagnosis(text, *layer_edits(source, error, kinds, expected, got))
     if _VIEW.search(error) or _BATCH.search(error):
         text = (

@@ -1,6 +1,6 @@
 r"""Edits that swap the layer or call a failing line names for the one the code meant.
 
-Three dry-run failures of the 1.5B coder model at daae964 that no fixer round mended, each with
+Four dry-run failures of the 1.5B coder model at daae964 that no fixer round mended, each with
 one reading:
 
 - ``nn.LayerNorm(C)`` applied to a (batch, C, H, W) map normalizes the last dimension (W), so it
@@ -8,9 +8,12 @@ one reading:
 - ``nn.Linear(4 * 4 * in_channels, n)`` whose computed in_features is wrong: ``nn.LazyLinear(n)``
   (a literal in_features is set to the size it receives by ``shape_edits.layer_edits``);
 - ``F.avg_pool2d(x, h, w, stride=s)``: the kernel's two sizes written as two arguments (the third
-  is the stride, given twice): one tuple, ``F.avg_pool2d(x, (h, w), stride=s)``.
+  is the stride, given twice): one tuple, ``F.avg_pool2d(x, (h, w), stride=s)``;
+- one ``self.bn = nn.BatchNorm2d(16)`` listed in several ``nn.Sequential`` stages after
+  convolutions of 16, 32 and 64 channels: each later stage gets its own ``nn.BatchNorm2d`` of
+  its convolution's width.
 
-Each is certain only for the one layer the failing line calls.
+The first three are certain only for the one layer the failing line calls.
 
 Example:
     >>> source = "class Net:\n    def __init__(self):\n        self.norm = nn.LayerNorm(128)\n" \
@@ -24,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 
 from llm_search.arch.shape_edits import (
@@ -31,6 +35,7 @@ from llm_search.arch.shape_edits import (
     Edit,
     _assigned_to,
     _constant_value,
+    _is_self,
     _lazy_linear,
     _name,
     _owner_class,
@@ -87,6 +92,38 @@ def pool_kernel_edits(source: str | None, error: str) -> tuple[list[Edit], bool]
     keywords = "".join(f", {ast.get_source_segment(source, keyword)}" for keyword in pool.keywords)
     function = ast.get_source_segment(source, pool.func)
     return [Edit(line, old, f"{function}({tensor}, ({height}, {width}){keywords})")], True
+
+
+def shared_norm_edits(source: str | None, name: str, width: int) -> tuple[list[Edit], bool]:
+    """``self.<name>`` (one ``nn.BatchNorm2d(width)`` module) listed in ``nn.Sequential`` calls right after
+    a convolution of another literal width: a new ``nn.BatchNorm2d`` of that width in its place.
+    Certain when every such use follows a convolution whose width is a literal."""
+    tree = _parse(source)
+    if tree is None:
+        return [], False
+    edits, certain = [], True
+    for call in sorted(ast.walk(tree), key=lambda node: (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))):
+        if not (isinstance(call, ast.Call) and _name(call) == "Sequential"):
+            continue
+        for before, layer in itertools.pairwise(call.args):
+            if not (isinstance(layer, ast.Attribute) and layer.attr == name and _is_self(layer.value)):
+                continue
+            out = _conv_out(before)
+            if out is None:
+                certain = certain and isinstance(before, ast.Attribute)  # after self.conv1: its own width, left
+            elif out != width:
+                edits.append(Edit(layer.lineno, f"self.{name}", f"nn.BatchNorm2d({out})"))
+    return edits, certain and bool(edits)
+
+
+def _conv_out(node: ast.AST) -> int | None:
+    """The literal out_channels of an ``nn.Conv2d(...)`` call, else None."""
+    if not (isinstance(node, ast.Call) and _name(node) == "Conv2d"):
+        return None
+    out = (
+        node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "out_channels"), None)
+    )
+    return _constant_value(out) if out is not None else None
 
 
 def _the_called_layer(source: str | None, error: str, kinds: tuple[str, ...]) -> ast.Call | None:

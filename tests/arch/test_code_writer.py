@@ -351,7 +351,7 @@ class Net(nn.Module):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(16)
         self.stage1 = nn.Sequential(nn.Conv2d(in_channels, 16, 3, padding=1), self.bn1, nn.ReLU())
-        self.stage2 = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), self.bn1, nn.ReLU(), nn.MaxPool2d(4))
+        self.stage2 = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), self.bn1, nn.MaxPool2d(4))
         self.fc = nn.LazyLinear(num_classes)
 
     def forward(self, x):
@@ -360,7 +360,9 @@ class Net(nn.Module):
 
 
 def test_repairs_that_go_round_in_a_circle_stop_and_leave_the_failure_to_the_fixer(tmp_path):
-    fixed = SHARED_NORM.replace("16, 32, 3, padding=1), self.bn1", "16, 32, 3, padding=1), nn.BatchNorm2d(32)")
+    """The shared layer after a ReLU, not a convolution: its width is not read (test below), so the
+    width repair flips it from 16 to 32 and back."""
+    fixed = SHARED_NORM.replace("nn.ReLU(), self.bn1", "nn.ReLU(), nn.BatchNorm2d(32)")
     writer, backend, _ = make_writer(tmp_path, [fenced(SHARED_NORM), fenced(fixed)], max_fix_rounds=1)
     result = writer.write(TASK)
     first = result.attempts[0]
@@ -465,3 +467,29 @@ def test_a_layer_the_failing_line_calls_is_swapped_for_the_one_the_code_meant(tm
     result = writer.write(TASK)
     assert result.ok, result.attempts[0].report.error
     assert result.attempts[0].shape_repairs == repairs
+
+
+SHARED_BATCH_NORM = """import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, in_channels, num_classes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.stage1 = nn.Sequential(self.conv1, self.bn, nn.ReLU(), nn.MaxPool2d(2))
+        self.stage2 = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), self.bn, nn.ReLU(), nn.MaxPool2d(2))
+        self.fc = nn.Linear(16 * 7 * 7, num_classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.stage2(self.stage1(x)), 1))
+"""
+
+
+def test_one_batch_norm_listed_after_convolutions_of_two_widths_gets_a_second_one(tmp_path):
+    """daae964 (c2d1615313e0): the width repair flipped the shared layer's width back and forth."""
+    writer, _, _ = make_writer(tmp_path, [fenced(SHARED_BATCH_NORM)], max_fix_rounds=0)
+    result = writer.write(TASK)
+    assert result.ok, result.attempts[0].report.error
+    assert result.attempts[0].shape_repairs == ["line 11: replace `self.bn` with `nn.BatchNorm2d(16)`"]
