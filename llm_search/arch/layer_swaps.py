@@ -34,6 +34,7 @@ from llm_search.arch.shape_edits import (
     _FRAME,
     Edit,
     _assigned_to,
+    _calls,
     _constant_value,
     _is_self,
     _lazy_linear,
@@ -98,12 +99,9 @@ def shared_norm_edits(source: str | None, name: str, width: int) -> tuple[list[E
     """``self.<name>`` (one ``nn.BatchNorm2d(width)`` module) listed in ``nn.Sequential`` calls right after
     a convolution of another literal width: a new ``nn.BatchNorm2d`` of that width in its place.
     Certain when every such use follows a convolution whose width is a literal."""
-    tree = _parse(source)
-    if tree is None:
-        return [], False
     edits, certain = [], True
-    for call in sorted(ast.walk(tree), key=lambda node: (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))):
-        if not (isinstance(call, ast.Call) and _name(call) == "Sequential"):
+    for call in _calls(source):  # in source order; none if it does not parse
+        if _name(call) != "Sequential":
             continue
         for before, layer in itertools.pairwise(call.args):
             if not (isinstance(layer, ast.Attribute) and layer.attr == name and _is_self(layer.value)):
