@@ -40,6 +40,7 @@ class ProposalSource(_StrEnum):
     RANDOM = "random"  # a fallback for what the LLM could not deliver
     OPTIMIZER = "optimizer"  # the hybrid's classical optimizer
     POINTS = "points"  # points_to_evaluate
+    DESIGN = "design"  # the space-filling start (``initial_design``)
     EXTERNAL = "external"  # add_evaluated_point / add_evaluated_trials
 
 

@@ -111,6 +111,10 @@ class LLMSearcher(SearcherStateMixin, Searcher):
             (:class:`~llm_search.pricing.Budget`); when one is spent the searcher says so once and
             continues with its random/optimizer proposals.
         cache_dir: Opt-in on-disk cache of identical LLM requests (re-runs and tests don't pay twice).
+        initial_design: Start with this many trials of a Latin hypercube over the space (source
+            ``design``; see :mod:`llm_search.initial_design`), so a small model's first proposals read
+            results from across every parameter's range instead of its own first guesses. 0 (default):
+            the strategy proposes from the first trial. The hybrid's optimizer starts randomly anyway.
 
     Example:
         >>> from ray import tune
@@ -151,6 +155,7 @@ class LLMSearcher(SearcherStateMixin, Searcher):
         roles: Mapping[str, BackendSpec] | None = None,
         budget: Budget | None = None,
         cache_dir: str | None = None,
+        initial_design: int = 0,
     ):
         for m in [mode] if isinstance(mode, str) or mode is None else mode:
             if m not in (None, "min", "max"):
@@ -198,6 +203,7 @@ class LLMSearcher(SearcherStateMixin, Searcher):
             architectures=architectures,
             exchange_log=self._log,
             seed=seed,
+            initial_design=initial_design,
         )
         self._lock = threading.RLock()
         self._worker: threading.Thread | None = None

@@ -18,6 +18,7 @@ from llm_search.arch.search import ArchitectureConfig
 from llm_search.backends.registry import BackendSpec
 from llm_search.exchange_log import ExchangeLog
 from llm_search.hybrid import HybridConfig, HybridProposer
+from llm_search.initial_design import InitialDesign
 from llm_search.proposal import Proposer
 from llm_search.proposer import LLMProposer
 from llm_search.ranking import RankConfig, RankingProposer
@@ -38,8 +39,10 @@ def build_proposer(
     architectures: ArchitectureConfig | None = None,
     exchange_log: ExchangeLog | None = None,
     seed: int | None = None,
+    initial_design: int = 0,
 ) -> tuple[str, Proposer]:
-    """The strategy's name (``hybrid=``/``rank=`` settings imply theirs) and its proposer."""
+    """The strategy's name (``hybrid=``/``rank=`` settings imply theirs) and its proposer (after
+    ``initial_design`` trials of a space-filling start, when given)."""
     strategy = strategy or ("hybrid" if hybrid is not None else "rank" if rank is not None else "llm")
     if (hybrid is not None and strategy != "hybrid") or (rank is not None and strategy != "rank"):
         raise ValueError(SETTINGS_WITHOUT_STRATEGY.format(strategy=strategy))
@@ -53,6 +56,8 @@ def build_proposer(
         proposer = RankingProposer(llm, rank if isinstance(rank, RankConfig) else RankConfig(**dict(rank or {})))
     else:
         raise ValueError(f"strategy must be 'llm', 'rank' or 'hybrid', got {strategy!r}")
+    if initial_design:
+        proposer = InitialDesign(proposer, initial_design, seed=seed)
     if architectures is not None:
         proposer = with_architectures(proposer, architectures, roles, exchange_log or ExchangeLog())
     return strategy, proposer

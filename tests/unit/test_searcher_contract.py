@@ -58,7 +58,16 @@ def make_hybrid(mode: str):
     return factory
 
 
-FACTORIES = {"llm": make_llm_searcher, "hybrid-generate": make_hybrid("generate"), "hybrid-judge": make_hybrid("judge")}
+def make_designed(**kwargs) -> LLMSearcher:
+    return make_llm_searcher(initial_design=2, **kwargs)
+
+
+FACTORIES = {
+    "llm": make_llm_searcher,
+    "llm-designed-start": make_designed,
+    "hybrid-generate": make_hybrid("generate"),
+    "hybrid-judge": make_hybrid("judge"),
+}
 
 
 @pytest.fixture(params=sorted(FACTORIES))
