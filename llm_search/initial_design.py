@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from llm_search.proposal import Proposal, ProposalSource, Proposer, ProposerStats
+from llm_search.proposal import Proposal, ProposalSource, Proposer, WrappingProposer
 
 if TYPE_CHECKING:
     from llm_search.history import History
@@ -60,7 +60,7 @@ def latin_hypercube(space: SearchSpace, n: int, rng: np.random.Generator) -> lis
     return [{p.name: p.sample(_StratifiedDraw(float(columns[p.name][i]))) for p in space.params} for i in range(n)]
 
 
-class InitialDesign(Proposer):
+class InitialDesign(WrappingProposer):
     """Hands out a Latin hypercube of ``n_trials`` configurations until that many trials have started
     (points_to_evaluate and restored trials count), then defers to ``inner``.
 
@@ -82,17 +82,9 @@ class InitialDesign(Proposer):
     def __init__(self, inner: Proposer, n_trials: int, *, seed: int | None = None):
         if n_trials < 1:
             raise ValueError(f"initial_design must be a positive number of trials, got {n_trials}")
-        self.inner = inner
+        super().__init__(inner)
         self.n_trials = n_trials
         self.seed = int(np.random.default_rng(seed).integers(2**31 - 1))
-
-    @property
-    def stats(self) -> ProposerStats:
-        return self.inner.stats
-
-    @property
-    def disabled_reason(self) -> str | None:
-        return self.inner.disabled_reason
 
     def propose(
         self,
@@ -124,27 +116,9 @@ class InitialDesign(Proposer):
             )
         return proposals
 
-    def on_trial_start(self, trial_id: str, proposal: Proposal) -> None:
-        self.inner.on_trial_start(trial_id, proposal)
-
-    def on_discard(self, proposal: Proposal) -> None:
-        self.inner.on_discard(proposal)
-
-    def report(self) -> dict[str, Any]:
-        return self.inner.report()
-
-    def check_space(self, space: SearchSpace) -> None:
-        self.inner.check_space(space)
-
-    def extend_space(self, space: SearchSpace) -> SearchSpace:
-        return self.inner.extend_space(space)
-
-    def expand(self, config: dict[str, Any]) -> dict[str, Any]:
-        return self.inner.expand(config)
-
     def get_state(self) -> dict[str, Any]:
-        return {"inner": self.inner.get_state(), "seed": self.seed}
+        return {**super().get_state(), "seed": self.seed}
 
     def set_state(self, state: Mapping[str, Any]) -> None:
-        self.inner.set_state(state["inner"])
+        super().set_state(state)
         self.seed = state["seed"]

@@ -145,3 +145,46 @@ class Proposer(abc.ABC):
     @abc.abstractmethod
     def set_state(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`get_state` wrote."""
+
+
+class WrappingProposer(Proposer):
+    """A proposer that adds to ``inner`` (a start, architectures...) and passes the rest through to it.
+
+    Subclasses implement :meth:`propose` and override only the hooks they change; their state
+    extends :meth:`get_state`'s ``{"inner": ...}``.
+    """
+
+    def __init__(self, inner: Proposer):
+        self.inner = inner
+
+    @property
+    def stats(self) -> ProposerStats:  # type: ignore[override]
+        return self.inner.stats
+
+    @property
+    def disabled_reason(self) -> str | None:  # type: ignore[override]
+        return self.inner.disabled_reason
+
+    def on_trial_start(self, trial_id: str, proposal: Proposal) -> None:
+        self.inner.on_trial_start(trial_id, proposal)
+
+    def on_discard(self, proposal: Proposal) -> None:
+        self.inner.on_discard(proposal)
+
+    def report(self) -> dict[str, Any]:
+        return self.inner.report()
+
+    def check_space(self, space: SearchSpace) -> None:
+        self.inner.check_space(space)
+
+    def extend_space(self, space: SearchSpace) -> SearchSpace:
+        return self.inner.extend_space(space)
+
+    def expand(self, config: dict[str, Any]) -> dict[str, Any]:
+        return self.inner.expand(config)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"inner": self.inner.get_state()}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        self.inner.set_state(state["inner"])

@@ -42,7 +42,7 @@ from llm_search.arch.spec_prompts import render_spec
 from llm_search.arch.spec_writer import SpecWriter
 from llm_search.history import History
 from llm_search.params import CategoricalParam
-from llm_search.proposal import Proposal, Proposer, ProposerStats
+from llm_search.proposal import Proposal, Proposer, WrappingProposer
 from llm_search.space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -90,11 +90,11 @@ class ArchitectureConfig:
             )
 
 
-class ArchitectureProposer(Proposer):
+class ArchitectureProposer(WrappingProposer):
     """Wraps a hyperparameter proposer; adds generated networks to the architecture parameter."""
 
     def __init__(self, inner: Proposer, config: ArchitectureConfig, writer: CodeWriter | SpecWriter):
-        self.inner = inner
+        super().__init__(inner)
         self.config = config
         self.writer = writer
         self.prefix = f"{writer.form}:"
@@ -105,14 +105,6 @@ class ArchitectureProposer(Proposer):
         self.network_llm_calls = 0  # the writer's and fixer's calls (the inner proposer counts its own)
         self.network_llm_seconds = 0.0
         self.requests: list[str] = []  # the training supervisor's redesign requests, not yet acted on
-
-    @property
-    def stats(self) -> ProposerStats:  # type: ignore[override]
-        return self.inner.stats
-
-    @property
-    def disabled_reason(self) -> str | None:  # type: ignore[override]
-        return self.inner.disabled_reason
 
     # ------------------------------------------------------------------ space and configs
     def check_space(self, space: SearchSpace) -> None:
@@ -245,7 +237,7 @@ class ArchitectureProposer(Proposer):
 
     def get_state(self) -> dict[str, Any]:
         return {
-            "inner": self.inner.get_state(),
+            **super().get_state(),
             "sources": dict(self.sources),
             "summaries": dict(self.summaries),
             "written_at": list(self.written_at),
@@ -256,7 +248,7 @@ class ArchitectureProposer(Proposer):
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
-        self.inner.set_state(state["inner"])
+        super().set_state(state)
         self.sources = dict(state["sources"])
         self.summaries = dict(state["summaries"])
         self.written_at = list(state["written_at"])
@@ -264,9 +256,3 @@ class ArchitectureProposer(Proposer):
         self.network_llm_calls = int(state.get("network_llm_calls", 0))
         self.network_llm_seconds = float(state.get("network_llm_seconds", 0.0))
         self.requests = list(state.get("requests", []))
-
-    def on_trial_start(self, trial_id: str, proposal: Proposal) -> None:
-        self.inner.on_trial_start(trial_id, proposal)
-
-    def on_discard(self, proposal: Proposal) -> None:
-        self.inner.on_discard(proposal)
