@@ -3,7 +3,8 @@
     python -m benchmarks.report results/small --out docs/benchmark_report.md
     python -m benchmarks.report results/full results/ab-after0=@after0 --out /tmp/ab.md
 
-writes ``docs/benchmark_report.md`` and ``docs/benchmark_report_{curves,regret,ranks}.png``. Several
+writes ``docs/benchmark_report.md`` and ``docs/benchmark_report_{curves,regret,ranks}.png`` (without
+``--out``: ``report.md`` and its plots in the first results directory). Several
 results directories are reported together; ``DIR=SUFFIX`` appends ``SUFFIX`` to the method names of
 ``DIR`` (the way to compare runs of one method with different ``--option`` values, which must be
 stored in separate directories).
@@ -256,16 +257,21 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         help="results directories written by python -m benchmarks.run (DIR=SUFFIX renames DIR's methods)",
     )
-    parser.add_argument("--out", default="docs/benchmark_report.md", help="markdown file to write")
+    parser.add_argument(
+        "--out",
+        help="markdown file to write (default: report.md in the first results directory, so a report of "
+        "one suite never overwrites another's)",
+    )
     parser.add_argument("--seeds", help="report these seeds only, e.g. '0-2'")
     parser.add_argument("--methods", help="report these methods only, comma-separated, e.g. 'llm-hybrid,random'")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     methods = parse_names(args.methods) if args.methods else None
+    out = args.out or str(Path(args.results[0].split("=")[0]) / "report.md")
     try:
-        build_report(args.results, args.out, seeds=parse_seeds(args.seeds) if args.seeds else None, methods=methods)
+        build_report(args.results, out, seeds=parse_seeds(args.seeds) if args.seeds else None, methods=methods)
     except ValueError as error:
         raise SystemExit(f"benchmarks.report: {error}") from None
-    print(f"wrote {args.out} and its plots")
+    print(f"wrote {out} and its plots")
     return 0
 
 

@@ -72,6 +72,9 @@ def test_report_cli(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     assert "seeds: 0, 1;" in (tmp_path / "r.md").read_text()
     assert (tmp_path / "r_curves.png").exists()
+    assert main([str(results), "--seeds", "0"]) == 0  # no --out: beside the results it reports
+    assert f"wrote {results / 'report.md'}" in capsys.readouterr().out
+    assert "seeds: 0;" in (results / "report.md").read_text() and (results / "report_curves.png").exists()
 
 
 def test_report_of_an_unfinished_suite_uses_complete_pairs_and_checks_targets(tmp_path):
