@@ -175,7 +175,8 @@ def build_report(
     }
     manifest = [entry for source in sources for entry in _manifest(_split_source(source)[0])]
     lines = [f"# Benchmark report: {', '.join(f'`{s}`' for s in sources)}", ""]
-    lines += ["- Commands: " + "; ".join(f"`{m['command']}`" for m in manifest)] if manifest else []
+    commands = dict.fromkeys(m["command"] for m in manifest)  # a resumed suite records its command again
+    lines += ["- Commands: " + "; ".join(f"`{c}`" for c in commands)] if manifest else []
     lines += [f"- Machine: {manifest[-1]['machine']}, Python {manifest[-1]['python']}"] if manifest else []
     lines += [
         f"- Git SHA(s): {', '.join(sorted(table['git_sha'].unique()))}",

@@ -36,7 +36,7 @@ def write_fake_results(root) -> None:
                 )
                 write_run(rows, run_path(root, method, problem, seed))
     entry = {"command": "python -m benchmarks.run --suite test", "machine": "2-core x86_64", "python": "3.11"}
-    (root / "manifest.jsonl").write_text(json.dumps(entry) + "\n")
+    (root / "manifest.jsonl").write_text((json.dumps(entry) + "\n") * 2)  # started, then resumed
 
 
 def test_report_renders_every_section_and_its_plots(tmp_path):
@@ -45,6 +45,7 @@ def test_report_renders_every_section_and_its_plots(tmp_path):
     out = tmp_path / "docs" / "report.md"
     text = build_report(results, out)
     assert out.read_text() == text
+    assert text.count("`python -m benchmarks.run --suite test`") == 1  # once, though it ran twice
     for heading in (
         "## Best value after 12 evaluations",
         "- Runs stored:",
