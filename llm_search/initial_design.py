@@ -99,12 +99,13 @@ class InitialDesign(WrappingProposer):
     ) -> list[Proposal]:
         pending = list(pending)
         taken = set(seen or ())
-        # By identity: the searcher's pending list holds its running trials, which the history holds too.
-        started = {space.key(r.config) for r in history.records.values()} | {space.key(c) for c in pending}
-        wanted = min(n, self.n_trials - len(started))
         proposals: list[Proposal] = []
-        if wanted > 0:
-            for config in latin_hypercube(space, self.n_trials, np.random.default_rng(self.seed)):
+        if len(history.records) < self.n_trials:  # past the design, skip the work of counting it
+            # By identity: the searcher's pending list holds its running trials, which the history holds too.
+            started = {space.key(r.config) for r in history.records.values()} | {space.key(c) for c in pending}
+            wanted = min(n, self.n_trials - len(started))
+            design = latin_hypercube(space, self.n_trials, np.random.default_rng(self.seed)) if wanted > 0 else []
+            for config in design:
                 key = space.key(config)
                 if len(proposals) < wanted and key not in taken:
                     taken.add(key)
