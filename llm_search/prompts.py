@@ -34,6 +34,9 @@ SYSTEM_PROMPT = (
 )
 
 
+TRIAL_ORDERS = ("finished", "best_first")
+
+
 @dataclass(frozen=True)
 class ContextLimits:
     """How much history a prompt shows; the prompt's size is bounded by these.
@@ -46,6 +49,11 @@ class ContextLimits:
         extra_metrics: Other reported metrics shown per trial besides the objective.
         evidence_after: Finished trials needed before the per-parameter evidence appears
             (``llm_search/evidence.py``: each parameter's values ranked by the best result they reached).
+        order: ``"finished"`` lists trials in the order they finished (append-only: llama.cpp's prompt
+            cache reuses the list); ``"best_first"`` lists the best ``trials - failures`` first, then the
+            latest failures. For small models that copy the first listed trial more than the best one
+            (``python -m benchmarks.anchoring``); the list is rewritten as results come, so the prompt
+            cache reuses less of it.
 
     Example:
         >>> ContextLimits(trials=20).older_cut(50)  # #1-#42 summarized by their best/failures, #43-#50 listed
@@ -62,6 +70,11 @@ class ContextLimits:
     pending: int = 8
     extra_metrics: int = 1
     evidence_after: int = 3
+    order: str = "finished"
+
+    def __post_init__(self) -> None:
+        if self.order not in TRIAL_ORDERS:
+            raise ValueError(f"ContextLimits(order={self.order!r}): expected one of {', '.join(TRIAL_ORDERS)}")
 
     def older_cut(self, n_finished: int) -> int:
         """How many of the first finished trials are summarized (best + failures) instead of listed.
@@ -123,11 +136,24 @@ def _trial_list(
     space: SearchSpace, history: History, finished: Sequence[TrialRecord], limits: ContextLimits, direction: str
 ) -> list[str]:
     """Finished trials numbered in the order they finished; the oldest summarized beyond ``limits.trials``."""
-    cut = limits.older_cut(len(finished))
 
     def line(number: int, record: TrialRecord) -> str:
         return f"#{number} {_render_trial(space, history, record, show_error=True, extra_metrics=limits.extra_metrics)}"
 
+    if limits.order == "best_first":
+        good, bad = [], []
+        for numbered in enumerate(finished, 1):
+            (bad if history.is_failure(numbered[1]) else good).append(numbered)
+        failed = bad[-limits.failures :] if limits.failures else []
+        kept = heapq.nsmallest(max(1, limits.trials - len(failed)), good, key=lambda n: history.score(n[1]))
+        shown = f"best {len(kept)} of {len(good)}" if len(kept) < len(good) else "all"
+        lines = [f"Trials, best first ({shown}; {direction}):"] + [line(number, r) for number, r in kept]
+        if failed:
+            lines.append("Latest failures (avoid what caused them):")
+            lines += [line(number, r) for number, r in failed]
+        return lines
+
+    cut = limits.older_cut(len(finished))
     lines = []
     if cut:
         good, bad = [], []

@@ -71,7 +71,8 @@ class LLMProposer(Proposer):
         backend: A backend object or spec string (built lazily, on first use).
         backend_options: Options for building the backend from its spec.
         task: Task description for the prompt (derived from the space if None).
-        limits: How much history the prompt shows (default: the backend's ``history_trials`` listed).
+        limits: How much history the prompt shows (default: the backend's ``history_trials`` listed); a
+            dict sets some of :class:`ContextLimits`' fields, e.g. ``{"order": "best_first"}``, the rest default.
         temperature: Sampling temperature (default: the backend's ``default_temperature``).
         max_llm_calls: Calls allowed in total (None = unlimited); then random sampling.
         exchange_log: Where every exchange is recorded.
@@ -87,7 +88,7 @@ class LLMProposer(Proposer):
         *,
         backend_options: Mapping[str, Any] | None = None,
         task: str | None = None,
-        limits: ContextLimits | None = None,
+        limits: ContextLimits | Mapping[str, Any] | None = None,
         temperature: float | None = None,
         max_llm_calls: int | None = None,
         exchange_log: ExchangeLog | None = None,
@@ -98,6 +99,8 @@ class LLMProposer(Proposer):
         self.backend_spec = backend
         self.backend_options = dict(backend_options or {})
         self.task = task
+        if isinstance(limits, Mapping):
+            ContextLimits(**limits)  # a wrong field or order fails here, not at the first proposal
         self._limits = limits
         self.temperature = temperature
         self.max_llm_calls = max_llm_calls
@@ -131,13 +134,13 @@ class LLMProposer(Proposer):
     @property
     def limits(self) -> ContextLimits:
         """The prompt's bounds: the ones given, else sized for the backend's model."""
-        if self._limits is not None:
+        if isinstance(self._limits, ContextLimits):
             return self._limits
         try:
             trials = self.backend().history_trials
         except BackendError:  # reported when a call is made; the prompt is built first
             trials = None
-        return ContextLimits(trials=trials) if trials else ContextLimits()
+        return ContextLimits(**({"trials": trials} if trials else {}) | dict(self._limits or {}))
 
     @property
     def available(self) -> bool:

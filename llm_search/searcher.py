@@ -100,8 +100,9 @@ class LLMSearcher(SearcherStateMixin, Searcher):
             trials. Default False: every trial waits for a proposal that saw the latest results.
         temperature: LLM sampling temperature (default: the model's own, 0.7 for the embedded models,
             1.0 for the others).
-        context: How much history each prompt shows (:class:`~llm_search.prompts.ContextLimits`; default:
-            sized for the model, e.g. 40 trials listed for ``local:qwen2.5-coder-1.5b``, 20 for SmolLM2).
+        context: How much history each prompt shows and in what order (:class:`~llm_search.prompts.ContextLimits`
+            or some of its fields as a dict, e.g. ``{"order": "best_first"}``, the rest as by default: sized for
+            the model, e.g. 40 trials listed for ``local:qwen2.5-coder-1.5b``, 20 for SmolLM2).
         log_dir: Directory (or ``.jsonl`` path) for the exchange log; default: the experiment dir.
         backend_options: Keyword options for building the backend from its spec (credentials
             belong in the environment: they are never pickled).
@@ -149,7 +150,7 @@ class LLMSearcher(SearcherStateMixin, Searcher):
         max_concurrent: int | None = None,
         fill_free_slots: bool = False,
         temperature: float | None = None,
-        context: ContextLimits | None = None,
+        context: ContextLimits | Mapping[str, Any] | None = None,
         log_dir: str | None = None,
         backend_options: Mapping[str, Any] | None = None,
         roles: Mapping[str, BackendSpec] | None = None,

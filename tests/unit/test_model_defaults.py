@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from ray import tune
 
 from llm_search.backends.local import LocalBackend
@@ -60,3 +61,19 @@ def test_named_embedded_models_carry_their_catalog_settings():
     assert (small.history_trials, large.history_trials) == (20, 40)
     assert large.n_ctx == 4096 and large.default_temperature == 0.7
     assert LocalBackend("/models/any.gguf", n_ctx=2048).history_trials is None
+
+
+def test_some_context_fields_as_a_dict_keep_the_models_history_size():
+    backend = ScriptedBackend()
+    backend.history_trials = 8
+    proposer = LLMProposer(backend, limits={"order": "best_first"})
+    text, _ = ask(proposer, backend, finished_history(30))
+    assert proposer.limits == ContextLimits(trials=8, order="best_first")
+    assert "Trials, best first (best 8 of 30; lower is better):\n#1 " in text  # loss=i: #1 is the best
+
+
+def test_a_wrong_context_field_fails_when_the_proposer_is_built():
+    with pytest.raises(ValueError, match="order='newest'"):
+        LLMProposer(ScriptedBackend(), limits={"order": "newest"})
+    with pytest.raises(TypeError):
+        LLMProposer(ScriptedBackend(), limits={"trails": 8})

@@ -167,3 +167,21 @@ def test_summarize_error_keeps_the_exception_line():
     text = 'Traceback (most recent call last):\n  File "t.py", line 3\n    x()\nValueError: bad lr'
     assert summarize_error(text).endswith("ValueError: bad lr")
     assert len(summarize_error("E" * 10_000)) <= 400
+
+
+def test_best_first_lists_the_best_trials_by_their_finish_numbers_then_the_latest_failures():
+    history = make_history(40)
+    limits = ContextLimits(trials=10, failures=2, order="best_first")
+    text = build_messages(space=SPACE, history=history, n_configs=1, limits=limits)[1]["content"]
+    finished = history.finished()
+    good = sorted((r for r in finished if not history.is_failure(r)), key=history.score)
+    failed = [r for r in finished if history.is_failure(r)][-2:]
+    section = text.split("\nResults so far:")[0].split("Trials, best first")[1]
+    listed, failures = section.split("Latest failures (avoid what caused them):")
+    numbers = [int(line.split()[0][1:]) for line in listed.splitlines()[1:] if line.startswith("#")]
+    assert numbers == [finished.index(r) + 1 for r in good[:8]]  # 10 lines: 8 best, 2 failures
+    assert [int(line.split()[0][1:]) for line in failures.strip().splitlines()] == [
+        finished.index(r) + 1 for r in failed
+    ]
+    assert f"best 8 of {len(good)}" in text and "in the order they finished" not in text
+    assert f"Best so far: #{numbers[0]} " in text
