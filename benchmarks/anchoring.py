@@ -54,7 +54,8 @@ def anchor_row(record: dict, min_listed: int = 4) -> list[dict]:
         if not isinstance(config, dict):
             continue
         changed = {number: sum(config.get(k) != v for k, v in listed.items()) for number, listed in trials}
-        nearest = [number for number, n in changed.items() if n == min(changed.values())]
+        fewest = min(changed.values())
+        nearest = [number for number, n in changed.items() if n == fewest]
         row = {f"anchor_{role}": (number in nearest) / len(nearest) for role, number in roles.items()}
         row |= {f"changed_from_{role}": changed[number] for role, number in roles.items()}
         rows.append(row | {"chance": 1 / len(trials)})

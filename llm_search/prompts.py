@@ -132,20 +132,31 @@ def _render_trial(
     return line
 
 
+def _good_and_latest_failures(
+    history: History, numbered: Iterable[tuple[int, TrialRecord]], failures: int
+) -> tuple[list[tuple[int, TrialRecord]], list[tuple[int, TrialRecord]]]:
+    """The numbered trials that did not fail, and the latest ``failures`` of those that did."""
+    good, bad = [], []
+    for item in numbered:
+        (bad if history.is_failure(item[1]) else good).append(item)
+    return good, bad[-failures:] if failures else []
+
+
 def _trial_list(
     space: SearchSpace, history: History, finished: Sequence[TrialRecord], limits: ContextLimits, direction: str
 ) -> list[str]:
-    """Finished trials numbered in the order they finished; the oldest summarized beyond ``limits.trials``."""
+    """Finished trials numbered in the order they finished, listed in that order (the oldest summarized
+    beyond ``limits.trials``) or, with ``limits.order == "best_first"``, the best first."""
 
     def line(number: int, record: TrialRecord) -> str:
         return f"#{number} {_render_trial(space, history, record, show_error=True, extra_metrics=limits.extra_metrics)}"
 
+    def best(good: list[tuple[int, TrialRecord]], k: int) -> list[tuple[int, TrialRecord]]:
+        return heapq.nsmallest(k, good, key=lambda numbered: history.score(numbered[1]))
+
     if limits.order == "best_first":
-        good, bad = [], []
-        for numbered in enumerate(finished, 1):
-            (bad if history.is_failure(numbered[1]) else good).append(numbered)
-        failed = bad[-limits.failures :] if limits.failures else []
-        kept = heapq.nsmallest(max(1, limits.trials - len(failed)), good, key=lambda n: history.score(n[1]))
+        good, failed = _good_and_latest_failures(history, enumerate(finished, 1), limits.failures)
+        kept = best(good, max(1, limits.trials - len(failed)))
         shown = f"best {len(kept)} of {len(good)}" if len(kept) < len(good) else "all"
         lines = [f"Trials, best first ({shown}; {direction}):"] + [line(number, r) for number, r in kept]
         if failed:
@@ -156,11 +167,8 @@ def _trial_list(
     cut = limits.older_cut(len(finished))
     lines = []
     if cut:
-        good, bad = [], []
-        for numbered in enumerate(finished[:cut], 1):
-            (bad if history.is_failure(numbered[1]) else good).append(numbered)
-        kept = heapq.nsmallest(limits.best, good, key=lambda numbered: history.score(numbered[1]))
-        failed = bad[-limits.failures :] if limits.failures else []
+        good, failed = _good_and_latest_failures(history, enumerate(finished[:cut], 1), limits.failures)
+        kept = best(good, limits.best)
         lines.append(f"Best {len(kept)} of trials #1-#{cut} ({direction}):")
         lines += [line(number, r) for number, r in kept]
         if failed:
