@@ -1,13 +1,15 @@
 """Markdown report of a results directory, with PNG plots beside it.
 
     python -m benchmarks.report results/small --out docs/benchmark_report.md
-    python -m benchmarks.report results/full results/ab-after0=@after0 --out /tmp/ab.md
+    python -m benchmarks.report results/full results/ab-after0=@after0 --out /tmp/ab.md \
+        --versus llm-hybrid@after0:llm-hybrid
 
 writes ``docs/benchmark_report.md`` and ``docs/benchmark_report_{curves,regret,ranks}.png`` (without
 ``--out``: ``report.md`` and its plots in the first results directory). Several
 results directories are reported together; ``DIR=SUFFIX`` appends ``SUFFIX`` to the method names of
 ``DIR`` (the way to compare runs of one method with different ``--option`` values, which must be
-stored in separate directories).
+stored in separate directories). ``--versus A:B`` adds A against B to the paired comparisons, which
+otherwise set every method against random search and Optuna TPE only.
 The statistics are defined in ``benchmarks.analysis`` and explained in ``docs/benchmarks.md``.
 """
 
@@ -75,7 +77,7 @@ def _final_table(table: pd.DataFrame, budget: int) -> pd.DataFrame:
     return out
 
 
-def _paired(table: pd.DataFrame, budgets: list[int]) -> pd.DataFrame:
+def _paired(table: pd.DataFrame, budgets: list[int], versus: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
     methods = sorted(table["method"].unique())
     references = [m for m in ("random", "optuna-tpe") if m in methods]
     # Every method against random search and Optuna TPE (optuna-tpe vs random once, not both ways).
@@ -85,6 +87,7 @@ def _paired(table: pd.DataFrame, budgets: list[int]) -> pd.DataFrame:
         for a in methods
         if a != b and not (a in references and references.index(a) < references.index(b))
     ]
+    pairs += [pair for pair in versus if pair not in pairs]
     rows = [analysis.paired_comparison(table, a, b, n) for n in budgets for a, b in pairs]
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -145,10 +148,12 @@ def build_report(
     *,
     seeds: Sequence[int] | None = None,
     methods: Sequence[str] | None = None,
+    versus: Sequence[tuple[str, str]] = (),
 ) -> str:
     """Write the markdown report of ``results`` (one or several directories, see :func:`load_labelled`)
     to ``out`` (plots beside it); return the markdown. ``seeds``, ``methods``: report these only (a method
-    left out does not shrink the set of (problem, seed) pairs the others are compared on).
+    left out does not shrink the set of (problem, seed) pairs the others are compared on). ``versus``:
+    (A, B) method pairs compared head to head besides each method against random search and TPE.
 
     Example:
         >>> build_report("results/small", "docs/benchmark_report.md")  # doctest: +SKIP
@@ -162,6 +167,11 @@ def build_report(
         if unknown:
             raise ValueError(f"no stored runs of method(s) {unknown}; stored: {sorted(stored['method'].unique())}")
         stored = stored[stored["method"].isin(list(methods))]
+    unknown = sorted({m for pair in versus for m in pair} - set(stored["method"]))
+    if unknown:
+        raise ValueError(
+            f"--versus names method(s) {unknown} with no runs; stored: {sorted(stored['method'].unique())}"
+        )
     selected = stored if seeds is None else stored[stored["seed"].isin(list(seeds))]
     table = analysis.complete_runs(selected)
     budget = int(table["budget"].max())
@@ -218,7 +228,7 @@ def build_report(
     if not targets.empty:
         targets["met"] = targets["met"].map({True: "met", False: "**missed**"})
         lines += ["## Targets", "", markdown_table(targets, index=False), ""]
-    paired = _paired(table, sorted({n for n in budgets if n >= zhang_n} | {zhang_n, budget}))
+    paired = _paired(table, sorted({n for n in budgets if n >= zhang_n} | {zhang_n, budget}), versus)
     if not paired.empty:
         lines += [
             "## Paired comparisons over (problem, seed) pairs",
@@ -250,6 +260,14 @@ def build_report(
     return text
 
 
+def _method_pair(text: str) -> tuple[str, str]:
+    """``"A:B"`` -> ("A", "B")."""
+    a, colon, b = text.partition(":")
+    if not (colon and a and b) or a == b:
+        raise ValueError(f"--versus takes two different methods as A:B, got {text!r}")
+    return a, b
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m benchmarks.report RESULTS --out REPORT.md``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n")[0])
@@ -265,11 +283,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seeds", help="report these seeds only, e.g. '0-2'")
     parser.add_argument("--methods", help="report these methods only, comma-separated, e.g. 'llm-hybrid,random'")
+    parser.add_argument(
+        "--versus",
+        action="append",
+        default=[],
+        metavar="A:B",
+        help="also compare method A against method B (paired); repeatable, e.g. 'llm-local@v2:llm-local'",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     methods = parse_names(args.methods) if args.methods else None
     out = args.out or str(Path(args.results[0].split("=")[0]) / "report.md")
     try:
-        build_report(args.results, out, seeds=parse_seeds(args.seeds) if args.seeds else None, methods=methods)
+        versus = [_method_pair(text) for text in args.versus]
+        build_report(
+            args.results,
+            out,
+            seeds=parse_seeds(args.seeds) if args.seeds else None,
+            methods=methods,
+            versus=versus,
+        )
     except ValueError as error:
         raise SystemExit(f"benchmarks.report: {error}") from None
     print(f"wrote {out} and its plots")

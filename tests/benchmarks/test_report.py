@@ -127,3 +127,23 @@ def test_report_of_several_directories_renames_their_methods(tmp_path):
     text = (tmp_path / "r.md").read_text()
     assert "| llm-local@v2 |" in text and "| llm-local |" in text
     assert f"`{variant}=@v2`" in text
+
+
+def test_report_compares_two_chosen_methods_head_to_head(tmp_path):
+    results = tmp_path / "results"
+    write_fake_results(results)
+    out = tmp_path / "r.md"
+    assert main([str(results), "--out", str(out)]) == 0
+    assert "| llm-local | optuna-tpe |" in out.read_text() and "| optuna-tpe | llm-local |" not in out.read_text()
+    assert main([str(results), "--out", str(out), "--versus", "optuna-tpe:llm-local"]) == 0
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| optuna-tpe | llm-local |")]
+    # TPE's values are shifted 0.1 towards the optimum, llm-local's 0.2: TPE is behind at every budget
+    assert len(rows) == 2 and all(float(row.split("|")[5]) > 0 for row in rows)
+
+
+@pytest.mark.parametrize("versus", ["random", "random:random", "random:optuna-tpee"])
+def test_report_refuses_a_wrong_versus_pair(tmp_path, versus):
+    results = tmp_path / "results"
+    write_fake_results(results)
+    with pytest.raises(SystemExit, match="--versus"):
+        main([str(results), "--out", str(tmp_path / "r.md"), "--versus", versus])
