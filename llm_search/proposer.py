@@ -23,12 +23,19 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from llm_search.backends.base import Backend, BackendError, Completion, PermanentBackendError, TransientBackendError
+from llm_search.backends.base import (
+    Backend,
+    BackendError,
+    Completion,
+    ContextOverflowError,
+    PermanentBackendError,
+    TransientBackendError,
+)
 from llm_search.backends.registry import BackendSpec, get_backend
 from llm_search.backends.replay import messages_digest
 from llm_search.cache import CachedBackend
@@ -54,6 +61,13 @@ BACKEND_FLAKY = (
     "Check that the backend is reachable, or lower the request rate."
 )
 CALLS_SPENT = "max_llm_calls=%d reached: further proposals come from random sampling."
+PROMPT_SHORTENED = (
+    "LLM backend %s: %s. Prompts now list %d trials instead of %d (older ones summarized by their best and "
+    "failed trials); this round's proposals came without the LLM. To list more, run the model with a longer "
+    "context window (LocalBackend(model, n_ctx=...)), or choose the list's length: LLMSearcher(context={'trials': N})."
+)
+MIN_LISTED_TRIALS = 8  # shorter, a prompt hardly shows what has been tried
+ANSWER_ROOM_TOKENS = 512  # left in the context for the answer when a prompt is shortened
 
 
 @dataclass
@@ -111,6 +125,7 @@ class LLMProposer(Proposer):
         self.stats = ProposerStats()
         self.disabled_reason: str | None = None
         self._consecutive_failures = 0
+        self._trials_cap: int | None = None  # set when a prompt overflowed the model's context
         self._backend: Backend | None = None
         self._evidence: EvidenceTable | None = None
 
@@ -135,12 +150,16 @@ class LLMProposer(Proposer):
     def limits(self) -> ContextLimits:
         """The prompt's bounds: the ones given, else sized for the backend's model."""
         if isinstance(self._limits, ContextLimits):
-            return self._limits
-        try:
-            trials = self.backend().history_trials
-        except BackendError:  # reported when a call is made; the prompt is built first
-            trials = None
-        return ContextLimits(**({"trials": trials} if trials else {}) | dict(self._limits or {}))
+            limits = self._limits
+        else:
+            try:
+                trials = self.backend().history_trials
+            except BackendError:  # reported when a call is made; the prompt is built first
+                trials = None
+            limits = ContextLimits(**({"trials": trials} if trials else {}) | dict(self._limits or {}))
+        if self._trials_cap is not None and self._trials_cap < limits.trials:
+            return replace(limits, trials=self._trials_cap)
+        return limits
 
     @property
     def available(self) -> bool:
@@ -368,18 +387,21 @@ class LLMProposer(Proposer):
 
     # ------------------------------------------------------------------ state
     def get_state(self) -> dict[str, Any]:
-        return {"stats": self.stats.to_dict(), "disabled_reason": self.disabled_reason}
+        return {"stats": self.stats.to_dict(), "disabled_reason": self.disabled_reason, "trials_cap": self._trials_cap}
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         self.stats = ProposerStats(**state["stats"])
         self.disabled_reason = state["disabled_reason"]
+        self._trials_cap = state.get("trials_cap")  # absent in states saved before it existed
 
     def _failed(self, exc: BackendError, record: dict[str, Any]) -> None:
         self.stats.llm_failures += 1
         self._consecutive_failures += 1
         record.update({"error": f"{type(exc).__name__}: {exc}"})
         self.exchange_log.append(record)
-        if isinstance(exc, PermanentBackendError):
+        if isinstance(exc, ContextOverflowError):
+            self._shorten_prompts(exc)
+        elif isinstance(exc, PermanentBackendError):
             self._disable(BACKEND_DISABLED % (self.backend_name, exc))
         elif self._consecutive_failures in (3, 10, 100):
             logger.warning(BACKEND_FLAKY, self.backend_name, self._consecutive_failures, exc)
@@ -389,6 +411,23 @@ class LLMProposer(Proposer):
             )
         else:
             logger.warning("LLM backend %s failed (%s); using random samples for this round", self.backend_name, exc)
+
+    def _shorten_prompts(self, exc: ContextOverflowError) -> None:
+        """List fewer trials from now on, in proportion to the overflow (with room for the answer)."""
+        listed = self.limits.trials
+        room = max(0.0, (exc.context_tokens - ANSWER_ROOM_TOKENS) / exc.prompt_tokens)
+        shorter = max(MIN_LISTED_TRIALS, min(listed - 1, int(listed * room)))
+        if shorter < listed:
+            self._trials_cap = shorter
+            logger.warning(PROMPT_SHORTENED, self.backend_name, exc, shorter, listed)
+        else:
+            logger.warning(
+                "LLM backend %s: %s, even with %d trials listed; proposals continue without the LLM. Run the "
+                "model with a longer context window (LocalBackend(model, n_ctx=...)).",
+                self.backend_name,
+                exc,
+                listed,
+            )
 
     def _disable(self, reason: str, log_as_warning: bool = True) -> None:
         if self.disabled_reason is None:

@@ -75,6 +75,22 @@ class PermanentBackendError(BackendError):
     """Retrying will not help: bad credentials, unknown model, invalid request, missing package."""
 
 
+class ContextOverflowError(BackendError):
+    """The prompt does not fit the model's context window; a shorter prompt would.
+
+    Example:
+        >>> str(ContextOverflowError(4475, 4096))
+        "the prompt has 4475 tokens, more than the model's context window of 4096"
+    """
+
+    def __init__(self, prompt_tokens: int, context_tokens: int):
+        super().__init__(
+            f"the prompt has {prompt_tokens} tokens, more than the model's context window of {context_tokens}"
+        )
+        self.prompt_tokens = prompt_tokens
+        self.context_tokens = context_tokens
+
+
 def missing_dependency(package: str, extra: str, hint: str = "") -> PermanentBackendError:
     """The error for an optional dependency that is not installed, naming the pip extra."""
     text = f"{package} is not installed. Install it with: pip install 'llm-search[{extra}]'"

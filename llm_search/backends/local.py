@@ -23,6 +23,7 @@ from llm_search.backends.base import (
     Backend,
     BackendError,
     Completion,
+    ContextOverflowError,
     Message,
     PermanentBackendError,
     cached_tokens_from_usage,
@@ -141,7 +142,7 @@ class LocalBackend(Backend):
     Example:
         >>> backend = LocalBackend("qwen2.5-coder-1.5b")
         >>> backend.n_ctx, backend.history_trials, backend.default_temperature
-        (4096, 40, 0.7)
+        (8192, 40, 0.7)
         >>> backend = LocalBackend()  # doctest: +SKIP
         >>> backend.complete([{"role": "user", "content": "Say hi"}], max_tokens=8).text  # doctest: +SKIP
     """
@@ -195,7 +196,7 @@ class LocalBackend(Backend):
                 raise BackendError(f"llama.cpp failed to answer: {exc}") from exc
         latency = time.perf_counter() - start
         if not isinstance(response, dict) or "choices" not in response:
-            raise BackendError(f"llama.cpp returned an error: {str(response)[:300]}")
+            raise _error_of(response)
         choice = response["choices"][0]
         usage = response.get("usage") or {}
         return Completion(
@@ -207,3 +208,15 @@ class LocalBackend(Backend):
             latency_s=latency,
             finish_reason=choice.get("finish_reason"),
         )
+
+
+def _error_of(response: Any) -> BackendError:
+    """The error llama.cpp answered with; a prompt longer than the context is told apart, since a
+    shorter prompt fixes it."""
+    error = response.get("error") if isinstance(response, dict) else None
+    if isinstance(error, dict) and error.get("type") == "exceed_context_size_error":
+        try:
+            return ContextOverflowError(int(error["n_prompt_tokens"]), int(error["n_ctx"]))
+        except (KeyError, TypeError, ValueError):
+            pass
+    return BackendError(f"llama.cpp returned an error: {str(response)[:300]}")

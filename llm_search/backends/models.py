@@ -154,7 +154,10 @@ CATALOG: dict[str, EmbeddedModel] = {
             size=491_400_064,
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             license="Apache-2.0",
-            n_ctx=4096,
+            # 4096 was too short: a 50-trial hybrid run on a 9-parameter HPOLib task sent prompts of
+            # 4,138-4,770 tokens (30 trials listed plus the optimizer's notes). The KV cache of 8192 tokens
+            # takes ~100 MB (0.5B) and ~230 MB (1.5B); a call costs what its prompt uses, not n_ctx.
+            n_ctx=8192,
             max_ctx=32768,
             history_trials=30,
             chat_template=_QWEN_TEMPLATE,
@@ -169,7 +172,7 @@ CATALOG: dict[str, EmbeddedModel] = {
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             license="Apache-2.0",
-            n_ctx=4096,
+            n_ctx=8192,
             max_ctx=32768,
             history_trials=40,
             chat_template=_QWEN_TEMPLATE,

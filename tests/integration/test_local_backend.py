@@ -6,15 +6,18 @@ import logging
 import os
 import pickle
 
+import numpy as np
 import pytest
 from ray import tune
 
 from llm_search.backends import PermanentBackendError, local
+from llm_search.backends.base import ContextOverflowError
 from llm_search.backends.local import LocalBackend
 from llm_search.grammar import answer_grammar
 from llm_search.history import History
 from llm_search.parsing import parse_answer
 from llm_search.prompts import build_messages
+from llm_search.proposer import LLMProposer
 from llm_search.space import SearchSpace
 
 pytestmark = pytest.mark.integration
@@ -124,3 +127,20 @@ def test_a_script_ending_mid_generation_exits_cleanly():
     # Without the exit guard this crashed with SIGSEGV in about half the runs.
     codes = [subprocess.run([sys.executable, "-c", EXIT_MID_GENERATION], timeout=120).returncode for _ in range(4)]
     assert codes == [0, 0, 0, 0]
+
+
+def test_a_prompt_longer_than_the_context_shortens_the_list_and_the_search_goes_on(caplog):
+    # The real refusal: llama.cpp answers a too-long prompt with an error, not a truncated answer.
+    backend = LocalBackend("smollm2", n_ctx=1536)
+    history = History("loss", "min")
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        history.start(f"t{i}", SPACE.sample(rng), "llm")
+        history.complete(f"t{i}", {"loss": float(rng.uniform())})
+    with pytest.raises(ContextOverflowError, match="context window of 1536"):
+        backend.complete(build_messages(space=SPACE, history=history, n_configs=1), max_tokens=8)
+    proposer = LLMProposer(backend)  # SmolLM2's prompts list 20 trials: about 1,650 tokens here
+    with caplog.at_level(logging.WARNING):
+        sources = [proposer.propose(SPACE, history, 1, seed=seed)[0].source.value for seed in range(3)]
+    assert sources == ["random", "llm", "llm"]
+    assert "Prompts now list" in caplog.text and proposer.limits.trials < 20

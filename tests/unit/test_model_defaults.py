@@ -59,7 +59,7 @@ def test_a_backend_without_model_defaults_gets_the_prompts_defaults():
 def test_named_embedded_models_carry_their_catalog_settings():
     small, large = LocalBackend("smollm2"), LocalBackend("local:qwen2.5-coder-1.5b")
     assert (small.history_trials, large.history_trials) == (20, 40)
-    assert large.n_ctx == 4096 and large.default_temperature == 0.7
+    assert (small.n_ctx, large.n_ctx) == (4096, 8192) and large.default_temperature == 0.7
     assert LocalBackend("/models/any.gguf", n_ctx=2048).history_trials is None
 
 
