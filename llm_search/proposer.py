@@ -66,6 +66,10 @@ PROMPT_SHORTENED = (
     "failed trials); this round's proposals came without the LLM. To list more, run the model with a longer "
     "context window (LocalBackend(model, n_ctx=...)), or choose the list's length: LLMSearcher(context={'trials': N})."
 )
+PROMPT_TOO_LONG = (
+    "LLM backend %s: %s, even with %d trials listed; proposals continue without the LLM. Run the model with a "
+    "longer context window (LocalBackend(model, n_ctx=...))."
+)
 MIN_LISTED_TRIALS = 8  # shorter, a prompt hardly shows what has been tried
 ANSWER_ROOM_TOKENS = 512  # left in the context for the answer when a prompt is shortened
 
@@ -148,7 +152,8 @@ class LLMProposer(Proposer):
 
     @property
     def limits(self) -> ContextLimits:
-        """The prompt's bounds: the ones given, else sized for the backend's model."""
+        """The prompt's bounds: the ones given, else sized for the backend's model; fewer trials listed
+        once a prompt overflowed the model's context window (:meth:`_shorten_prompts`)."""
         if isinstance(self._limits, ContextLimits):
             limits = self._limits
         else:
@@ -421,13 +426,7 @@ class LLMProposer(Proposer):
             self._trials_cap = shorter
             logger.warning(PROMPT_SHORTENED, self.backend_name, exc, shorter, listed)
         else:
-            logger.warning(
-                "LLM backend %s: %s, even with %d trials listed; proposals continue without the LLM. Run the "
-                "model with a longer context window (LocalBackend(model, n_ctx=...)).",
-                self.backend_name,
-                exc,
-                listed,
-            )
+            logger.warning(PROMPT_TOO_LONG, self.backend_name, exc, listed)
 
     def _disable(self, reason: str, log_as_warning: bool = True) -> None:
         if self.disabled_reason is None:
