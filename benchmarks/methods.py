@@ -12,6 +12,8 @@ the path users take. ``points_to_evaluate`` carries the ``--same-start`` default
 - ``llm-rank``: ``LLMSearcher(strategy="rank")``: the LLM picks among untried candidates near the
   best trials and across the space (``candidates``, ``local_share`` through ``options``)
 - ``rank-random``: the same candidates picked uniformly at random, no LLM: llm-rank's control
+- ``hybrid-tpe``: ``llm-hybrid`` with no LLM share (``llm_share=0``, fixed): its optimizer alone, through
+  the same searcher and options (``initial_design``, ``n_startup_trials``): llm-hybrid's control
 - ``optuna-tpe``: ``OptunaSearch`` with ``TPESampler(seed=seed)``
 - ``optuna-cmaes``: ``OptunaSearch`` with ``CmaEsSampler(seed=seed)``; numerical spaces only
 - ``hyperopt``: ``HyperOptSearch(random_state_seed=seed)``
@@ -21,7 +23,7 @@ Example:
     >>> from benchmarks.methods import METHODS, make_searcher
     >>> from benchmarks.problems import get_problem
     >>> sorted(METHODS)[:3]
-    ['hyperopt', 'llm-hybrid', 'llm-hybrid-judge']
+    ['hybrid-tpe', 'hyperopt', 'llm-hybrid']
     >>> searcher = make_searcher("optuna-tpe", seed=0, budget=10, concurrency=1,
     ...                          problem=get_problem("toy/branin"))
     >>> type(searcher).__name__
@@ -209,6 +211,8 @@ METHODS: dict[str, Method] = {
         Method("llm-rank", functools.partial(llm_searcher, strategy="rank"), uses_llm=True),
         # The control of llm-rank: the same candidates, picked uniformly at random (no LLM calls).
         Method("rank-random", functools.partial(llm_searcher, strategy="rank", picker="random")),
+        # The control of llm-hybrid: its optimizer, start and options, with no trial left to the LLM.
+        Method("hybrid-tpe", functools.partial(llm_searcher, strategy="hybrid", llm_share=0.0, adaptive_share=False)),
         Method("optuna-tpe", functools.partial(_optuna, "tpe")),
         Method("optuna-cmaes", functools.partial(_optuna, "cmaes")),
         Method("hyperopt", _hyperopt),

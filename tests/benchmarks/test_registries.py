@@ -199,3 +199,14 @@ def test_proposers_of_older_llm_runs_come_from_their_exchange_logs(tmp_path):
     assert loaded.loc[("llm-hybrid", 0)].tolist() == ["llm", "optimizer", "llm"]
     assert loaded.loc[("llm-local", 0)].tolist() == ["llm", "random", "llm"]
     assert loaded.loc[("llm-local", 1)].tolist() == ["", ""]  # no log: unknown
+
+
+def test_the_hybrid_control_never_asks_the_llm():
+    problem = get_problem("hpobench/kc1")
+    asked = ScriptedBackend(default='{"configs": []}')
+    search_alg = make_searcher(
+        "hybrid-tpe", seed=0, budget=12, concurrency=1, problem=problem, backend=asked, options={"initial_design": 4}
+    )
+    configs = first_configs(search_alg, problem, 12)
+    assert len({json.dumps(c, sort_keys=True) for c in configs}) == 12
+    assert search_alg.stats["llm_calls"] == 0 and asked.history == []
