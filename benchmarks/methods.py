@@ -14,6 +14,8 @@ the path users take. ``points_to_evaluate`` carries the ``--same-start`` default
 - ``rank-random``: the same candidates picked uniformly at random, no LLM: llm-rank's control
 - ``hybrid-tpe``: ``llm-hybrid`` with no LLM share (``llm_share=0``, fixed): its optimizer alone, through
   the same searcher and options (``initial_design``, ``n_startup_trials``): llm-hybrid's control
+- ``hybrid-neighbours``: ``llm-hybrid`` with its share given to random untried neighbours of the best
+  trials (``share_by="neighbours"``), no LLM: the control for what the LLM writes
 - ``optuna-tpe``: ``OptunaSearch`` with ``TPESampler(seed=seed)``
 - ``optuna-cmaes``: ``OptunaSearch`` with ``CmaEsSampler(seed=seed)``; numerical spaces only
 - ``hyperopt``: ``HyperOptSearch(random_state_seed=seed)``
@@ -23,7 +25,7 @@ Example:
     >>> from benchmarks.methods import METHODS, make_searcher
     >>> from benchmarks.problems import get_problem
     >>> sorted(METHODS)[:3]
-    ['hybrid-tpe', 'hyperopt', 'llm-hybrid']
+    ['hybrid-neighbours', 'hybrid-tpe', 'hyperopt']
     >>> searcher = make_searcher("optuna-tpe", seed=0, budget=10, concurrency=1,
     ...                          problem=get_problem("toy/branin"))
     >>> type(searcher).__name__
@@ -213,6 +215,8 @@ METHODS: dict[str, Method] = {
         Method("rank-random", functools.partial(llm_searcher, strategy="rank", picker="random")),
         # The control of llm-hybrid: its optimizer, start and options, with no trial left to the LLM.
         Method("hybrid-tpe", functools.partial(llm_searcher, strategy="hybrid", llm_share=0.0, adaptive_share=False)),
+        # The control of what the LLM writes: the same earned share, given to random neighbours of the best trials.
+        Method("hybrid-neighbours", functools.partial(llm_searcher, strategy="hybrid", share_by="neighbours")),
         Method("optuna-tpe", functools.partial(_optuna, "tpe")),
         Method("optuna-cmaes", functools.partial(_optuna, "cmaes")),
         Method("hyperopt", _hyperopt),

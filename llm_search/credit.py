@@ -51,21 +51,23 @@ class ProposerCredit:
         )
 
 
-def proposer_credit(history: History) -> ProposerCredit:
+def proposer_credit(history: History, share_source: str = "llm") -> ProposerCredit:
     """Count, in finishing order, the trials of each proposer that beat the median of those before them.
 
     The first finished trial has nothing to beat and is not counted; trials from other sources (random
-    fallbacks, given points, added results) count only as earlier results.
+    fallbacks, given points, added results) count only as earlier results. ``share_source`` is the
+    source of the trials counted on the LLM's side (``"neighbours"`` in the hybrid's model-free control).
     """
     earlier: list[float] = []  # kept sorted: the median is read in O(1) at every step
-    counts = {"llm": [0, 0], "optimizer": [0, 0]}
+    counts = {share_source: [0, 0], "optimizer": [0, 0]}
     for record in history.finished():
         score = history.score(record)  # lower is better; failures are +inf
         if earlier and record.source in counts:
             counts[record.source][0] += score < _median(earlier)
             counts[record.source][1] += 1
         bisect.insort(earlier, score)
-    return ProposerCredit(counts["llm"][0], counts["llm"][1], counts["optimizer"][0], counts["optimizer"][1])
+    share, optimizer = counts[share_source], counts["optimizer"]
+    return ProposerCredit(share[0], share[1], optimizer[0], optimizer[1])
 
 
 def _median(ordered: list[float]) -> float:

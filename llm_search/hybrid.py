@@ -9,7 +9,10 @@ The LLM joins once ``llm_after`` trials have finished, so it has results to refi
 cold guesses (no results yet) drift to the ends of the ranges and are worse than the optimizer's
 random startup samples. The LLM either writes configs (``mode="generate"``) or picks the most
 promising of the optimizer's candidates (``mode="judge"``: only its own picks count as its trials;
-candidates filling in for picks it did not make are the optimizer's). Its first proposals can
+candidates filling in for picks it did not make are the optimizer's). ``share_by="neighbours"`` is
+the model-free control: the same share, earned the same way, goes to untried neighbours of the best
+trials drawn at random (one or two parameters moved, as :mod:`llm_search.candidates` makes them),
+which is what a small model mostly writes; an LLM that does not beat it adds nothing. Its first proposals can
 warm-start the optimizer (``warm_start``: they count as the optimizer's startup trials), as Zhang
 et al. found helpful. Every finished trial is told to the optimizer, whoever proposed it.
 
@@ -31,6 +34,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
+
+from llm_search.candidates import make_candidates
 from llm_search.credit import DEFAULT_BOUNDS, earned_share, proposer_credit
 from llm_search.history import History
 from llm_search.optimizers import OptunaOptimizer
@@ -41,6 +47,7 @@ from llm_search.space import SearchSpace
 logger = logging.getLogger(__name__)
 
 MODES = ("generate", "judge")
+SHARE_BY = ("llm", "neighbours")
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,8 @@ class HybridConfig:
             within ``share_bounds`` (see :mod:`llm_search.credit`); ``False`` keeps ``llm_share`` fixed.
         share_bounds: (lowest, highest) adaptive share.
         mode: ``"generate"`` (LLM writes configs) or ``"judge"`` (LLM picks among candidates).
+        share_by: ``"llm"``, or ``"neighbours"``: the model-free control, random untried neighbours of
+            the best trials in place of the LLM's proposals (no LLM call; ``mode`` is not used).
         warm_start: Number of first proposals that come from the LLM; they become the optimizer's
             startup trials (``n_startup_trials`` is set to ``max(warm_start, n_startup_trials)``).
         llm_after: Finished trials needed before the LLM proposes (its share counts from then on);
@@ -76,6 +85,7 @@ class HybridConfig:
     adaptive_share: bool = True
     share_bounds: tuple[float, float] = DEFAULT_BOUNDS
     mode: str = "generate"
+    share_by: str = "llm"
     warm_start: int = 0
     llm_after: int = 3
     candidates_per_pick: int = 4
@@ -91,6 +101,8 @@ class HybridConfig:
             raise ValueError(f"share_bounds must be (low, high) with 0 <= low <= high <= 1, got {self.share_bounds}")
         if self.mode not in MODES:
             raise ValueError(f"hybrid mode must be one of {MODES}, got {self.mode!r}")
+        if self.share_by not in SHARE_BY:
+            raise ValueError(f"share_by must be one of {SHARE_BY}, got {self.share_by!r}")
         if self.warm_start < 0 or self.candidates_per_pick < 2 or self.llm_after < 0:
             raise ValueError("warm_start and llm_after must be >= 0 and candidates_per_pick >= 2")
 
@@ -175,14 +187,15 @@ class HybridProposer(Proposer):
     def _update_share(self, history: History) -> None:
         if not self.config.adaptive_share:
             return
-        credit = proposer_credit(history)
+        credit = proposer_credit(history, self._share_source)
         share = earned_share(credit, self.config.llm_share, bounds=self.config.share_bounds)
         if abs(share - self._logged_share) >= 0.1:  # a visible change, not every step of the estimate
             self._logged_share = share
             llm_rate, optimizer_rate = credit.rates()
             logger.info(
-                "LLM share of new trials now %.2f: its trials beat the running median %d of %d times "
+                "%s share of new trials now %.2f: its trials beat the running median %d of %d times "
                 "(smoothed rate %.2f), the optimizer's %d of %d (%.2f)",
+                "LLM" if self._share_source == ProposalSource.LLM else "Neighbours",
                 share,
                 credit.llm_successes,
                 credit.llm_trials,
@@ -229,9 +242,12 @@ class HybridProposer(Proposer):
     ) -> list[Proposal]:
         optimizer = self.optimizer(space)
         optimizer.sync(history)
-        n_llm = self._llm_count(n, history) if self.llm.available else 0
+        control = self.config.share_by == "neighbours"
+        n_llm = self._llm_count(n, history) if control or self.llm.available else 0
         proposals: list[Proposal] = []
-        if n_llm and self.config.mode == "generate":
+        if n_llm and control:
+            proposals = self._neighbours(space, history, n_llm, seed=seed, pending=pending, seen=seen)
+        elif n_llm and self.config.mode == "generate":
             from_llm = self.llm.propose(
                 space, history, n_llm, seed=seed, pending=pending, seen=seen, notes=[*notes, *self._notes(optimizer)]
             )
@@ -244,6 +260,25 @@ class HybridProposer(Proposer):
         proposals += from_optimizer
         self._proposed += len(proposals)
         return proposals
+
+    @property
+    def _share_source(self) -> str:
+        return ProposalSource.NEIGHBOURS if self.config.share_by == "neighbours" else ProposalSource.LLM
+
+    def _neighbours(
+        self,
+        space: SearchSpace,
+        history: History,
+        k: int,
+        *,
+        seed: int,
+        pending: Iterable[Mapping[str, Any]] = (),
+        seen: set[str] | None = None,
+    ) -> list[Proposal]:
+        """``k`` untried neighbours of the best trials, drawn at random: the control for the LLM's share."""
+        taken = set(seen or ()) | {space.key(c) for c in pending}
+        pool = make_candidates(space, history, k, np.random.default_rng(seed), seen=taken, local_share=1.0)
+        return [Proposal(config, ProposalSource.NEIGHBOURS) for config in pool]
 
     def _judge(
         self,

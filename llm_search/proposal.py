@@ -41,6 +41,7 @@ class ProposalSource(_StrEnum):
     OPTIMIZER = "optimizer"  # the hybrid's classical optimizer
     POINTS = "points"  # points_to_evaluate
     DESIGN = "design"  # the space-filling start (``initial_design``)
+    NEIGHBOURS = "neighbours"  # the hybrid's model-free control: moves near the best, in the LLM's place
     EXTERNAL = "external"  # add_evaluated_point / add_evaluated_trials
 
 

@@ -12,7 +12,7 @@ from ray import tune
 
 from llm_search.backends import PermanentBackendError, ScriptedBackend
 from llm_search.choices import LABELS, parse_choices
-from llm_search.credit import proposer_credit
+from llm_search.credit import earned_share, proposer_credit
 from llm_search.history import History
 from llm_search.hybrid import HybridConfig, HybridProposer
 from llm_search.optimizers import OptunaOptimizer
@@ -224,3 +224,30 @@ def test_llm_waits_for_results_before_proposing():
     assert [r.source for r in history.records.values()] == ["optimizer", "llm"]
     with pytest.raises(ValueError, match="llm_after"):
         HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_after=-1))
+
+
+def test_the_neighbours_control_moves_near_the_best_trials_without_asking_the_llm():
+    space = SearchSpace.from_tune({f"x{i}": tune.uniform(-5, 5) for i in range(6)})
+    backend = ScriptedBackend(default=generating_llm)
+    config = HybridConfig(llm_share=0.5, adaptive_share=False, llm_after=0, share_by="neighbours")
+    proposer, history = HybridProposer(LLMProposer(backend), config, seed=0), History("loss", "min")
+    for r in range(30):
+        (p,) = proposer.propose(space, history, 1, seed=r)
+        if p.source == "neighbours" and history.finished():
+            best = history.best(3)  # the trials candidates.py moves from
+            assert min(sum(b.config[k] != p.config[k] for k in space.names) for b in best) <= 2
+        history.start(f"t{r}", p.config, p.source)
+        history.complete(f"t{r}", {"loss": sum(v**2 for v in p.config.values())})
+    sources = Counter(r.source for r in history.records.values())
+    assert backend.history == [] and sources == Counter({"optimizer": 15, "neighbours": 15})
+    assert proposer_credit(history, "neighbours").llm_trials == 15 and proposer_credit(history).llm_trials == 0
+
+
+def test_the_neighbours_control_earns_its_share_like_the_llm():
+    config = HybridConfig(llm_share=0.3, share_by="neighbours")
+    proposer = HybridProposer(LLMProposer(ScriptedBackend()), config, seed=0)
+    history, _ = run(proposer, 60)
+    proposer.propose(SPACE, history, 1, seed=60)  # the share is updated from all 60 results
+    own = earned_share(proposer_credit(history, "neighbours"), 0.3)
+    assert proposer.current_share == pytest.approx(own)
+    assert own != pytest.approx(earned_share(proposer_credit(history), 0.3))  # not the LLM's (absent) record
