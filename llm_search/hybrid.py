@@ -12,8 +12,8 @@ promising of the optimizer's candidates (``mode="judge"``: only its own picks co
 candidates filling in for picks it did not make are the optimizer's). ``share_by="neighbours"`` is
 the model-free control: the same share, earned the same way, goes to untried neighbours of the best
 trials drawn at random (one or two parameters moved, as :mod:`llm_search.candidates` makes them),
-which is what a small model mostly writes; an LLM that does not beat it adds nothing. Its first proposals can
-warm-start the optimizer (``warm_start``: they count as the optimizer's startup trials), as Zhang
+which is what a small model mostly writes; an LLM that does not beat it adds nothing. Its first
+proposals can warm-start the optimizer (``warm_start``: they count as the optimizer's startup trials), as Zhang
 et al. found helpful. Every finished trial is told to the optimizer, whoever proposed it.
 
 Example:
@@ -195,7 +195,7 @@ class HybridProposer(Proposer):
             logger.info(
                 "%s share of new trials now %.2f: its trials beat the running median %d of %d times "
                 "(smoothed rate %.2f), the optimizer's %d of %d (%.2f)",
-                "LLM" if self._share_source == ProposalSource.LLM else "Neighbours",
+                "LLM" if self._share_source is ProposalSource.LLM else "Neighbours",
                 share,
                 credit.llm_successes,
                 credit.llm_trials,
@@ -242,11 +242,13 @@ class HybridProposer(Proposer):
     ) -> list[Proposal]:
         optimizer = self.optimizer(space)
         optimizer.sync(history)
-        control = self.config.share_by == "neighbours"
+        control = self._share_source is ProposalSource.NEIGHBOURS
         n_llm = self._llm_count(n, history) if control or self.llm.available else 0
         proposals: list[Proposal] = []
-        if n_llm and control:
-            proposals = self._neighbours(space, history, n_llm, seed=seed, pending=pending, seen=seen)
+        if n_llm and control:  # random untried neighbours of the best trials, in the LLM's place
+            taken = set(seen or ()) | {space.key(c) for c in pending}
+            pool = make_candidates(space, history, n_llm, np.random.default_rng(seed), seen=taken, local_share=1.0)
+            proposals = [Proposal(config, ProposalSource.NEIGHBOURS) for config in pool]
         elif n_llm and self.config.mode == "generate":
             from_llm = self.llm.propose(
                 space, history, n_llm, seed=seed, pending=pending, seen=seen, notes=[*notes, *self._notes(optimizer)]
@@ -262,23 +264,8 @@ class HybridProposer(Proposer):
         return proposals
 
     @property
-    def _share_source(self) -> str:
-        return ProposalSource.NEIGHBOURS if self.config.share_by == "neighbours" else ProposalSource.LLM
-
-    def _neighbours(
-        self,
-        space: SearchSpace,
-        history: History,
-        k: int,
-        *,
-        seed: int,
-        pending: Iterable[Mapping[str, Any]] = (),
-        seen: set[str] | None = None,
-    ) -> list[Proposal]:
-        """``k`` untried neighbours of the best trials, drawn at random: the control for the LLM's share."""
-        taken = set(seen or ()) | {space.key(c) for c in pending}
-        pool = make_candidates(space, history, k, np.random.default_rng(seed), seen=taken, local_share=1.0)
-        return [Proposal(config, ProposalSource.NEIGHBOURS) for config in pool]
+    def _share_source(self) -> ProposalSource:
+        return ProposalSource(self.config.share_by)  # "llm" or "neighbours": who the share's trials are from
 
     def _judge(
         self,
