@@ -61,8 +61,8 @@ def _searchers(seed: int, backend: str, concurrency: int) -> dict[str, Any]:
     from llm_search import LLMSearcher
 
     return {
-        "llm": LLMSearcher(backend=backend, task=TASK, seed=seed),
-        "hybrid": LLMSearcher(backend=backend, task=TASK, seed=seed, strategy="hybrid"),
+        "llm": LLMSearcher(backend=backend, task=TASK, seed=seed, strategy="llm"),
+        "hybrid": LLMSearcher(backend=backend, task=TASK, seed=seed),  # the default strategy
         "optuna TPE": OptunaSearch(sampler=optuna.samplers.TPESampler(seed=seed)),
         # Tune's random search takes its concurrency limit itself (max_concurrent_trials is for Searchers).
         "random": BasicVariantGenerator(random_state=seed, max_concurrent=concurrency),

@@ -249,8 +249,10 @@ def main(argv: list[str] | None = None) -> None:
     for slots in (int(s) for s in args.slots.split(",")):
         searchers = {
             "random": OptunaSearch(sampler=optuna.samplers.RandomSampler(seed=0)),
-            "llm": LLMSearcher(backend=ScriptedBackend(default=_slow_answer), seed=0),
-            "llm-fill": LLMSearcher(backend=ScriptedBackend(default=_slow_answer), seed=0, fill_free_slots=True),
+            "llm": LLMSearcher(backend=ScriptedBackend(default=_slow_answer), strategy="llm", seed=0),
+            "llm-fill": LLMSearcher(
+                backend=ScriptedBackend(default=_slow_answer), strategy="llm", seed=0, fill_free_slots=True
+            ),
         }
         for name in args.searchers.split(","):
             for row in run_one(name, searchers[name], args.trials, slots, out):

@@ -122,7 +122,7 @@ def part_slots(delay: float, n_trials: int, duration_s: float) -> None:
     ]
     for prefetch in (0, 1, 4):
         backend = ScriptedBackend(default=_answer, delay_s=delay)
-        searcher = LLMSearcher(backend=backend, seed=0, prefetch=prefetch)
+        searcher = LLMSearcher(backend=backend, strategy="llm", seed=0, prefetch=prefetch)
         rows.append(
             (
                 f"LLMSearcher, {delay:g} s backend, prefetch={prefetch}",

@@ -1,7 +1,7 @@
 """The hybrid strategy: a classical optimizer drives; the LLM proposes a share of the trials.
 
 Controlled studies found pure-LLM search losing to TPE/CMA-ES while a hybrid wins: the optimizer
-proposes most trials, the LLM a share (``llm_share``, default 0.3), seeing the optimizer's state
+proposes most trials, the LLM a share (``llm_share``, starting at 0.6), seeing the optimizer's state
 (best trials, where it is sampling now). With ``adaptive_share`` (the default) that share is earned:
 it follows how often the LLM's trials beat the running median compared with the optimizer's
 (:mod:`llm_search.credit`), so a weak model costs little and a strong one gets more of the budget.
@@ -57,7 +57,9 @@ class HybridConfig:
     Args:
         optimizer: ``"tpe"`` (any space) or ``"cmaes"`` (continuous spaces).
         llm_share: Fraction of proposals that come from the LLM after the warm start (the starting
-            share when ``adaptive_share``).
+            share when ``adaptive_share``). The defaults (0.6, adaptive; ``n_startup_trials=5`` after the
+            searcher's 5-trial start) are the settings whose structure, with no model, led TPE at 10
+            trials on held-out seeds (docs/benchmarks.md, "The hybrid's controls, without a model").
         adaptive_share: Scale the share by the LLM's measured success against the optimizer's,
             within ``share_bounds`` (see :mod:`llm_search.credit`); ``False`` keeps ``llm_share`` fixed.
         share_bounds: (lowest, highest) adaptive share.
@@ -69,11 +71,12 @@ class HybridConfig:
         llm_after: Finished trials needed before the LLM proposes (its share counts from then on);
             not applied to the warm start, which is the LLM's cold start by definition.
         candidates_per_pick: In judge mode, candidates shown per config to pick.
-        n_startup_trials: Random startup trials of the optimizer when there is no warm start.
+        n_startup_trials: Startup trials of the optimizer when there is no warm start (the searcher's
+            space-filling start counts: TPE models from the 6th trial by default).
 
     Example:
         >>> HybridConfig(llm_share=0.5, mode="judge").startup_trials
-        10
+        5
         >>> HybridConfig(mode="vote")
         Traceback (most recent call last):
         ...
@@ -81,7 +84,7 @@ class HybridConfig:
     """
 
     optimizer: str = "tpe"
-    llm_share: float = 0.3
+    llm_share: float = 0.6
     adaptive_share: bool = True
     share_bounds: tuple[float, float] = DEFAULT_BOUNDS
     mode: str = "generate"
@@ -89,7 +92,7 @@ class HybridConfig:
     warm_start: int = 0
     llm_after: int = 3
     candidates_per_pick: int = 4
-    n_startup_trials: int = 10
+    n_startup_trials: int = 5
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("tpe", "cmaes"):

@@ -70,13 +70,15 @@ class LLMSearcher(SearcherStateMixin, Searcher):
         points_to_evaluate: Configs to run first, before any LLM proposal.
         backend: LLM backend spec (``"local"``, ``"local:<gguf>"``, ``"replay:<log>"``...) or a
             :class:`~llm_search.backends.Backend`.
-        strategy: ``"llm"`` (the LLM writes every configuration), ``"rank"`` (the LLM picks each
-            configuration among untried candidates near the best trials and across the space; see
-            :mod:`llm_search.ranking`) or ``"hybrid"`` (Optuna TPE/CMA-ES drives, the LLM proposes a
-            share of the trials; see :mod:`llm_search.hybrid`).
+        strategy: ``"hybrid"`` (default: Optuna TPE/CMA-ES drives, the LLM proposes a share of the
+            trials; see :mod:`llm_search.hybrid`), ``"llm"`` (the LLM writes every configuration, Zhang et
+            al.'s design) or ``"rank"`` (the LLM picks each configuration among untried candidates near
+            the best trials and across the space; see :mod:`llm_search.ranking`). The hybrid is the
+            default because it won on the benchmark suite with every embedded model measured
+            (README, "Which strategy, which model").
         hybrid: The hybrid's settings: a :class:`~llm_search.hybrid.HybridConfig` or a dict of its
             fields (``llm_share``, ``adaptive_share``, ``optimizer``, ``mode``, ``warm_start``,
-            ``llm_after``...); implies ``strategy="hybrid"`` when given.
+            ``llm_after``...).
         architectures: Search over networks too (:class:`~llm_search.arch.search.ArchitectureConfig`):
             the ``code_writer`` role (form ``"code"``) or the ``spec_writer`` role (form ``"spec"``) writes
             networks that, once validated, join the space's architecture parameter (in the hybrid, the
@@ -114,8 +116,9 @@ class LLMSearcher(SearcherStateMixin, Searcher):
         cache_dir: Opt-in on-disk cache of identical LLM requests (re-runs and tests don't pay twice).
         initial_design: Start with this many trials of a Latin hypercube over the space (source
             ``design``; see :mod:`llm_search.initial_design`), so a small model's first proposals read
-            results from across every parameter's range instead of its own first guesses. 0 (default):
-            the strategy proposes from the first trial. The hybrid's optimizer starts randomly anyway.
+            results from across every parameter's range instead of its own first guesses. Default: 5
+            for the hybrid (then TPE models from the 6th trial, ``HybridConfig.n_startup_trials=5``),
+            0 for ``"llm"`` and ``"rank"`` (the strategy proposes from the first trial).
 
     Example:
         >>> from ray import tune
@@ -156,7 +159,7 @@ class LLMSearcher(SearcherStateMixin, Searcher):
         roles: Mapping[str, BackendSpec] | None = None,
         budget: Budget | None = None,
         cache_dir: str | None = None,
-        initial_design: int = 0,
+        initial_design: int | None = None,
     ):
         for m in [mode] if isinstance(mode, str) or mode is None else mode:
             if m not in (None, "min", "max"):

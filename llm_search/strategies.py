@@ -6,8 +6,10 @@ Example:
     >>> from llm_search.roles import RoleBackends
     >>> llm = LLMProposer(ScriptedBackend(['{"configs": []}']))
     >>> strategy, proposer = build_proposer(llm, RoleBackends("local"), None, hybrid={"llm_share": 0.5})
-    >>> strategy, type(proposer).__name__
-    ('hybrid', 'HybridProposer')
+    >>> strategy, type(proposer).__name__, type(proposer.inner).__name__  # the hybrid after a 5-trial start
+    ('hybrid', 'InitialDesign', 'HybridProposer')
+    >>> build_proposer(llm, RoleBackends("local"), "llm")[1] is llm  # Zhang et al.'s design: no start
+    True
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from llm_search.proposer import LLMProposer
 from llm_search.ranking import RankConfig, RankingProposer
 from llm_search.roles import RoleBackends
 
+# The space-filling start each strategy gets unless ``initial_design`` is given: the hybrid's measured
+# default (docs/benchmarks.md, "The hybrid's controls"); "llm" and "rank" keep their published designs.
+DEFAULT_INITIAL_DESIGN = {"hybrid": 5, "llm": 0, "rank": 0}
+
 SETTINGS_WITHOUT_STRATEGY = (
     "LLMSearcher got hybrid= or rank= settings that do not belong to strategy={strategy!r}: drop one of them."
 )
@@ -39,11 +45,11 @@ def build_proposer(
     architectures: ArchitectureConfig | None = None,
     exchange_log: ExchangeLog | None = None,
     seed: int | None = None,
-    initial_design: int = 0,
+    initial_design: int | None = None,
 ) -> tuple[str, Proposer]:
-    """The strategy's name (``hybrid=``/``rank=`` settings imply theirs) and its proposer (after
-    ``initial_design`` trials of a space-filling start, when given)."""
-    strategy = strategy or ("hybrid" if hybrid is not None else "rank" if rank is not None else "llm")
+    """The strategy's name (default ``"hybrid"``; ``rank=`` settings imply ``"rank"``) and its proposer,
+    after ``initial_design`` trials of a space-filling start (default: ``DEFAULT_INITIAL_DESIGN``)."""
+    strategy = strategy or ("rank" if rank is not None and hybrid is None else "hybrid")
     if (hybrid is not None and strategy != "hybrid") or (rank is not None and strategy != "rank"):
         raise ValueError(SETTINGS_WITHOUT_STRATEGY.format(strategy=strategy))
     proposer: Proposer
@@ -56,6 +62,8 @@ def build_proposer(
         proposer = RankingProposer(llm, rank if isinstance(rank, RankConfig) else RankConfig(**dict(rank or {})))
     else:
         raise ValueError(f"strategy must be 'llm', 'rank' or 'hybrid', got {strategy!r}")
+    if initial_design is None:
+        initial_design = DEFAULT_INITIAL_DESIGN[strategy]
     if initial_design:
         proposer = InitialDesign(proposer, initial_design, seed=seed)
     if architectures is not None:

@@ -165,6 +165,7 @@ def run_arm(
     )
     searcher = LLMSearcher(
         backend=backend,
+        strategy="llm",  # the LLM proposes every trial: the arms differ only in the scheduler
         roles={"code_writer": code_backend, "code_fixer": code_backend, "spec_writer": code_backend},
         architectures=ArchitectureConfig(
             task, form=form, first_after=2, redesign_every=3, descriptions={"flawed_cnn": DESCRIPTION}

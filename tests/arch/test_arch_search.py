@@ -178,6 +178,7 @@ class Net(nn.Module):
 
     searcher = LLMSearcher(
         backend=ScriptedBackend(default=pick_written_network),
+        strategy="llm",
         roles={"code_writer": ScriptedBackend([f"```python\n{network}```"])},
         architectures=ArchitectureConfig(TASK, first_after=2),
         prefetch=0,

@@ -125,6 +125,7 @@ def test_tune_trains_a_written_spec_on_real_data(tmp_path):
 
     searcher = LLMSearcher(
         backend=ScriptedBackend(default=pick_written_spec),
+        strategy="llm",
         roles={"spec_writer": ScriptedBackend([json.dumps(GOOD)])},
         architectures=ArchitectureConfig(TASK, form="spec", first_after=2),
         prefetch=0,

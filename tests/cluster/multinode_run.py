@@ -93,7 +93,7 @@ def main() -> None:
                 time.sleep(0.1)
 
         threading.Thread(target=kill, daemon=True).start()
-    searcher = LLMSearcher(backend=ScriptedBackend(default=propose), prefetch=0, seed=0)
+    searcher = LLMSearcher(backend=ScriptedBackend(default=propose), strategy="llm", prefetch=0, seed=0)
     grid = tune.Tuner(
         trainable,
         param_space={"learning_rate": tune.loguniform(1e-3, 1e-1), "beacons": beacons},

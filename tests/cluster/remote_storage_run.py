@@ -38,7 +38,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 2:
         results = tune.Tuner.restore(f"{uri}/{NAME}", trainable=quadratic_trainable).fit()
     else:
-        searcher = LLMSearcher(backend=ScriptedBackend(default=propose), seed=0, prefetch=0)
+        searcher = LLMSearcher(backend=ScriptedBackend(default=propose), strategy="llm", seed=0, prefetch=0)
         results = tune.Tuner(
             quadratic_trainable,
             param_space={**SPACE, "sleep_s": 0.5},

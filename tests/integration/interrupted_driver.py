@@ -28,7 +28,7 @@ def make_tuner(storage: str) -> tune.Tuner:
         quadratic_trainable,
         param_space={**SPACE, "sleep_s": 0.4},
         tune_config=tune.TuneConfig(
-            search_alg=LLMSearcher(backend="local", seed=5, points_to_evaluate=[FAILING_POINT]),
+            search_alg=LLMSearcher(backend="local", strategy="llm", seed=5, points_to_evaluate=[FAILING_POINT]),
             metric="loss",
             mode="min",
             num_samples=8,

@@ -45,7 +45,7 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
 def make_searcher(strategy: str) -> LLMSearcher:
     # An instant LLM that always answers with as many configs as asked: proposals are never the bottleneck.
     options = {"hybrid": dict(llm_after=0, llm_share=0.5, adaptive_share=False)} if strategy == "hybrid" else {}
-    return LLMSearcher(backend=ScriptedBackend(default=llm_answer), seed=0, prefetch=2, **options)
+    return LLMSearcher(backend=ScriptedBackend(default=llm_answer), strategy=strategy, seed=0, prefetch=2, **options)
 
 
 @pytest.mark.parametrize("strategy", ["llm", "hybrid"])
@@ -103,7 +103,7 @@ def test_free_slots_are_filled_while_the_llm_answers_only_when_asked(ray_session
     ANSWERED.clear()
     STARTS["file"] = str(tmp_path / "starts")
     open(STARTS["file"], "w").close()
-    searcher = LLMSearcher(backend=ScriptedBackend(default=slow_llm), seed=0, fill_free_slots=fill)
+    searcher = LLMSearcher(backend=ScriptedBackend(default=slow_llm), strategy="llm", seed=0, fill_free_slots=fill)
     analysis = tune.run(
         tune.with_resources(started_trainable, {"cpu": 0.25}),
         config={**SPACE, "starts_file": STARTS["file"]},

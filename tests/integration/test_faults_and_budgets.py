@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 def test_flaky_backend_still_gives_20_valid_trials(ray_session, storage):
     flaky = FlakyBackend(LocalBackend(), fail_rate=0.2, throttle_rate=0.2, garbage_rate=0.3, seed=0)
-    searcher = LLMSearcher(backend=flaky, seed=6, prefetch=0)
+    searcher = LLMSearcher(backend=flaky, strategy="llm", seed=6, prefetch=0)
     analysis = tune.run(
         quadratic_trainable,
         config=SPACE,
@@ -48,7 +48,7 @@ def test_flaky_backend_still_gives_20_valid_trials(ray_session, storage):
 
 def test_spent_budget_says_so_once_and_the_search_continues(ray_session, storage, caplog):
     budget = Budget(max_calls=2)
-    searcher = LLMSearcher(backend="local", seed=7, budget=budget, prefetch=0)
+    searcher = LLMSearcher(backend="local", strategy="llm", seed=7, budget=budget, prefetch=0)
     analysis = tune.run(
         quadratic_trainable,
         config=SPACE,

@@ -21,7 +21,7 @@ def propose_low_rate(messages, options):
 
 
 def test_progress_lines_are_few_and_the_last_one_sums_up_the_run(tmp_path, caplog):
-    searcher = LLMSearcher(backend=ScriptedBackend(default=propose_low_rate), prefetch=0, seed=0)
+    searcher = LLMSearcher(backend=ScriptedBackend(default=propose_low_rate), strategy="llm", prefetch=0, seed=0)
     progress = LLMProgress(every_s=1.0, searcher=searcher)
     space = {"epochs": 6, "sleep_s": 0.1, "model": "resnet9", "learning_rate": tune.loguniform(1e-3, 0.1)}
     with caplog.at_level(logging.INFO, logger="llm_search.progress"):

@@ -27,7 +27,9 @@ def assert_valid(config: dict) -> None:
 
 
 def test_tune_run_with_the_embedded_model(ray_session, storage):
-    searcher = LLMSearcher(backend="local", seed=1, task="Toy quadratic: find the learning rate and optimizer")
+    searcher = LLMSearcher(
+        backend="local", strategy="llm", seed=1, task="Toy quadratic: find the learning rate and optimizer"
+    )
     analysis = tune.run(
         quadratic_trainable,
         config=SPACE,
@@ -86,7 +88,7 @@ def test_tuner_with_concurrency_limiter_and_asha(ray_session, storage):
 def test_nan_inf_and_failing_trials_do_not_stop_the_experiment(ray_session, storage):
     points = [{"lr": 0.01, "optimizer": "adam", "model": {"depth": d}} for d in (1, 2, 3, 4)]
     # prefetch=0: every LLM proposal is asked for when a slot frees, after the four points started.
-    searcher = LLMSearcher(backend="local", seed=3, points_to_evaluate=points, prefetch=0)
+    searcher = LLMSearcher(backend="local", strategy="llm", seed=3, points_to_evaluate=points, prefetch=0)
     analysis = tune.run(
         misbehaving_trainable,
         config=SPACE,
@@ -117,7 +119,7 @@ def test_nan_inf_and_failing_trials_do_not_stop_the_experiment(ray_session, stor
 
 
 def test_replay_reproduces_the_proposals_offline(ray_session, storage):
-    first = LLMSearcher(backend="local", seed=4, prefetch=0)
+    first = LLMSearcher(backend="local", strategy="llm", seed=4, prefetch=0)
     tune.run(
         quadratic_trainable,
         config=SPACE,
@@ -130,7 +132,7 @@ def test_replay_reproduces_the_proposals_offline(ray_session, storage):
         verbose=0,
     )
     log = os.path.join(storage, "original", "llm_exchanges.jsonl")
-    replayed = LLMSearcher(backend=f"replay:{log}", seed=4, prefetch=0)
+    replayed = LLMSearcher(backend=f"replay:{log}", strategy="llm", seed=4, prefetch=0)
     tune.run(
         quadratic_trainable,
         config=SPACE,

@@ -134,6 +134,7 @@ def test_redesign_stops_the_trial_and_the_searcher_writes_a_network_from_its_dia
     spec_backend = ScriptedBackend([json.dumps(SPEC)])
     searcher = LLMSearcher(
         backend=ScriptedBackend(default=pick_newest_spec),
+        strategy="llm",
         roles={"spec_writer": spec_backend},
         architectures=ArchitectureConfig(ArchTask("digits", (1, 8, 8), 10), form="spec", first_after=100),
         prefetch=0,

@@ -96,6 +96,7 @@ def test_searcher_with_the_hybrid_never_falls_back_to_random_on_every_domain():
         backend=ScriptedBackend(default=llm_answer),
         seed=0,
         hybrid=dict(llm_share=0.5, llm_after=0, adaptive_share=False),
+        initial_design=0,  # the LLM and TPE from the first trial
     )
     for i in range(14):
         config = suggest_now(searcher, f"t{i}")

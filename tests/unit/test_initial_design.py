@@ -102,6 +102,7 @@ def test_searcher_starts_with_the_design_and_rejects_a_negative_size():
         mode="max",
         backend=ScriptedBackend(default=llm_answer),
         seed=0,
+        strategy="llm",
         initial_design=5,
         max_concurrent=1,
     )
@@ -116,3 +117,25 @@ def test_searcher_starts_with_the_design_and_rejects_a_negative_size():
     assert Counter(r.config["Op0"] for r in records[:5]) == {op: 1 for op in OPS}
     with pytest.raises(ValueError, match="initial_design"):
         LLMSearcher(initial_design=-1)
+
+
+def test_the_default_searcher_is_the_hybrid_after_a_five_trial_start():
+    """By default: 5 design trials, then TPE (modelling from the 6th) and the LLM share the rest."""
+    searcher = LLMSearcher(
+        {f"Op{i}": tune.choice(OPS) for i in range(6)},
+        metric="acc",
+        mode="max",
+        backend=ScriptedBackend(default=llm_answer),
+        seed=0,
+        max_concurrent=1,
+    )
+    for trial in range(12):
+        config = searcher.suggest(f"t{trial}")
+        if config is None:
+            searcher.wait_for_proposals(10)
+            config = searcher.suggest(f"t{trial}")
+        searcher.on_trial_complete(f"t{trial}", {"acc": float(config["Op0"] == OPS[0]), "config": config})
+    sources = [str(r.source) for r in searcher.history.records.values()]
+    assert searcher.strategy == "hybrid"
+    assert sources[:5] == ["design"] * 5
+    assert {"llm", "optimizer"} <= set(sources[5:]), sources

@@ -44,7 +44,10 @@ def llm_answer(messages, options) -> str:
 
 
 def make_llm_searcher(**kwargs) -> LLMSearcher:
-    options = dict(backend=ScriptedBackend(default=llm_answer), seed=0)
+    """Pure LLM search, or the hybrid when given its settings; both propose from the first trial
+    (no space-filling start), so the contract's tests see the strategy's own proposals."""
+    options = dict(backend=ScriptedBackend(default=llm_answer), seed=0, initial_design=0)
+    options["strategy"] = "hybrid" if "hybrid" in kwargs else "llm"
     options.update(kwargs)
     return LLMSearcher(**options)
 
@@ -280,16 +283,17 @@ def test_hybrid_share_adapts_and_is_reported_in_stats():
         backend=ScriptedBackend(default=worst_corner),
         hybrid={"llm_after": 0},
         seed=0,
+        prefetch=0,  # every proposal sees the latest result: the same trials come from the LLM every run
     )
-    assert searcher.stats["llm_share"] == 0.3
+    assert searcher.stats["llm_share"] == 0.6
     for i in range(40):
         config = suggest_now(searcher, f"t{i}")
         searcher.on_trial_complete(f"t{i}", {"loss": math.log10(config["lr"]) + 4 + 0.1 * config["model"]["depth"]})
-    assert searcher.stats["llm_share"] < 0.15
+    assert searcher.stats["llm_share"] < 0.6 / 2  # at most half the configured share
     assert (
-        LLMSearcher(space=SPACE, metric="loss", mode="min", backend=ScriptedBackend(default=llm_answer)).stats[
-            "llm_share"
-        ]
+        LLMSearcher(
+            space=SPACE, metric="loss", mode="min", strategy="llm", backend=ScriptedBackend(default=llm_answer)
+        ).stats["llm_share"]
         is None
     )  # pure LLM search has no share
 

@@ -83,7 +83,13 @@ def test_the_searcher_accepts_points_evaluated_points_and_answers_with_dict_cate
 
     point = {"model": {"layers": 2}, "widths": [32, 32], "train": {"lr": 0.02, "head": {"dropout": 0.1}}}
     searcher = LLMSearcher(
-        space=SPACE, metric="loss", mode="min", backend=ScriptedBackend(default=llm), seed=0, points_to_evaluate=[point]
+        space=SPACE,
+        metric="loss",
+        mode="min",
+        backend=ScriptedBackend(default=llm),
+        strategy="llm",
+        seed=0,
+        points_to_evaluate=[point],
     )
     searcher.add_evaluated_point(
         {"model": {"layers": 4, "act": "relu"}, "widths": [], "train/lr": 0.05, "train/head": {"dropout": 0.5}}, 0.7
