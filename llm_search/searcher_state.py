@@ -21,6 +21,25 @@ from llm_search.proposal import Proposal, ProposalSource
 from llm_search.space import SearchSpace
 
 STATE_VERSION = 3  # 3: finished history records stored pickled (``History.to_state``)
+PROPOSER_MISMATCH = (
+    "This LLMSearcher state was saved by a searcher built as {saved}, but this one is built as {now}: "
+    "create the searcher with the settings the experiment started with (strategy=, initial_design=, "
+    "architectures=) to resume it.{hint}"
+)
+# Until the hybrid became the default (with a 5-trial start), LLMSearcher() was pure LLM search.
+OLD_DEFAULT_HINT = (
+    " A state saved by LLMSearcher() before the hybrid became the default strategy resumes with "
+    "LLMSearcher(strategy='llm', initial_design=0)."
+)
+
+
+def proposer_chain(proposer: Any) -> str:
+    """How a searcher's proposer is built, outermost first, e.g. ``"InitialDesign > HybridProposer"``."""
+    names = []
+    while proposer is not None:
+        names.append(type(proposer).__name__)
+        proposer = getattr(proposer, "inner", None)
+    return " > ".join(names)
 
 
 class SearcherStateMixin:
@@ -52,6 +71,7 @@ class SearcherStateMixin:
                 "num_samples": self._num_samples,
                 "max_concurrent": self._max_concurrent,
                 "proposer": self._proposer.get_state(),
+                "proposer_chain": proposer_chain(self._proposer),
                 "log_path": self._log.path,
                 "budget_spent": self._budget.spent() if self._budget else None,
             }
@@ -59,6 +79,7 @@ class SearcherStateMixin:
     def set_state(self, state: dict[str, Any]) -> None:
         state = _migrate_state(state)
         with self._lock:
+            self._restore_proposer(state)  # first: a state of another strategy is refused before any change
             space = state["space"]  # rebuilt, so a space pickled by an older version gets today's lookups
             self._space = SearchSpace(space.params, space.constants, space.paths)
             self._metric, self._mode = state["metric"], state["mode"]
@@ -84,11 +105,21 @@ class SearcherStateMixin:
             self._n_filled = state.get("n_filled", 0)
             self._num_samples = state.get("num_samples")
             self._max_concurrent = state["max_concurrent"] or self._max_concurrent
-            self._proposer.set_state(state["proposer"])
             if state.get("budget_spent") and self._budget is not None:
                 self._budget.load_spent(state["budget_spent"])
             if state.get("log_path") and self._log.path is None:
                 self._log.set_path(state["log_path"])
+
+    def _restore_proposer(self, state: dict[str, Any]) -> None:
+        now, saved = proposer_chain(self._proposer), state.get("proposer_chain")
+        if saved is not None and saved != now:
+            raise ValueError(PROPOSER_MISMATCH.format(saved=saved, now=now, hint=""))
+        try:
+            self._proposer.set_state(state["proposer"])
+        except (KeyError, TypeError) as exc:  # saved before the chain was recorded, by another strategy
+            raise ValueError(
+                PROPOSER_MISMATCH.format(saved="another strategy", now=now, hint=OLD_DEFAULT_HINT)
+            ) from exc
 
     def save(self, checkpoint_path: str) -> None:
         """Write the explicit state (space, history, live trials, queue, RNG, counters), atomically.

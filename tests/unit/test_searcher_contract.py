@@ -440,6 +440,28 @@ def test_a_state_saved_by_the_previous_version_restores(tmp_path, strategy):
         make_llm_searcher(metric="loss", mode="min").restore(str(path))
 
 
+def test_a_state_of_another_strategy_is_refused_with_the_settings_to_use(tmp_path):
+    """Resuming with other settings (e.g. an experiment saved when pure LLM search was the default) fails
+    before anything is restored, with a message naming the fix, never as a KeyError deep in a proposer."""
+    pure = make_llm_searcher(space=SPACE, metric="loss", mode="min", prefetch=0)
+    suggest_now(pure, "a")
+    pure.on_trial_complete("a", {"loss": 0.5})
+    path = tmp_path / "pure.pkl"
+    pure.save(str(path))
+    default = LLMSearcher(metric="loss", mode="min", backend=ScriptedBackend(default=llm_answer))
+    with pytest.raises(ValueError, match=r"built as LLMProposer, but this one is built as InitialDesign > Hybrid"):
+        default.restore(str(path))
+    assert default.history.records == {}  # nothing half-restored
+    older = pure.get_state()
+    del older["proposer_chain"]  # as saved before the chain was recorded
+    path.write_bytes(pickle.dumps(older))
+    with pytest.raises(ValueError, match=r"LLMSearcher\(strategy='llm', initial_design=0\)"):
+        LLMSearcher(metric="loss", mode="min", backend=ScriptedBackend()).restore(str(path))
+    fixed = LLMSearcher(metric="loss", mode="min", backend=ScriptedBackend(), strategy="llm", initial_design=0)
+    fixed.restore(str(path))
+    assert fixed.history.records["a"].objective == 0.5
+
+
 def plain_history(history_state: dict) -> dict:
     """A history state as versions 1 and 2 saved it: every record as plain data, none pickled."""
     records = [pickle.loads(r) if isinstance(r, bytes) else r for r in history_state["records"]]
