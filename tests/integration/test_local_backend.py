@@ -1,4 +1,5 @@
-"""The embedded backend on the real SmolLM2 model: one load per process, bounds held by the grammar."""
+"""The embedded backend on the real SmolLM2 model (the quickest embedded model; the default, the 0.5B
+Qwen coder, runs in tests/integration/test_tune_end_to_end.py): one load per process, bounds held by the grammar."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ SPACE = SearchSpace.from_tune(
 
 
 def test_grammar_keeps_every_generated_config_valid():
-    backend = LocalBackend()
+    backend = LocalBackend("smollm2")
     messages = build_messages(space=SPACE, history=History("loss", "min"), n_configs=4)
     accepted, distinct = 0, set()
     for seed in range(5):
@@ -64,7 +65,7 @@ def test_on_a_finite_grid_the_real_model_writes_only_configs_not_yet_tried():
     seen = {cells.key(config) for config in every} - {cells.key(config) for config in untried}  # tried or queued
     messages = build_messages(space=cells, history=history, n_configs=1)
     messages[-1]["content"] += "\nRepeat the best trial exactly."
-    backend = LocalBackend()
+    backend = LocalBackend("smollm2")
     for seed in range(4):
         completion = backend.complete(
             messages, grammar=answer_grammar(cells, 1, exclude=seen), seed=seed, temperature=1.0, max_tokens=80
@@ -75,7 +76,7 @@ def test_on_a_finite_grid_the_real_model_writes_only_configs_not_yet_tried():
 
 
 def test_model_loads_once_per_process_and_backends_pickle_without_it(caplog):
-    first, second = LocalBackend(), LocalBackend()
+    first, second = LocalBackend("smollm2"), LocalBackend("smollm2")
     with caplog.at_level(logging.INFO, logger=local.__name__):
         first.complete([{"role": "user", "content": "hi"}], max_tokens=2)
         second.complete([{"role": "user", "content": "hi"}], max_tokens=2)
@@ -95,7 +96,7 @@ def test_missing_model_file_names_the_fix():
 
 def test_a_grown_history_reuses_the_cached_prompt_prefix():
     """One more finished trial appends to the prompt, so llama.cpp serves the rest from its cache."""
-    backend = LocalBackend()
+    backend = LocalBackend("smollm2")
     history = History("loss", "min")
     for i in range(6):
         config = {"learning_rate": 1e-3 * (i + 1), "momentum": 0.9, "batch_size": 64, "optimizer": "adam"}
@@ -112,7 +113,7 @@ def test_a_grown_history_reuses_the_cached_prompt_prefix():
 EXIT_MID_GENERATION = """
 import threading, time
 from llm_search.backends.local import LocalBackend
-backend = LocalBackend()
+backend = LocalBackend("smollm2")
 backend.complete([{"role": "user", "content": "hi"}], max_tokens=2)
 story = [{"role": "user", "content": "Write a long story about a dragon."}]
 threading.Thread(target=lambda: backend.complete(story, max_tokens=120), daemon=True).start()

@@ -1,4 +1,4 @@
-"""LLMSearcher in real Tune runs with the real embedded model (SmolLM2 through llama.cpp)."""
+"""LLMSearcher in real Tune runs with the real default embedded model (Qwen2.5-Coder-0.5B through llama.cpp)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_tune_run_with_the_embedded_model(ray_session, storage):
     log = os.path.join(storage, "run", "llm_exchanges.jsonl")
     records = list(read_exchanges(log))
     assert len(records) == stats["llm_calls"]
-    assert all(r["model"].startswith("SmolLM2") and r["answer"].startswith('{"configs":[') for r in records)
+    assert all(r["model"] == "Qwen2.5-Coder-0.5B-Instruct" and r["answer"].startswith('{"configs":[') for r in records)
     assert all(not r["rejections"] and not r["parse_error"] for r in records)  # the grammar holds
     history = searcher.history
     best_trial = analysis.get_best_trial("loss", "min", "last")
