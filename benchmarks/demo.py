@@ -1,6 +1,6 @@
 """The main job: a real Ray Tune search with the embedded LLM (pure and hybrid), beside Optuna TPE and random search.
 
-    llm-search demo                       # about 3 minutes on 2 CPU cores (160 s measured)
+    llm-search demo                       # about 4 minutes on 2 CPU cores (255 s measured, default model)
     llm-search demo --trials 20 --concurrency 2 --backend local
 
 A small CNN trains on scikit-learn's digits (real 8x8 images; validation split carved from the

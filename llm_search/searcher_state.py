@@ -112,11 +112,14 @@ class SearcherStateMixin:
 
     def _restore_proposer(self, state: dict[str, Any]) -> None:
         now, saved = proposer_chain(self._proposer), state.get("proposer_chain")
-        if saved is not None and saved != now:
-            raise ValueError(PROPOSER_MISMATCH.format(saved=saved, now=now, hint=""))
-        try:
+        if saved is not None:
+            if saved != now:
+                raise ValueError(PROPOSER_MISMATCH.format(saved=saved, now=now, hint=""))
             self._proposer.set_state(state["proposer"])
-        except (KeyError, TypeError) as exc:  # saved before the chain was recorded, by another strategy
+            return
+        try:  # saved before the chain was recorded: a state that does not fit is another strategy's
+            self._proposer.set_state(state["proposer"])
+        except (KeyError, TypeError) as exc:
             raise ValueError(
                 PROPOSER_MISMATCH.format(saved="another strategy", now=now, hint=OLD_DEFAULT_HINT)
             ) from exc
