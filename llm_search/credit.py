@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import bisect
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from llm_search.history import History
@@ -51,23 +52,28 @@ class ProposerCredit:
         )
 
 
-def proposer_credit(history: History, share_source: str = "llm") -> ProposerCredit:
+def proposer_credit(
+    history: History, share_source: str | Collection[str] = "llm", versus: str = "optimizer"
+) -> ProposerCredit:
     """Count, in finishing order, the trials of each proposer that beat the median of those before them.
 
     The first finished trial has nothing to beat and is not counted; trials from other sources (random
     fallbacks, given points, added results) count only as earlier results. ``share_source`` is the
-    source of the trials counted on the LLM's side (``"neighbours"`` in the hybrid's model-free control).
+    source (or sources) of the trials counted on the LLM's side (``"neighbours"`` in the hybrid's
+    model-free control, both in its contest), ``versus`` the source on the optimizer's side
+    (``"neighbours"`` when the contest weighs the LLM against the neighbour moves).
     """
+    ours = {share_source} if isinstance(share_source, str) else set(share_source)
     earlier: list[float] = []  # kept sorted: the median is read in O(1) at every step
-    counts = {share_source: [0, 0], "optimizer": [0, 0]}
+    share, other = [0, 0], [0, 0]
     for record in history.finished():
         score = history.score(record)  # lower is better; failures are +inf
-        if earlier and record.source in counts:
-            counts[record.source][0] += score < _median(earlier)
-            counts[record.source][1] += 1
+        side = share if record.source in ours else other if record.source == versus else None
+        if earlier and side is not None:
+            side[0] += score < _median(earlier)
+            side[1] += 1
         bisect.insort(earlier, score)
-    share, optimizer = counts[share_source], counts["optimizer"]
-    return ProposerCredit(share[0], share[1], optimizer[0], optimizer[1])
+    return ProposerCredit(share[0], share[1], other[0], other[1])
 
 
 def _median(ordered: list[float]) -> float:

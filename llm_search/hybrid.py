@@ -12,7 +12,10 @@ promising of the optimizer's candidates (``mode="judge"``: only its own picks co
 candidates filling in for picks it did not make are the optimizer's). ``share_by="neighbours"`` is
 the model-free control: the same share, earned the same way, goes to untried neighbours of the best
 trials drawn at random (one or two parameters moved, as :mod:`llm_search.candidates` makes them),
-which is what a small model mostly writes; an LLM that does not beat it adds nothing. Its first
+which is what a small model mostly writes; an LLM that does not beat it adds nothing.
+``share_by="contest"`` puts the two side by side in one run: the share, earned against the optimizer
+by both, is split between the LLM and the neighbour moves by the LLM's record against the moves', so
+a model that writes worse than a random move next to the best loses its part to the moves. Its first
 proposals can warm-start the optimizer (``warm_start``: they count as the optimizer's startup trials), as Zhang
 et al. found helpful. Every finished trial is told to the optimizer, whoever proposed it.
 
@@ -47,7 +50,8 @@ from llm_search.space import SearchSpace
 logger = logging.getLogger(__name__)
 
 MODES = ("generate", "judge")
-SHARE_BY = ("llm", "neighbours")
+SHARE_BY = ("llm", "neighbours", "contest")
+CONTEST_BOUNDS = (0.1, 0.9)  # the LLM's part of the share in a contest: never all, never none (still measured)
 
 
 @dataclass(frozen=True)
@@ -64,8 +68,11 @@ class HybridConfig:
             within ``share_bounds`` (see :mod:`llm_search.credit`); ``False`` keeps ``llm_share`` fixed.
         share_bounds: (lowest, highest) adaptive share.
         mode: ``"generate"`` (LLM writes configs) or ``"judge"`` (LLM picks among candidates).
-        share_by: ``"llm"``, or ``"neighbours"``: the model-free control, random untried neighbours of
-            the best trials in place of the LLM's proposals (no LLM call; ``mode`` is not used).
+        share_by: ``"llm"``; ``"neighbours"``: the model-free control, random untried neighbours of
+            the best trials in place of the LLM's proposals (no LLM call; ``mode`` is not used); or
+            ``"contest"``: the share goes to both, the LLM's part (from one half, within
+            ``CONTEST_BOUNDS``) scaled by its record against the neighbour moves, as the share is by
+            the record against the optimizer.
         warm_start: Number of first proposals that come from the LLM; they become the optimizer's
             startup trials (``n_startup_trials`` is set to ``max(warm_start, n_startup_trials)``).
         llm_after: Finished trials needed before the LLM proposes (its share counts from then on);
@@ -132,6 +139,7 @@ class HybridProposer(Proposer):
         self.proposed_by_optimizer = 0
         self._optimizer: OptunaOptimizer | None = None
         self._share_credit = 0.0
+        self._contest_credit = 0.0  # the LLM's fractional part of the share carried between rounds
         self._proposed = 0
 
     @property
@@ -152,6 +160,7 @@ class HybridProposer(Proposer):
             "logged_share": self._logged_share,
             "proposed_by_optimizer": self.proposed_by_optimizer,
             "share_credit": self._share_credit,
+            "contest_credit": self._contest_credit,
             "proposed": self._proposed,
         }
 
@@ -163,6 +172,7 @@ class HybridProposer(Proposer):
         self.current_share, self._logged_share = state["current_share"], state["logged_share"]
         self.proposed_by_optimizer = state["proposed_by_optimizer"]
         self._share_credit, self._proposed = state["share_credit"], state["proposed"]
+        self._contest_credit = state.get("contest_credit", 0.0)  # saved before the contest existed: 0
 
     def on_trial_start(self, trial_id: str, proposal: Proposal) -> None:
         optimizer = self._optimizer
@@ -190,7 +200,7 @@ class HybridProposer(Proposer):
     def _update_share(self, history: History) -> None:
         if not self.config.adaptive_share:
             return
-        credit = proposer_credit(history, self._share_source)
+        credit = proposer_credit(history, self._share_sources)
         share = earned_share(credit, self.config.llm_share, bounds=self.config.share_bounds)
         if abs(share - self._logged_share) >= 0.1:  # a visible change, not every step of the estimate
             self._logged_share = share
@@ -198,7 +208,7 @@ class HybridProposer(Proposer):
             logger.info(
                 "%s share of new trials now %.2f: its trials beat the running median %d of %d times "
                 "(smoothed rate %.2f), the optimizer's %d of %d (%.2f)",
-                "LLM" if self._share_source is ProposalSource.LLM else "Neighbours",
+                {"llm": "LLM", "neighbours": "Neighbours", "contest": "LLM and neighbours"}[self.config.share_by],
                 share,
                 credit.llm_successes,
                 credit.llm_trials,
@@ -245,14 +255,14 @@ class HybridProposer(Proposer):
     ) -> list[Proposal]:
         optimizer = self.optimizer(space)
         optimizer.sync(history)
-        control = self._share_source is ProposalSource.NEIGHBOURS
-        n_llm = self._llm_count(n, history) if control or self.llm.available else 0
+        share_by = self.config.share_by
+        n_share = self._llm_count(n, history) if share_by != "llm" or self.llm.available else 0
+        if share_by == "contest":
+            n_llm = self._contest_part(n_share, history)
+        else:
+            n_llm = n_share if share_by == "llm" else 0
         proposals: list[Proposal] = []
-        if n_llm and control:  # random untried neighbours of the best trials, in the LLM's place
-            taken = set(seen or ()) | {space.key(c) for c in pending}
-            pool = make_candidates(space, history, n_llm, np.random.default_rng(seed), seen=taken, local_share=1.0)
-            proposals = [Proposal(config, ProposalSource.NEIGHBOURS) for config in pool]
-        elif n_llm and self.config.mode == "generate":
+        if n_llm and self.config.mode == "generate":
             from_llm = self.llm.propose(
                 space, history, n_llm, seed=seed, pending=pending, seen=seen, notes=[*notes, *self._notes(optimizer)]
             )
@@ -260,6 +270,11 @@ class HybridProposer(Proposer):
             proposals = [p for p in from_llm if p.source is ProposalSource.LLM]
         elif n_llm:
             proposals = self._judge(optimizer, space, history, n_llm, seed=seed, notes=notes)
+        if n_share > n_llm:  # random untried neighbours of the best trials, in the LLM's place
+            taken = set(seen or ()) | {space.key(c) for c in [*pending, *(p.config for p in proposals)]}
+            rng = np.random.default_rng(seed)
+            pool = make_candidates(space, history, n_share - n_llm, rng, seen=taken, local_share=1.0)
+            proposals += [Proposal(config, ProposalSource.NEIGHBOURS) for config in pool]
         from_optimizer = optimizer.ask(n - len(proposals))
         self.proposed_by_optimizer += len(from_optimizer)
         proposals += from_optimizer
@@ -267,8 +282,20 @@ class HybridProposer(Proposer):
         return proposals
 
     @property
-    def _share_source(self) -> ProposalSource:
-        return ProposalSource(self.config.share_by)  # "llm" or "neighbours": who the share's trials are from
+    def _share_sources(self) -> tuple[str, ...]:
+        """Who the share's trials are from."""
+        return ("llm", "neighbours") if self.config.share_by == "contest" else (self.config.share_by,)
+
+    def _contest_part(self, n_share: int, history: History) -> int:
+        """The LLM's part of ``n_share`` in a contest: from one half, scaled by its record against the
+        neighbour moves; none while the LLM is unavailable (disabled, or its budget spent)."""
+        if not self.llm.available:
+            return 0
+        fraction = earned_share(proposer_credit(history, "llm", versus="neighbours"), 0.5, bounds=CONTEST_BOUNDS)
+        self._contest_credit += n_share * fraction
+        count = min(n_share, int(self._contest_credit + 1e-9))
+        self._contest_credit -= count
+        return count
 
     def _judge(
         self,
