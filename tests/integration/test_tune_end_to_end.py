@@ -62,7 +62,13 @@ def test_tune_run_with_the_embedded_model(ray_session, storage):
 
 
 def test_tuner_with_concurrency_limiter_and_asha(ray_session, storage):
-    searcher = ConcurrencyLimiter(LLMSearcher(backend="local", seed=2), max_concurrent=2)
+    # The default searcher after three given points: the worst starts last, once the better two have
+    # reached ASHA's first rung, so ASHA stops it there whatever the searcher proposes afterwards.
+    points = [
+        {"lr": lr, "optimizer": opt, "model": {"depth": d}}
+        for lr, opt, d in [(3e-3, "adam", 2), (1e-2, "adam", 2), (1e-4, "sgd", 4)]
+    ]
+    searcher = ConcurrencyLimiter(LLMSearcher(backend="local", seed=2, points_to_evaluate=points), max_concurrent=2)
     tuner = tune.Tuner(
         quadratic_trainable,
         param_space={**SPACE, "iterations": 4},
@@ -82,6 +88,8 @@ def test_tuner_with_concurrency_limiter_and_asha(ray_session, storage):
     assert inner.history.counts()["completed"] == 6
     iterations = sorted(r.metrics["training_iteration"] for r in results)
     assert iterations[0] < 4  # ASHA stopped some trials early
+    worst = next(r for r in results if r.config["lr"] == 1e-4)
+    assert worst.metrics["training_iteration"] == 1  # at its first rung, behind the two before it
     assert all(len(json.loads(json.dumps(r.config))) == 4 for r in results)
 
 
