@@ -255,6 +255,7 @@ class HybridProposer(Proposer):
     ) -> list[Proposal]:
         optimizer = self.optimizer(space)
         optimizer.sync(history)
+        pending = list(pending)  # read twice in a contest: by the LLM and by the neighbour moves
         share_by = self.config.share_by
         n_share = self._llm_count(n, history) if share_by != "llm" or self.llm.available else 0
         if share_by == "contest":
