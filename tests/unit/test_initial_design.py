@@ -95,23 +95,28 @@ def test_points_to_evaluate_count_towards_the_design():
     assert sources == ["design", "random"]  # 2 started + 1 design; the LLM's answer does not fit MIXED
 
 
-def test_searcher_starts_with_the_design_and_rejects_a_negative_size():
+def run_cells(n_trials: int, acc, **options) -> LLMSearcher:
+    """A searcher on a NAS cell, driven as Tune drives it (``suggest`` is None while a round runs)."""
     searcher = LLMSearcher(
         {f"Op{i}": tune.choice(OPS) for i in range(6)},
         metric="acc",
         mode="max",
         backend=ScriptedBackend(default=llm_answer),
         seed=0,
-        strategy="llm",
-        initial_design=5,
         max_concurrent=1,
+        **options,
     )
-    for trial in range(6):
-        config = searcher.suggest(f"t{trial}")  # None while the round runs in the background, as Tune sees
+    for trial in range(n_trials):
+        config = searcher.suggest(f"t{trial}")
         if config is None:
             searcher.wait_for_proposals(10)
             config = searcher.suggest(f"t{trial}")
-        searcher.on_trial_complete(f"t{trial}", {"acc": 1.0, "config": config})
+        searcher.on_trial_complete(f"t{trial}", {"acc": acc(config), "config": config})
+    return searcher
+
+
+def test_searcher_starts_with_the_design_and_rejects_a_negative_size():
+    searcher = run_cells(6, lambda config: 1.0, strategy="llm", initial_design=5)
     records = list(searcher.history.records.values())
     assert [str(r.source) for r in records] == ["design"] * 5 + ["llm"]
     assert Counter(r.config["Op0"] for r in records[:5]) == {op: 1 for op in OPS}
@@ -121,20 +126,7 @@ def test_searcher_starts_with_the_design_and_rejects_a_negative_size():
 
 def test_the_default_searcher_is_the_hybrid_after_a_five_trial_start():
     """By default: 5 design trials, then TPE (modelling from the 6th) and the LLM share the rest."""
-    searcher = LLMSearcher(
-        {f"Op{i}": tune.choice(OPS) for i in range(6)},
-        metric="acc",
-        mode="max",
-        backend=ScriptedBackend(default=llm_answer),
-        seed=0,
-        max_concurrent=1,
-    )
-    for trial in range(12):
-        config = searcher.suggest(f"t{trial}")
-        if config is None:
-            searcher.wait_for_proposals(10)
-            config = searcher.suggest(f"t{trial}")
-        searcher.on_trial_complete(f"t{trial}", {"acc": float(config["Op0"] == OPS[0]), "config": config})
+    searcher = run_cells(12, lambda config: float(config["Op0"] == OPS[0]))
     sources = [str(r.source) for r in searcher.history.records.values()]
     assert searcher.strategy == "hybrid"
     assert sources[:5] == ["design"] * 5
