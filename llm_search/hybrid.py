@@ -257,11 +257,14 @@ class HybridProposer(Proposer):
         optimizer.sync(history)
         pending = list(pending)  # read twice in a contest: by the LLM and by the neighbour moves
         share_by = self.config.share_by
+        warming = self._proposed < self.config.warm_start  # the warm start is the LLM's, in a contest too
         n_share = self._llm_count(n, history) if share_by != "llm" or self.llm.available else 0
-        if share_by == "contest":
+        if share_by == "contest" and not warming:
             n_llm = self._contest_part(n_share, history)
+        elif share_by == "neighbours":
+            n_llm = 0
         else:
-            n_llm = n_share if share_by == "llm" else 0
+            n_llm = n_share if self.llm.available else 0
         proposals: list[Proposal] = []
         if n_llm and self.config.mode == "generate":
             from_llm = self.llm.propose(

@@ -253,7 +253,7 @@ def test_the_neighbours_control_earns_its_share_like_the_llm():
     assert own != pytest.approx(earned_share(proposer_credit(history), 0.3))  # not the LLM's (absent) record
 
 
-def far_corner_llm(messages, options):
+def far_from_the_optimum_llm(messages, options):
     """Configs far from the optimum at (0, 0), each different: worse than moves next to the best."""
     n = int(messages[-1]["content"].split("exactly ")[1].split()[0])
     rng = np.random.default_rng(options["seed"])
@@ -261,16 +261,24 @@ def far_corner_llm(messages, options):
 
 
 def test_in_a_contest_the_neighbour_moves_take_the_share_of_an_llm_that_writes_worse():
-    backend = ScriptedBackend(default=far_corner_llm)
+    backend = ScriptedBackend(default=far_from_the_optimum_llm)
     config = HybridConfig(llm_share=0.6, llm_after=0, share_by="contest")
     proposer = HybridProposer(LLMProposer(backend), config, seed=0)
     history, sources = run(proposer, 60)
     assert len(backend.history) == sources["llm"] >= 3  # still asked, so still measured
     assert sources["neighbours"] > 2 * sources["llm"], sources
     # Restored mid-run, the contest goes on where it was: the same sources for the next rounds.
-    restored = HybridProposer(LLMProposer(ScriptedBackend(default=far_corner_llm)), config, seed=0)
+    restored = HybridProposer(LLMProposer(ScriptedBackend(default=far_from_the_optimum_llm)), config, seed=0)
     restored.set_state(pickle.loads(pickle.dumps(proposer.get_state())))
     for r in range(60, 66):
         assert [p.source for p in restored.propose(SPACE, history, 2, seed=r)] == [
             p.source for p in proposer.propose(SPACE, history, 2, seed=r)
         ]
+
+
+def test_in_a_contest_the_warm_start_still_comes_from_the_llm():
+    config = HybridConfig(llm_share=0.6, warm_start=6, share_by="contest")
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), config, seed=0)
+    history, _ = run(proposer, 8, n=2)
+    sources = [r.source for r in history.records.values()]
+    assert sources[:6] == ["llm"] * 6  # not split with the neighbour moves
