@@ -76,7 +76,10 @@ def test_no_more_trials_run_at_once_than_the_limit(ray_session, storage, strateg
 
 
 ANSWERED: list[float] = []
-STARTS = {"file": ""}  # the test's file of trial starts, which the scripted LLM (in this process) reads
+# The test's file of trial starts, which the scripted LLM (in this process) reads, and how long the LLM
+# waits for 4 of them: long when the slots should fill (a loaded machine takes a while to start 4 trials;
+# the LLM answers as soon as they have), short when none should start (the wait is then all cost).
+STARTS = {"file": "", "wait_s": 0.0}
 
 
 def started_trainable(config: dict) -> None:
@@ -87,8 +90,8 @@ def started_trainable(config: dict) -> None:
 
 
 def slow_llm(messages, options) -> str:
-    """A scripted LLM that answers once 4 trials have started, or after 25 s: slower than the trials."""
-    deadline = time.time() + 25.0
+    """A scripted LLM that answers once 4 trials have started, or after STARTS["wait_s"]."""
+    deadline = time.time() + STARTS["wait_s"]
     while time.time() < deadline:
         with open(STARTS["file"]) as f:
             if len(f.read().split()) >= 4:
@@ -102,6 +105,7 @@ def slow_llm(messages, options) -> str:
 def test_free_slots_are_filled_while_the_llm_answers_only_when_asked(ray_session, storage, tmp_path, fill):
     ANSWERED.clear()
     STARTS["file"] = str(tmp_path / "starts")
+    STARTS["wait_s"] = 120.0 if fill else 15.0
     open(STARTS["file"], "w").close()
     searcher = LLMSearcher(backend=ScriptedBackend(default=slow_llm), strategy="llm", seed=0, fill_free_slots=fill)
     analysis = tune.run(
