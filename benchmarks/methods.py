@@ -6,8 +6,8 @@ given to the searchers: they reach them through Tune (``tune.run(config=..., met
 the path users take. ``points_to_evaluate`` carries the ``--same-start`` default configuration.
 
 - ``llm-local``: ``LLMSearcher(strategy="llm")``, backend spec default ``"local"`` (any spec via ``--backend``)
-- ``llm-hybrid``: ``LLMSearcher(strategy="hybrid")``: Optuna TPE drives, the LLM proposes a share
-  (``llm_share``, ``adaptive_share``, ``warm_start``... through ``options``)
+- ``llm-hybrid``: ``LLMSearcher(strategy="hybrid")``: Optuna TPE drives, the LLM and neighbour moves of
+  the best trials contest a share (``llm_share``, ``share_by``, ``warm_start``... through ``options``)
 - ``llm-hybrid-judge``: the same with ``mode="judge"`` (the LLM picks among TPE's candidates)
 - ``llm-rank``: ``LLMSearcher(strategy="rank")``: the LLM picks among untried candidates near the
   best trials and across the space (``candidates``, ``local_share`` through ``options``)

@@ -13,9 +13,11 @@ candidates filling in for picks it did not make are the optimizer's). ``share_by
 the model-free control: the same share, earned the same way, goes to untried neighbours of the best
 trials drawn at random (one or two parameters moved, as :mod:`llm_search.candidates` makes them),
 which is what a small model mostly writes; an LLM that does not beat it adds nothing.
-``share_by="contest"`` puts the two side by side in one run: the share, earned against the optimizer
-by both, is split between the LLM and the neighbour moves by the LLM's record against the moves', so
-a model that writes worse than a random move next to the best loses its part to the moves. Its first
+``share_by="contest"`` (the default) puts the two side by side in one run: the share, earned against
+the optimizer by both, is split between the LLM and the neighbour moves by the LLM's record against
+the moves', so a model that writes worse than a random move next to the best loses its part to the
+moves (with the 0.5B embedded model on seed 0 of the 15-task suite: ahead of the plain LLM share at
+10 trials and level at 25 and 50, for half its LLM time; docs/benchmarks.md). Its first
 proposals can warm-start the optimizer (``warm_start``: they count as the optimizer's startup trials), as Zhang
 et al. found helpful. Every finished trial is told to the optimizer, whoever proposed it.
 
@@ -26,7 +28,8 @@ Example:
     >>> from llm_search.space import SearchSpace, FloatParam
     >>> space = SearchSpace([FloatParam("x", 0.0, 1.0)])
     >>> llm = LLMProposer(ScriptedBackend(['{"configs": [{"x": 0.5}]}']))
-    >>> hybrid = HybridProposer(llm, HybridConfig(llm_share=0.5, llm_after=0), seed=0)  # default 3: wait for 3 results
+    >>> config = HybridConfig(llm_share=0.5, llm_after=0, share_by="llm")  # llm_after default 3: wait for 3 results
+    >>> hybrid = HybridProposer(llm, config, seed=0)
     >>> sorted(str(p.source) for p in hybrid.propose(space, History("y", "min"), 2, seed=0))
     ['llm', 'optimizer']
 """
@@ -60,19 +63,20 @@ class HybridConfig:
 
     Args:
         optimizer: ``"tpe"`` (any space) or ``"cmaes"`` (continuous spaces).
-        llm_share: Fraction of proposals that come from the LLM after the warm start (the starting
-            share when ``adaptive_share``). The defaults (0.6, adaptive; ``n_startup_trials=5`` after the
-            searcher's 5-trial start) are the settings whose structure, with no model, led TPE at 10
-            trials on held-out seeds (docs/benchmarks.md, "The hybrid's controls, without a model").
+        llm_share: Fraction of proposals that go to the share after the warm start (the LLM's; in a
+            contest, the LLM's and the neighbour moves'; the starting share when ``adaptive_share``).
+            The defaults (0.6, adaptive; ``n_startup_trials=5`` after the searcher's 5-trial start)
+            are the settings whose structure, with no model, led TPE at 10 trials on held-out seeds
+            (docs/benchmarks.md, "The hybrid's controls, without a model").
         adaptive_share: Scale the share by the LLM's measured success against the optimizer's,
             within ``share_bounds`` (see :mod:`llm_search.credit`); ``False`` keeps ``llm_share`` fixed.
         share_bounds: (lowest, highest) adaptive share.
         mode: ``"generate"`` (LLM writes configs) or ``"judge"`` (LLM picks among candidates).
-        share_by: ``"llm"``; ``"neighbours"``: the model-free control, random untried neighbours of
-            the best trials in place of the LLM's proposals (no LLM call; ``mode`` is not used); or
-            ``"contest"``: the share goes to both, the LLM's part (from one half, within
-            ``CONTEST_BOUNDS``) scaled by its record against the neighbour moves, as the share is by
-            the record against the optimizer.
+        share_by: ``"contest"`` (default): the share goes to the LLM and to random untried neighbours
+            of the best trials, the LLM's part (from one half, within ``CONTEST_BOUNDS``) scaled by its
+            record against the neighbour moves, as the share is by the record against the optimizer;
+            ``"llm"``: all of it to the LLM; ``"neighbours"``: the model-free control, all of it to the
+            neighbour moves (no LLM call; ``mode`` is not used).
         warm_start: Number of first proposals that come from the LLM; they become the optimizer's
             startup trials (``n_startup_trials`` is set to ``max(warm_start, n_startup_trials)``).
         llm_after: Finished trials needed before the LLM proposes (its share counts from then on);
@@ -95,7 +99,7 @@ class HybridConfig:
     adaptive_share: bool = True
     share_bounds: tuple[float, float] = DEFAULT_BOUNDS
     mode: str = "generate"
-    share_by: str = "llm"
+    share_by: str = "contest"
     warm_start: int = 0
     llm_after: int = 3
     candidates_per_pick: int = 4
@@ -140,6 +144,7 @@ class HybridProposer(Proposer):
         self._optimizer: OptunaOptimizer | None = None
         self._share_credit = 0.0
         self._contest_credit = 0.0  # the LLM's fractional part of the share carried between rounds
+        self._contest_fraction = self._logged_fraction = 0.5  # the LLM's part of the share in a contest
         self._proposed = 0
 
     @property
@@ -151,7 +156,13 @@ class HybridProposer(Proposer):
         return self.llm.disabled_reason
 
     def report(self) -> dict[str, Any]:
-        return {"proposed_by_optimizer": self.proposed_by_optimizer, "llm_share": self.current_share}
+        """The shares of new trials now: the LLM's and the neighbour moves' (the rest is the optimizer's)."""
+        part = {"llm": 1.0, "neighbours": 0.0}.get(self.config.share_by, self._contest_fraction)
+        return {
+            "proposed_by_optimizer": self.proposed_by_optimizer,
+            "llm_share": self.current_share * part,
+            "neighbours_share": self.current_share * (1.0 - part),
+        }
 
     def get_state(self) -> dict[str, Any]:
         return {
@@ -161,7 +172,9 @@ class HybridProposer(Proposer):
             "proposed_by_optimizer": self.proposed_by_optimizer,
             "share_credit": self._share_credit,
             "contest_credit": self._contest_credit,
+            "contest_fraction": self._contest_fraction,
             "proposed": self._proposed,
+            "share_by": self.config.share_by,
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
@@ -173,6 +186,16 @@ class HybridProposer(Proposer):
         self.proposed_by_optimizer = state["proposed_by_optimizer"]
         self._share_credit, self._proposed = state["share_credit"], state["proposed"]
         self._contest_credit = state.get("contest_credit", 0.0)  # saved before the contest existed: 0
+        self._contest_fraction = self._logged_fraction = state.get("contest_fraction", 0.5)
+        saved = state.get("share_by", "llm")  # saved before it was recorded: "llm", the default then
+        if saved != self.config.share_by:
+            logger.warning(
+                "This search was saved with HybridConfig(share_by=%r) and continues with share_by=%r "
+                "(the default changed to 'contest'); pass hybrid={'share_by': %r} to keep the saved one",
+                saved,
+                self.config.share_by,
+                saved,
+            )
 
     def on_trial_start(self, trial_id: str, proposal: Proposal) -> None:
         optimizer = self._optimizer
@@ -295,7 +318,24 @@ class HybridProposer(Proposer):
         neighbour moves; none while the LLM is unavailable (disabled, or its budget spent)."""
         if not self.llm.available:
             return 0
-        fraction = earned_share(proposer_credit(history, "llm", versus="neighbours"), 0.5, bounds=CONTEST_BOUNDS)
+        credit = proposer_credit(history, "llm", versus="neighbours")
+        fraction = self._contest_fraction = earned_share(credit, 0.5, bounds=CONTEST_BOUNDS)
+        if abs(fraction - self._logged_fraction) >= 0.1:
+            self._logged_fraction = fraction
+            (llm_rate, moves_rate), total = credit.rates(), self.current_share
+            logger.info(
+                "The LLM's part of the share now %.2f (%.2f of new trials; the neighbour moves %.2f): its trials "
+                "beat the running median %d of %d times (smoothed rate %.2f), the moves' %d of %d (%.2f)",
+                fraction,
+                total * fraction,
+                total * (1 - fraction),
+                credit.llm_successes,
+                credit.llm_trials,
+                llm_rate,
+                credit.optimizer_successes,
+                credit.optimizer_trials,
+                moves_rate,
+            )
         self._contest_credit += n_share * fraction
         count = min(n_share, int(self._contest_credit + 1e-9))
         self._contest_credit -= count

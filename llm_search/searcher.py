@@ -78,8 +78,10 @@ class LLMSearcher(SearcherStateMixin, Searcher):
             model measured, and with its start it led TPE at 10 trials (README, "Which strategy,
             which model").
         hybrid: The hybrid's settings: a :class:`~llm_search.hybrid.HybridConfig` or a dict of its
-            fields (``llm_share``, ``adaptive_share``, ``optimizer``, ``mode``, ``warm_start``,
-            ``llm_after``...).
+            fields (``llm_share``, ``share_by``, ``adaptive_share``, ``optimizer``, ``mode``,
+            ``warm_start``, ``llm_after``...). By default the LLM contests its share with random
+            neighbour moves of the best trials and keeps the part its results earn against them
+            (``share_by="contest"``), so a weak model costs little.
         architectures: Search over networks too (:class:`~llm_search.arch.search.ArchitectureConfig`):
             the ``code_writer`` role (form ``"code"``) or the ``spec_writer`` role (form ``"spec"``) writes
             networks that, once validated, join the space's architecture parameter (in the hybrid, the

@@ -44,7 +44,8 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
 
 def make_searcher(strategy: str) -> LLMSearcher:
     # An instant LLM that always answers with as many configs as asked: proposals are never the bottleneck.
-    options = {"hybrid": dict(llm_after=0, llm_share=0.5, adaptive_share=False)} if strategy == "hybrid" else {}
+    hybrid = dict(llm_after=0, llm_share=0.5, adaptive_share=False, share_by="llm")
+    options = {"hybrid": hybrid} if strategy == "hybrid" else {}
     return LLMSearcher(backend=ScriptedBackend(default=llm_answer), strategy=strategy, seed=0, prefetch=2, **options)
 
 

@@ -48,13 +48,15 @@ def run(proposer: HybridProposer, rounds: int, n: int = 1) -> tuple[History, Cou
 def test_fixed_llm_share_is_exact_over_time():
     proposer = HybridProposer(
         LLMProposer(ScriptedBackend(default=generating_llm)),
-        HybridConfig(llm_share=0.3, llm_after=0, adaptive_share=False),
+        HybridConfig(llm_share=0.3, llm_after=0, adaptive_share=False, share_by="llm"),
         seed=0,
     )
     _, sources = run(proposer, 20)
     assert sources == Counter({"optimizer": 14, "llm": 6})
     waiting = HybridProposer(
-        LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.3, adaptive_share=False), seed=0
+        LLMProposer(ScriptedBackend(default=generating_llm)),
+        HybridConfig(llm_share=0.3, adaptive_share=False, share_by="llm"),
+        seed=0,
     )
     _, sources = run(waiting, 23)  # the default llm_after=3: 3 optimizer trials, then the share of 20
     assert sources == Counter({"optimizer": 17, "llm": 6})
@@ -72,7 +74,9 @@ def far_corner_llm(messages, options):
 
 @pytest.mark.parametrize(("answer", "share_range"), [(far_corner_llm, (0.05, 0.1)), (near_optimum_llm, (0.4, 0.6))])
 def test_adaptive_share_follows_the_llm_trials_success(answer, share_range, caplog):
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=answer)), HybridConfig(llm_share=0.3), seed=0)
+    proposer = HybridProposer(
+        LLMProposer(ScriptedBackend(default=answer)), HybridConfig(llm_share=0.3, share_by="llm"), seed=0
+    )
     with caplog.at_level("INFO", logger="llm_search.hybrid"):
         _, sources = run(proposer, 60)
     low, high = share_range
@@ -120,7 +124,9 @@ def test_the_optimizer_moves_towards_higher_values_in_max_mode():
 
 
 def test_every_finished_trial_is_told_to_the_optimizer():
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.5), seed=0)
+    proposer = HybridProposer(
+        LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.5, share_by="llm"), seed=0
+    )
     history, _ = run(proposer, 12)
     optimizer = proposer.optimizer(SPACE)
     optimizer.sync(history)
@@ -139,7 +145,9 @@ def test_judge_mode_picks_among_optimizer_candidates():
     backend = ScriptedBackend(default=judging_llm)
     proposer = HybridProposer(
         LLMProposer(backend),
-        HybridConfig(llm_share=1.0, mode="judge", candidates_per_pick=3, llm_after=0, adaptive_share=False),
+        HybridConfig(
+            llm_share=1.0, mode="judge", candidates_per_pick=3, llm_after=0, adaptive_share=False, share_by="llm"
+        ),
         seed=0,
     )
     history, sources = run(proposer, 4, n=2)
@@ -159,7 +167,9 @@ def test_judge_mode_fill_ins_are_the_optimizers_proposals():
 
     proposer = HybridProposer(
         LLMProposer(ScriptedBackend(default=one_valid_pick)),
-        HybridConfig(llm_share=1.0, mode="judge", candidates_per_pick=3, llm_after=0, adaptive_share=False),
+        HybridConfig(
+            llm_share=1.0, mode="judge", candidates_per_pick=3, llm_after=0, adaptive_share=False, share_by="llm"
+        ),
         seed=0,
     )
     history, sources = run(proposer, 4, n=2)
@@ -171,13 +181,15 @@ def test_judge_mode_fill_ins_are_the_optimizers_proposals():
 
 def test_dead_llm_leaves_the_optimizer_in_charge():
     backend = ScriptedBackend([PermanentBackendError("no access")])
-    proposer = HybridProposer(LLMProposer(backend), HybridConfig(llm_share=0.5), seed=0)
+    proposer = HybridProposer(LLMProposer(backend), HybridConfig(llm_share=0.5, share_by="llm"), seed=0)
     _, sources = run(proposer, 10)
     assert sources == Counter({"optimizer": 10}) and len(backend.history) == 1
 
 
 def test_optimizer_state_is_rebuilt_from_history_after_pickling():
-    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.3), seed=0)
+    proposer = HybridProposer(
+        LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.3, share_by="llm"), seed=0
+    )
     history, _ = run(proposer, 6)
     clone = pickle.loads(pickle.dumps(proposer))
     assert clone._optimizer._study is None
@@ -186,7 +198,7 @@ def test_optimizer_state_is_rebuilt_from_history_after_pickling():
 
 def test_generate_mode_shows_the_optimizer_focus():
     backend = ScriptedBackend(default=generating_llm)
-    proposer = HybridProposer(LLMProposer(backend), HybridConfig(llm_share=0.5), seed=0)
+    proposer = HybridProposer(LLMProposer(backend), HybridConfig(llm_share=0.5, share_by="llm"), seed=0)
     run(proposer, 6)
     assert any("It is currently sampling here" in c["messages"][-1]["content"] for c in backend.history)
 
@@ -212,13 +224,17 @@ def test_parse_choices():
 
 def test_llm_waits_for_results_before_proposing():
     proposer = HybridProposer(
-        LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.5, llm_after=4), seed=0
+        LLMProposer(ScriptedBackend(default=generating_llm)),
+        HybridConfig(llm_share=0.5, llm_after=4, share_by="llm"),
+        seed=0,
     )
     history, sources = run(proposer, 12)
     assert [r.source for r in history.records.values()][:4] == ["optimizer"] * 4
     assert sources["llm"] == 4  # half of the 8 proposals made after 4 results
     cold = HybridProposer(
-        LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(llm_share=0.5, llm_after=0), seed=0
+        LLMProposer(ScriptedBackend(default=generating_llm)),
+        HybridConfig(llm_share=0.5, llm_after=0, share_by="llm"),
+        seed=0,
     )
     history, _ = run(cold, 2)
     assert [r.source for r in history.records.values()] == ["optimizer", "llm"]
@@ -282,3 +298,19 @@ def test_in_a_contest_the_warm_start_still_comes_from_the_llm():
     history, _ = run(proposer, 8, n=2)
     sources = [r.source for r in history.records.values()]
     assert sources[:6] == ["llm"] * 6  # not split with the neighbour moves
+
+
+def test_a_search_saved_with_another_share_by_continues_with_a_warning(caplog):
+    saved = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(share_by="llm"), seed=0)
+    run(saved, 6)
+    state = pickle.loads(pickle.dumps(saved.get_state()))
+    restored = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(), seed=0)
+    with caplog.at_level("WARNING", logger="llm_search.hybrid"):
+        restored.set_state(state)
+        del state["share_by"]  # saved before the setting was recorded: it was "llm" then
+        restored.set_state(state)
+    assert caplog.text.count("saved with HybridConfig(share_by='llm') and continues with share_by='contest'") == 2
+    caplog.clear()
+    same = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), HybridConfig(share_by="llm"), seed=0)
+    same.set_state(state)
+    assert "saved with" not in caplog.text

@@ -57,7 +57,7 @@ def assert_valid(config: dict) -> None:
 def test_hybrid_proposes_valid_configs_and_learns_from_every_trial_on_every_domain(mode, caplog):
     proposer = HybridProposer(
         LLMProposer(ScriptedBackend(default=llm_answer)),
-        HybridConfig(llm_share=0.5, llm_after=0, adaptive_share=False, mode=mode),
+        HybridConfig(llm_share=0.5, llm_after=0, adaptive_share=False, mode=mode, share_by="llm"),
         seed=0,
     )
     history, sources = History("loss", "min"), Counter()

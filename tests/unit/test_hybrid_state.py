@@ -24,7 +24,7 @@ def llm_answer(messages, options) -> str:
 
 
 def hybrid() -> HybridProposer:
-    config = HybridConfig(llm_share=0.3, warm_start=5, llm_after=0, adaptive_share=False)
+    config = HybridConfig(llm_share=0.3, warm_start=5, llm_after=0, adaptive_share=False, share_by="llm")
     return HybridProposer(LLMProposer(ScriptedBackend(default=llm_answer)), config, seed=0)
 
 

@@ -98,7 +98,7 @@ def test_judge_mode_picks_keep_their_tickets():
 
     proposer = HybridProposer(
         LLMProposer(ScriptedBackend(default=judge)),
-        HybridConfig(llm_share=1.0, mode="judge", llm_after=0, adaptive_share=False),
+        HybridConfig(llm_share=1.0, mode="judge", llm_after=0, adaptive_share=False, share_by="llm"),
         seed=0,
     )
     history = History("loss", "min")

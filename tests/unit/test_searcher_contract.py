@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+from collections import Counter
 
 import cloudpickle
 import pytest
@@ -56,7 +57,8 @@ def make_hybrid(mode: str):
     def factory(**kwargs) -> LLMSearcher:
         # llm_after=0 and a fixed share: the LLM takes its share from the first round, so whether it is
         # asked within a few trials does not hang on background-round timing or on its trials' results.
-        return make_llm_searcher(hybrid=dict(mode=mode, llm_share=0.5, llm_after=0, adaptive_share=False), **kwargs)
+        settings = dict(mode=mode, llm_share=0.5, llm_after=0, adaptive_share=False, share_by="llm")
+        return make_llm_searcher(hybrid=settings, **kwargs)
 
     return factory
 
@@ -269,26 +271,31 @@ def test_multi_objective_metrics_do_not_crash(factory):
     assert searcher.history.records["a"].metrics["latency"] == 3.0
 
 
-def test_hybrid_share_adapts_and_is_reported_in_stats():
-    """The default hybrid cuts the share of an LLM whose configs (all at the worst corner) lose to TPE's."""
+def worst_corner(messages, options):
+    n = int(messages[-1]["content"].split("exactly ")[1].split()[0])
+    return json.dumps({"configs": [{"lr": 0.1 * (0.99**i), "opt": "sgd", "model/depth": 1} for i in range(n)]})
 
-    def worst_corner(messages, options):
-        n = int(messages[-1]["content"].split("exactly ")[1].split()[0])
-        return json.dumps({"configs": [{"lr": 0.1 * (0.99**i), "opt": "sgd", "model/depth": 1} for i in range(n)]})
 
+def run_worst_corner_llm(hybrid: dict, n_trials: int = 40) -> LLMSearcher:
     searcher = LLMSearcher(
         space=SPACE,
         metric="loss",
         mode="min",
         backend=ScriptedBackend(default=worst_corner),
-        hybrid={"llm_after": 0},
+        hybrid={"llm_after": 0, **hybrid},
         seed=0,
         prefetch=0,  # every proposal sees the latest result: the same trials come from the LLM every run
     )
-    assert searcher.stats["llm_share"] == 0.6
-    for i in range(40):
+    for i in range(n_trials):
         config = suggest_now(searcher, f"t{i}")
         searcher.on_trial_complete(f"t{i}", {"loss": math.log10(config["lr"]) + 4 + 0.1 * config["model"]["depth"]})
+    return searcher
+
+
+def test_hybrid_share_adapts_and_is_reported_in_stats():
+    """The LLM's share, earned against TPE, shrinks when its configs (all at the worst corner) lose to TPE's."""
+    assert LLMSearcher(hybrid={"share_by": "llm"}).stats["llm_share"] == 0.6
+    searcher = run_worst_corner_llm({"share_by": "llm"})
     assert searcher.stats["llm_share"] < 0.6 / 2  # at most half the configured share
     assert (
         LLMSearcher(
@@ -296,6 +303,17 @@ def test_hybrid_share_adapts_and_is_reported_in_stats():
         ).stats["llm_share"]
         is None
     )  # pure LLM search has no share
+
+
+def test_by_default_the_llm_contests_its_share_with_neighbour_moves():
+    """The default hybrid splits the share between the LLM and neighbour moves of the best trials, and
+    moves it to the moves when the LLM's configs (all at the worst corner) lose to theirs; stats show both."""
+    fresh = LLMSearcher().stats
+    assert fresh["llm_share"] == fresh["neighbours_share"] == 0.3  # half of 0.6 each
+    searcher = run_worst_corner_llm({})
+    stats, sources = searcher.stats, Counter(str(r.source) for r in searcher.history.records.values())
+    assert stats["llm_share"] < 0.15 * (stats["llm_share"] + stats["neighbours_share"])  # the lower bound 0.1
+    assert sources["neighbours"] > 2 * sources["llm"] >= 2, sources  # still asked, so still measured
 
 
 def test_numpy_and_torch_scalars_are_numbers(factory):
@@ -403,7 +421,8 @@ def test_exchange_log_follows_the_experiment_into_a_restored_run(tmp_path):
 
 @pytest.mark.parametrize("strategy", ["llm", "hybrid"])
 def test_a_state_saved_by_the_previous_version_restores(tmp_path, strategy):
-    options = {"hybrid": {"llm_after": 0, "llm_share": 1.0, "adaptive_share": False}} if strategy == "hybrid" else {}
+    hybrid = {"llm_after": 0, "llm_share": 1.0, "adaptive_share": False, "share_by": "llm"}
+    options = {"hybrid": hybrid} if strategy == "hybrid" else {}
     searcher = make_llm_searcher(space=SPACE, metric="loss", mode="min", **options)
     suggest_now(searcher, "a")
     searcher.on_trial_complete("a", {"loss": 0.5})
