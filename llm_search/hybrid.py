@@ -190,8 +190,8 @@ class HybridProposer(Proposer):
         saved = state.get("share_by", "llm")  # saved before it was recorded: "llm", the default then
         if saved != self.config.share_by:
             logger.warning(
-                "This search was saved with HybridConfig(share_by=%r) and continues with share_by=%r "
-                "(the default changed to 'contest'); pass hybrid={'share_by': %r} to keep the saved one",
+                "This search was saved with HybridConfig(share_by=%r) and continues with share_by=%r; "
+                "pass hybrid={'share_by': %r} to keep the saved one",
                 saved,
                 self.config.share_by,
                 saved,
