@@ -43,7 +43,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from llm_search.candidates import make_candidates
-from llm_search.credit import DEFAULT_BOUNDS, earned_share, proposer_credit
+from llm_search.credit import DEFAULT_BOUNDS, ProposerCredit, earned_share, proposer_credit
 from llm_search.history import History
 from llm_search.optimizers import OptunaOptimizer
 from llm_search.proposal import Proposal, ProposalSource, Proposer, ProposerStats
@@ -227,19 +227,8 @@ class HybridProposer(Proposer):
         share = earned_share(credit, self.config.llm_share, bounds=self.config.share_bounds)
         if abs(share - self._logged_share) >= 0.1:  # a visible change, not every step of the estimate
             self._logged_share = share
-            llm_rate, optimizer_rate = credit.rates()
-            logger.info(
-                "%s share of new trials now %.2f: its trials beat the running median %d of %d times "
-                "(smoothed rate %.2f), the optimizer's %d of %d (%.2f)",
-                {"llm": "LLM", "neighbours": "Neighbours", "contest": "LLM and neighbours"}[self.config.share_by],
-                share,
-                credit.llm_successes,
-                credit.llm_trials,
-                llm_rate,
-                credit.optimizer_successes,
-                credit.optimizer_trials,
-                optimizer_rate,
-            )
+            who = {"llm": "LLM", "neighbours": "Neighbours", "contest": "LLM and neighbours"}[self.config.share_by]
+            _log_change(f"{who} share of new trials", share, credit, "the optimizer's")
         self.current_share = share
 
     def _llm_count(self, n: int, history: History) -> int:
@@ -248,10 +237,7 @@ class HybridProposer(Proposer):
         if len(history.finished()) < self.config.llm_after:
             return 0
         self._update_share(history)
-        # Carry the fractional share between rounds so the long-run share is exact.
-        self._share_credit += n * self.current_share
-        count = min(n, int(self._share_credit + 1e-9))  # 0.3 x 20 must give 6, not 5.999
-        self._share_credit -= count
+        count, self._share_credit = _whole_part(n, self.current_share, self._share_credit)
         return count
 
     def _notes(self, optimizer: OptunaOptimizer) -> list[str]:
@@ -322,23 +308,8 @@ class HybridProposer(Proposer):
         fraction = self._contest_fraction = earned_share(credit, 0.5, bounds=CONTEST_BOUNDS)
         if abs(fraction - self._logged_fraction) >= 0.1:
             self._logged_fraction = fraction
-            (llm_rate, moves_rate), total = credit.rates(), self.current_share
-            logger.info(
-                "The LLM's part of the share now %.2f (%.2f of new trials; the neighbour moves %.2f): its trials "
-                "beat the running median %d of %d times (smoothed rate %.2f), the moves' %d of %d (%.2f)",
-                fraction,
-                total * fraction,
-                total * (1 - fraction),
-                credit.llm_successes,
-                credit.llm_trials,
-                llm_rate,
-                credit.optimizer_successes,
-                credit.optimizer_trials,
-                moves_rate,
-            )
-        self._contest_credit += n_share * fraction
-        count = min(n_share, int(self._contest_credit + 1e-9))
-        self._contest_credit -= count
+            _log_change("The LLM's part of the share", fraction, credit, "the neighbour moves'")
+        count, self._contest_credit = _whole_part(n_share, fraction, self._contest_credit)
         return count
 
     def _judge(
@@ -361,3 +332,28 @@ class HybridProposer(Proposer):
         optimizer.discard(unused)
         self.proposed_by_optimizer += len(fill_ins)  # they stay the optimizer's (source and credit)
         return [Proposal(candidates[i].config, ProposalSource.LLM, candidates[i].ticket) for i in picked] + fill_ins
+
+
+def _whole_part(n: int, fraction: float, carried: float) -> tuple[int, float]:
+    """``n x fraction`` as a whole count now and the fractional rest carried to the next round, so that
+    the long-run share is exact (0.3 x 20 must give 6, not 5.999)."""
+    carried += n * fraction
+    count = min(n, int(carried + 1e-9))
+    return count, carried - count
+
+
+def _log_change(what: str, value: float, credit: ProposerCredit, versus: str) -> None:
+    """Log a visible change of a share and the record behind it."""
+    ours, theirs = credit.rates()
+    logger.info(
+        "%s now %.2f: its trials beat the running median %d of %d times (smoothed rate %.2f), %s %d of %d (%.2f)",
+        what,
+        value,
+        credit.llm_successes,
+        credit.llm_trials,
+        ours,
+        versus,
+        credit.optimizer_successes,
+        credit.optimizer_trials,
+        theirs,
+    )
