@@ -15,6 +15,23 @@ SPACE = {
 }
 
 
+def run_search(trainable, searcher, storage: str, name: str, num_samples: int, **options):
+    """``tune.run`` as every test here calls it: ``SPACE`` (unless ``config`` is given), "loss" minimised,
+    quiet, under ``storage/name``; ``options`` go to ``tune.run`` as they are."""
+    options.setdefault("config", SPACE)
+    return tune.run(
+        trainable,
+        search_alg=searcher,
+        metric="loss",
+        mode="min",
+        num_samples=num_samples,
+        storage_path=storage,
+        name=name,
+        verbose=0,
+        **options,
+    )
+
+
 def quadratic_loss(config: dict) -> float:
     """A known landscape: best near lr=3e-3, adam, depth 2."""
     return (

@@ -16,6 +16,7 @@ from ray.tune.search import ConcurrencyLimiter
 
 from llm_search import LLMSearcher
 from llm_search.backends import ScriptedBackend
+from tests.integration.tasks import run_search
 from tests.unit.test_searcher_contract import llm_answer
 
 pytestmark = pytest.mark.integration
@@ -57,17 +58,14 @@ def test_no_more_trials_run_at_once_than_the_limit(ray_session, storage, strateg
         search_alg, max_concurrent_trials = ConcurrencyLimiter(searcher, max_concurrent=LIMIT), None
     else:
         search_alg, max_concurrent_trials = searcher, LIMIT
-    analysis = tune.run(
+    analysis = run_search(
         tune.with_resources(timed_trainable, {"cpu": 0.25}),
+        search_alg,
+        storage,
+        f"{strategy}-{limiter}",
+        6,
         config=SPACE,
-        search_alg=search_alg,
-        metric="loss",
-        mode="min",
-        num_samples=6,
         max_concurrent_trials=max_concurrent_trials,
-        storage_path=storage,
-        name=f"{strategy}-{limiter}",
-        verbose=0,
     )
     intervals = [(t.last_result["start"], t.last_result["end"]) for t in analysis.trials]
     assert len(intervals) == 6
@@ -109,17 +107,14 @@ def test_free_slots_are_filled_while_the_llm_answers_only_when_asked(ray_session
     STARTS["wait_s"] = 120.0 if fill else 15.0
     open(STARTS["file"], "w").close()
     searcher = LLMSearcher(backend=ScriptedBackend(default=slow_llm), strategy="llm", seed=0, fill_free_slots=fill)
-    analysis = tune.run(
+    analysis = run_search(
         tune.with_resources(started_trainable, {"cpu": 0.25}),
+        searcher,
+        storage,
+        f"fill-{fill}",
+        6,
         config={**SPACE, "starts_file": STARTS["file"]},
-        search_alg=searcher,
-        metric="loss",
-        mode="min",
-        num_samples=6,
         max_concurrent_trials=4,
-        storage_path=storage,
-        name=f"fill-{fill}",
-        verbose=0,
     )
     starts = sorted(t.last_result["start"] for t in analysis.trials)
     before_first_answer = sum(start < ANSWERED[0] for start in starts)

@@ -6,7 +6,6 @@ import os
 from collections import Counter
 
 import pytest
-from ray import tune
 
 from llm_search import LLMSearcher
 from llm_search.backends.faults import FlakyBackend
@@ -14,7 +13,7 @@ from llm_search.backends.local import LocalBackend
 from llm_search.exchange_log import read_exchanges
 from llm_search.pricing import Budget
 from llm_search.space import SearchSpace
-from tests.integration.tasks import SPACE, quadratic_trainable
+from tests.integration.tasks import SPACE, quadratic_trainable, run_search
 
 pytestmark = pytest.mark.integration
 
@@ -22,18 +21,7 @@ pytestmark = pytest.mark.integration
 def test_flaky_backend_still_gives_20_valid_trials(ray_session, storage):
     flaky = FlakyBackend(LocalBackend(), fail_rate=0.2, throttle_rate=0.2, garbage_rate=0.3, seed=0)
     searcher = LLMSearcher(backend=flaky, strategy="llm", seed=6, prefetch=0)
-    analysis = tune.run(
-        quadratic_trainable,
-        config=SPACE,
-        search_alg=searcher,
-        metric="loss",
-        mode="min",
-        num_samples=20,
-        max_concurrent_trials=2,
-        storage_path=storage,
-        name="flaky",
-        verbose=0,
-    )
+    analysis = run_search(quadratic_trainable, searcher, storage, "flaky", 20, max_concurrent_trials=2)
     assert len(analysis.trials) == 20 and all(t.status == "TERMINATED" for t in analysis.trials)
     space = SearchSpace.from_tune(SPACE)
     assert all(space.validate(t.config)[0] is not None for t in analysis.trials)
@@ -49,18 +37,7 @@ def test_flaky_backend_still_gives_20_valid_trials(ray_session, storage):
 def test_spent_budget_says_so_once_and_the_search_continues(ray_session, storage, caplog):
     budget = Budget(max_calls=2)
     searcher = LLMSearcher(backend="local", strategy="llm", seed=7, budget=budget, prefetch=0)
-    analysis = tune.run(
-        quadratic_trainable,
-        config=SPACE,
-        search_alg=searcher,
-        metric="loss",
-        mode="min",
-        num_samples=6,
-        max_concurrent_trials=1,
-        storage_path=storage,
-        name="budget",
-        verbose=0,
-    )
+    analysis = run_search(quadratic_trainable, searcher, storage, "budget", 6, max_concurrent_trials=1)
     assert len(analysis.trials) == 6 and all(t.status == "TERMINATED" for t in analysis.trials)
     stats = searcher.stats
     assert budget.spent()["calls"] == 2 and "max_calls" in stats["llm_disabled"]

@@ -14,7 +14,7 @@ from ray.tune.search import ConcurrencyLimiter
 from llm_search import LLMSearcher
 from llm_search.exchange_log import read_exchanges
 from llm_search.space import SearchSpace
-from tests.integration.tasks import SPACE, misbehaving_trainable, quadratic_trainable
+from tests.integration.tasks import SPACE, misbehaving_trainable, quadratic_trainable, run_search
 
 pytestmark = pytest.mark.integration
 
@@ -30,18 +30,7 @@ def test_tune_run_with_the_embedded_model(ray_session, storage):
     searcher = LLMSearcher(
         backend="local", strategy="llm", seed=1, task="Toy quadratic: find the learning rate and optimizer"
     )
-    analysis = tune.run(
-        quadratic_trainable,
-        config=SPACE,
-        search_alg=searcher,
-        metric="loss",
-        mode="min",
-        num_samples=8,
-        max_concurrent_trials=2,
-        storage_path=storage,
-        name="run",
-        verbose=0,
-    )
+    analysis = run_search(quadratic_trainable, searcher, storage, "run", 8, max_concurrent_trials=2)
     assert len(analysis.trials) == 8
     assert all(t.status == "TERMINATED" for t in analysis.trials)
     for trial in analysis.trials:
@@ -97,18 +86,8 @@ def test_nan_inf_and_failing_trials_do_not_stop_the_experiment(ray_session, stor
     points = [{"lr": 0.01, "optimizer": "adam", "model": {"depth": d}} for d in (1, 2, 3, 4)]
     # prefetch=0: every LLM proposal is asked for when a slot frees, after the four points started.
     searcher = LLMSearcher(backend="local", strategy="llm", seed=3, points_to_evaluate=points, prefetch=0)
-    analysis = tune.run(
-        misbehaving_trainable,
-        config=SPACE,
-        search_alg=searcher,
-        metric="loss",
-        mode="min",
-        num_samples=8,
-        max_concurrent_trials=2,
-        storage_path=storage,
-        name="faults",
-        verbose=0,
-        raise_on_failed_trial=False,
+    analysis = run_search(
+        misbehaving_trainable, searcher, storage, "faults", 8, max_concurrent_trials=2, raise_on_failed_trial=False
     )
     assert len(analysis.trials) == 8
     history = searcher.history
@@ -128,30 +107,10 @@ def test_nan_inf_and_failing_trials_do_not_stop_the_experiment(ray_session, stor
 
 def test_replay_reproduces_the_proposals_offline(ray_session, storage):
     first = LLMSearcher(backend="local", strategy="llm", seed=4, prefetch=0)
-    tune.run(
-        quadratic_trainable,
-        config=SPACE,
-        search_alg=first,
-        metric="loss",
-        mode="min",
-        num_samples=4,
-        storage_path=storage,
-        name="original",
-        verbose=0,
-    )
+    run_search(quadratic_trainable, first, storage, "original", 4)
     log = os.path.join(storage, "original", "llm_exchanges.jsonl")
     replayed = LLMSearcher(backend=f"replay:{log}", strategy="llm", seed=4, prefetch=0)
-    tune.run(
-        quadratic_trainable,
-        config=SPACE,
-        search_alg=replayed,
-        metric="loss",
-        mode="min",
-        num_samples=4,
-        storage_path=storage,
-        name="replayed",
-        verbose=0,
-    )
+    run_search(quadratic_trainable, replayed, storage, "replayed", 4)
 
     def configs(searcher):
         return [r.config for r in searcher.history.records.values()]
@@ -172,16 +131,7 @@ def test_earlier_results_seed_the_llm(ray_session, storage):
         run_config=tune.RunConfig(storage_path=storage, name="earlier", verbose=0),
     )
     grid = tuner.fit()
-    analysis = tune.run(
-        quadratic_trainable,
-        config=SPACE,
-        num_samples=2,
-        storage_path=storage,
-        name="earlier2",
-        verbose=0,
-        metric="loss",
-        mode="min",
-    )
+    analysis = run_search(quadratic_trainable, None, storage, "earlier2", 2)
     searcher = LLMSearcher(backend="local", seed=8, space=SPACE, metric="loss", mode="min")
     searcher.add_evaluated_trials(grid, "loss")
     searcher.add_evaluated_trials(analysis, "loss")
@@ -195,18 +145,7 @@ def test_earlier_results_seed_the_llm(ray_session, storage):
 def test_rank_strategy_in_a_tune_run_with_the_embedded_model(ray_session, storage):
     # The model answers candidate letters under the grammar; a pick is a candidate, not a trial number.
     searcher = LLMSearcher(backend="local", strategy="rank", seed=2, task="Toy quadratic: find the learning rate")
-    analysis = tune.run(
-        quadratic_trainable,
-        config=SPACE,
-        search_alg=searcher,
-        metric="loss",
-        mode="min",
-        num_samples=6,
-        max_concurrent_trials=1,
-        storage_path=storage,
-        name="rank",
-        verbose=0,
-    )
+    analysis = run_search(quadratic_trainable, searcher, storage, "rank", 6, max_concurrent_trials=1)
     assert len(analysis.trials) == 6 and all(t.status == "TERMINATED" for t in analysis.trials)
     records = [r for r in read_exchanges(os.path.join(storage, "rank", "llm_exchanges.jsonl")) if "picked" in r]
     assert records and searcher.stats["proposed_by_llm"] >= 1
