@@ -18,8 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,51 @@ def _joined(column: pd.Series) -> str:
     return ", ".join(map(str, sorted(column.unique())))
 
 
+def _merged_commands(commands: Iterable[str]) -> list[str]:
+    """The commands, each once, with those that differ only in ``--problems`` and ``--seeds`` (a suite
+    run a task and a seed at a time) written as one equivalent command, and how many invocations it was.
+
+    >>> _merged_commands(["run --problems a --seeds 0 --x", "run --problems b --seeds 1 --x", "run --y"])
+    ['`run --problems a,b --seeds 0-1 --x` (as 2 invocations)', '`run --y`']
+    """
+    groups: dict[str, list[dict[str, str]]] = {}
+    for command in dict.fromkeys(commands):  # a resumed suite records its command again
+        values = {flag: m.group(1) for flag in _SPLIT_FLAGS if (m := re.search(rf"{flag} (\S+)", command))}
+        shape = re.sub(rf"({'|'.join(_SPLIT_FLAGS)}) \S+", rf"\1 {_SLOT}", command)
+        groups.setdefault(shape, []).append(values)
+    merged = []
+    for shape, runs in groups.items():
+        if len(runs) == 1:
+            merged.append(f"`{_fill(shape, runs[0])}`")
+            continue
+        problems = dict.fromkeys(p for run in runs for p in run.get("--problems", "").split(",") if p)
+        seeds = sorted({seed for run in runs if "--seeds" in run for seed in parse_seeds(run["--seeds"])})
+        values = {"--problems": ",".join(problems), "--seeds": _seed_ranges(seeds)}
+        merged.append(f"`{_fill(shape, values)}` (as {len(runs)} invocations)")
+    return merged
+
+
+_SPLIT_FLAGS = ("--problems", "--seeds")
+_SLOT = "\x00"  # where a split flag's value goes back
+
+
+def _fill(shape: str, values: dict[str, str]) -> str:
+    for flag in _SPLIT_FLAGS:
+        shape = shape.replace(f"{flag} {_SLOT}", f"{flag} {values.get(flag, '')}", 1)
+    return shape
+
+
+def _seed_ranges(seeds: list[int]) -> str:
+    """Seeds as ``--seeds`` reads them: [0, 1, 2, 5] -> "0-2,5"."""
+    ranges: list[list[int]] = []
+    for seed in seeds:
+        if ranges and seed == ranges[-1][-1] + 1:
+            ranges[-1][1:] = [seed]
+        else:
+            ranges.append([seed])
+    return ",".join("-".join(map(str, r)) for r in ranges)
+
+
 def _manifest(results: Path) -> list[dict[str, Any]]:
     path = results / "manifest.jsonl"
     if not path.exists():
@@ -185,8 +231,7 @@ def build_report(
     }
     manifest = [entry for source in sources for entry in _manifest(_split_source(source)[0])]
     lines = [f"# Benchmark report: {', '.join(f'`{s}`' for s in sources)}", ""]
-    commands = dict.fromkeys(m["command"] for m in manifest)  # a resumed suite records its command again
-    lines += ["- Commands: " + "; ".join(f"`{c}`" for c in commands)] if manifest else []
+    lines += ["- Commands: " + "; ".join(_merged_commands(m["command"] for m in manifest))] if manifest else []
     lines += [f"- Machine: {manifest[-1]['machine']}, Python {manifest[-1]['python']}"] if manifest else []
     lines += [
         f"- Git SHA(s): {', '.join(sorted(table['git_sha'].unique()))}",

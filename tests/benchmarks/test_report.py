@@ -66,6 +66,21 @@ def test_report_renders_every_section_and_its_plots(tmp_path):
         assert f"]({name})" in text
 
 
+def test_a_suite_run_a_task_and_a_seed_at_a_time_is_listed_as_one_command(tmp_path):
+    results = tmp_path / "results"
+    write_fake_results(results)
+    run = "python -m benchmarks.run --methods llm-local --problems {} --seeds {} --budget 12 --out r"
+    split = [run.format(p, s) for s in (0, 1, 2, 5) for p in ("toy/fake_min", "tab/fake_max")]
+    other = "python -m benchmarks.run --methods random --problems toy --seeds 0-2 --out r"
+    with (results / "manifest.jsonl").open("a") as manifest:
+        for command in [*split, split[0], other]:  # split[0] again: resumed
+            manifest.write(json.dumps({"command": command, "machine": "m", "python": "3.11"}) + "\n")
+    commands = build_report(results, tmp_path / "r.md").splitlines()[2]
+    merged = run.format("toy/fake_min,tab/fake_max", "0-2,5")
+    assert f"`{merged}` (as 8 invocations)" in commands and f"`{other}`" in commands
+    assert commands.count("benchmarks.run") == 3  # with the suite's own command
+
+
 def test_report_cli(tmp_path, capsys):
     results = tmp_path / "results"
     write_fake_results(results)
