@@ -14,10 +14,11 @@ the model-free control: the same share, earned the same way, goes to untried nei
 trials drawn at random (one or two parameters moved, as :mod:`llm_search.candidates` makes them),
 which is what a small model mostly writes; an LLM that does not beat it adds nothing.
 ``share_by="contest"`` (the default) puts the two side by side in one run: the share, earned against
-the optimizer by both, is split between the LLM and the neighbour moves by the LLM's record against
-the moves', so a model that writes worse than a random move next to the best loses its part to the
-moves (with the 0.5B embedded model on seed 0 of the 15-task suite: ahead of the plain LLM share at
-10 trials and level at 25 and 50, for half its LLM time; docs/benchmarks.md). Its first
+the optimizer by the better of the two records, is split between the LLM and the neighbour moves by
+the LLM's record against the moves', so a model that writes worse than a random move next to the best
+loses its part to the moves, and not the moves' share to the optimizer (with the 0.5B embedded model
+on seed 0 of the 15-task suite, the share then earned by both records as one: ahead of the plain LLM
+share at 10 trials and level at 25 and 50, for half its LLM time; docs/benchmarks.md). Its first
 proposals can warm-start the optimizer (``warm_start``: they count as the optimizer's startup trials), as Zhang
 et al. found helpful. Every finished trial is told to the optimizer, whoever proposed it.
 
@@ -74,7 +75,8 @@ class HybridConfig:
         mode: ``"generate"`` (LLM writes configs) or ``"judge"`` (LLM picks among candidates).
         share_by: ``"contest"`` (default): the share goes to the LLM and to random untried neighbours
             of the best trials, the LLM's part (from one half, within ``CONTEST_BOUNDS``) scaled by its
-            record against the neighbour moves, as the share is by the record against the optimizer;
+            record against the neighbour moves, as the share is by the better of the two records
+            against the optimizer;
             ``"llm"``: all of it to the LLM; ``"neighbours"``: the model-free control, all of it to the
             neighbour moves (no LLM call; ``mode`` is not used).
         warm_start: Number of first proposals that come from the LLM; they become the optimizer's
@@ -223,12 +225,22 @@ class HybridProposer(Proposer):
     def _update_share(self, history: History) -> None:
         if not self.config.adaptive_share:
             return
-        credit = proposer_credit(history, self._share_sources)
-        share = earned_share(credit, self.config.llm_share, bounds=self.config.share_bounds)
+        # In a contest each contestant's record earns the share against the optimizer's and the better one
+        # holds it: a model that writes worse than the moves loses its part of the share, not the moves'.
+        earned = []
+        for source in self._share_sources:
+            credit = proposer_credit(history, source)
+            earned.append(
+                (earned_share(credit, self.config.llm_share, bounds=self.config.share_bounds), source, credit)
+            )
+        share, source, credit = max(earned, key=lambda e: e[0])
         if abs(share - self._logged_share) >= 0.1:  # a visible change, not every step of the estimate
             self._logged_share = share
-            who = {"llm": "LLM", "neighbours": "Neighbours", "contest": "LLM and neighbours"}[self.config.share_by]
-            _log_change(f"{who} share of new trials", share, credit, "the optimizer's")
+            what = {"llm": "LLM share of new trials", "neighbours": "Neighbours share of new trials"}[source]
+            if self.config.share_by == "contest":
+                record = "the LLM's" if source == "llm" else "the neighbour moves'"
+                what = f"LLM and neighbours share of new trials (earned by {record} record)"
+            _log_change(what, share, credit, "the optimizer's")
         self.current_share = share
 
     def _llm_count(self, n: int, history: History) -> int:
@@ -296,7 +308,7 @@ class HybridProposer(Proposer):
 
     @property
     def _share_sources(self) -> tuple[str, ...]:
-        """Who the share's trials are from."""
+        """Who the share's trials are from (each earns it against the optimizer; the better record holds)."""
         return ("llm", "neighbours") if self.config.share_by == "contest" else (self.config.share_by,)
 
     def _contest_part(self, n_share: int, history: History) -> int:

@@ -292,6 +292,19 @@ def test_in_a_contest_the_neighbour_moves_take_the_share_of_an_llm_that_writes_w
         ]
 
 
+def test_in_a_contest_an_llm_that_writes_worse_does_not_cut_the_neighbour_moves_share():
+    # Each contestant's record earns the share against the optimizer's; the better one holds it.
+    config = HybridConfig(llm_share=0.3, llm_after=0, share_by="contest")
+    proposer = HybridProposer(LLMProposer(ScriptedBackend(default=far_from_the_optimum_llm)), config, seed=0)
+    history, _ = run(proposer, 60)
+    proposer.propose(SPACE, history, 1, seed=60)  # the share is updated from all 60 results
+    shares = proposer.report()
+    share = shares["llm_share"] + shares["neighbours_share"]
+    assert share == pytest.approx(earned_share(proposer_credit(history, "neighbours"), 0.3))
+    both = earned_share(proposer_credit(history, ("llm", "neighbours")), 0.3)  # the two records as one
+    assert share > both + 0.05, (share, both)
+
+
 def test_in_a_contest_the_warm_start_still_comes_from_the_llm():
     config = HybridConfig(llm_share=0.6, warm_start=6, share_by="contest")
     proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), config, seed=0)
