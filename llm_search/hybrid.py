@@ -16,9 +16,8 @@ which is what a small model mostly writes; an LLM that does not beat it adds not
 ``share_by="contest"`` (the default) puts the two side by side in one run: the share, earned against
 the optimizer by the better of the two records, is split between the LLM and the neighbour moves by
 the LLM's record against the moves', so a model that writes worse than a random move next to the best
-loses its part to the moves, and not the moves' share to the optimizer (with the 0.5B embedded model
-on seed 0 of the 15-task suite, the share then earned by both records as one: ahead of the plain LLM
-share at 10 trials and level at 25 and 50, for half its LLM time; docs/benchmarks.md). Its first
+loses its part to the moves, and not the moves' share to the optimizer (measured with the 0.5B
+embedded model: docs/benchmarks.md, "The Qwen suites"). Its first
 proposals can warm-start the optimizer (``warm_start``: they count as the optimizer's startup trials), as Zhang
 et al. found helpful. Every finished trial is told to the optimizer, whoever proposed it.
 
