@@ -80,7 +80,8 @@ class HybridConfig:
             neighbour moves (no LLM call; ``mode`` is not used).
         warm_start: Number of first proposals that come from the LLM; they become the optimizer's
             startup trials (``n_startup_trials`` is set to ``max(warm_start, n_startup_trials)``).
-        llm_after: Finished trials needed before the LLM proposes (its share counts from then on);
+        llm_after: Finished trials needed before the LLM proposes (its share counts from then on; in a
+            contest the neighbour moves hold the whole share until then, from the first result);
             not applied to the warm start, which is the LLM's cold start by definition.
         candidates_per_pick: In judge mode, candidates shown per config to pick.
         n_startup_trials: Startup trials of the optimizer when there is no warm start (the searcher's
@@ -245,7 +246,10 @@ class HybridProposer(Proposer):
     def _llm_count(self, n: int, history: History) -> int:
         if self._proposed < self.config.warm_start:
             return min(n, self.config.warm_start - self._proposed)
-        if len(history.finished()) < self.config.llm_after:
+        # In a contest the neighbour moves take the whole share until the LLM joins (they need one result
+        # to move from); elsewhere the share waits for the LLM.
+        contest = self.config.share_by == "contest"
+        if len(history.finished()) < (min(self.config.llm_after, 1) if contest else self.config.llm_after):
             return 0
         self._update_share(history)
         count, self._share_credit = _whole_part(n, self.current_share, self._share_credit)
@@ -312,8 +316,9 @@ class HybridProposer(Proposer):
 
     def _contest_part(self, n_share: int, history: History) -> int:
         """The LLM's part of ``n_share`` in a contest: from one half, scaled by its record against the
-        neighbour moves; none while the LLM is unavailable (disabled, or its budget spent)."""
-        if not self.llm.available:
+        neighbour moves; none before ``llm_after`` results or while the LLM is unavailable (disabled, or its
+        budget spent)."""
+        if not self.llm.available or len(history.finished()) < self.config.llm_after:
             return 0
         credit = proposer_credit(history, "llm", versus="neighbours")
         fraction = self._contest_fraction = earned_share(credit, 0.5, bounds=CONTEST_BOUNDS)

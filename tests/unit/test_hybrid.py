@@ -305,6 +305,16 @@ def test_in_a_contest_an_llm_that_writes_worse_does_not_cut_the_neighbour_moves_
     assert share > both + 0.05, (share, both)
 
 
+def test_in_a_contest_the_neighbour_moves_hold_the_share_until_the_llm_joins():
+    backend = ScriptedBackend(default=generating_llm)
+    config = HybridConfig(llm_share=0.6, llm_after=12, share_by="contest", adaptive_share=False)
+    history, _ = run(HybridProposer(LLMProposer(backend), config, seed=0), 30)
+    sources = [r.source for r in history.records.values()]
+    assert sources[0] == "optimizer"  # no result yet to move from
+    assert "llm" not in sources[:12] and sources[1:12].count("neighbours") >= 5, sources
+    assert 3 <= sources[12:].count("llm") <= 8 and len(backend.history) == sources.count("llm")
+
+
 def test_in_a_contest_the_warm_start_still_comes_from_the_llm():
     config = HybridConfig(llm_share=0.6, warm_start=6, share_by="contest")
     proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), config, seed=0)
