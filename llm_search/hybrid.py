@@ -233,7 +233,9 @@ class HybridProposer(Proposer):
             earned.append(
                 (earned_share(credit, self.config.llm_share, bounds=self.config.share_bounds), source, credit)
             )
-        share, source, credit = max(earned, key=lambda e: e[0])
+        # A record with no trials yet (the LLM before it joins) would hold the share on its prior alone.
+        measured = [e for e in earned if e[2].llm_trials] or earned
+        share, source, credit = max(measured, key=lambda e: e[0])
         if abs(share - self._logged_share) >= 0.1:  # a visible change, not every step of the estimate
             self._logged_share = share
             what = {"llm": "LLM share of new trials", "neighbours": "Neighbours share of new trials"}[source]

@@ -315,6 +315,21 @@ def test_in_a_contest_the_neighbour_moves_hold_the_share_until_the_llm_joins():
     assert 3 <= sources[12:].count("llm") <= 8 and len(backend.history) == sources.count("llm")
 
 
+def test_a_contest_the_llm_has_not_joined_yet_is_the_neighbours_control():
+    # Until the LLM has trials, its empty record must not hold the share on its prior alone.
+    def sources(config: HybridConfig) -> list[str]:
+        proposer, history = HybridProposer(LLMProposer(ScriptedBackend()), config, seed=0), History("loss", "min")
+        noise = np.random.default_rng(0)  # a noisy objective: neither side's record is clearly good
+        for r in range(40):
+            (p,) = proposer.propose(SPACE, history, 1, seed=r)
+            history.start(f"t{r}", p.config, p.source)
+            history.complete(f"t{r}", {"loss": float(noise.normal())})
+        return [r.source for r in history.records.values()]
+
+    late = sources(HybridConfig(llm_share=0.6, llm_after=1000, share_by="contest"))
+    assert late == sources(HybridConfig(llm_share=0.6, llm_after=1, share_by="neighbours"))
+
+
 def test_in_a_contest_the_warm_start_still_comes_from_the_llm():
     config = HybridConfig(llm_share=0.6, warm_start=6, share_by="contest")
     proposer = HybridProposer(LLMProposer(ScriptedBackend(default=generating_llm)), config, seed=0)
