@@ -7,9 +7,11 @@ it follows how often the LLM's trials beat the running median compared with the 
 (:mod:`llm_search.credit`), so a weak model costs little and a strong one gets more of the budget.
 The LLM joins once ``llm_after`` trials have finished, so it has results to refine: a small model's
 cold guesses (no results yet) drift to the ends of the ranges and are worse than the optimizer's
-random startup samples. The LLM either writes configs (``mode="generate"``) or picks the most
-promising of the optimizer's candidates (``mode="judge"``: only its own picks count as its trials;
-candidates filling in for picks it did not make are the optimizer's). ``share_by="neighbours"`` is
+random startup samples (in a contest an embedded model joins after 15 results, its catalog's
+``contest_llm_after``: the 0.5B model's first contest trials were worse than random ones). The LLM
+either writes configs (``mode="generate"``) or picks the most promising of the optimizer's candidates
+(``mode="judge"``: only its own picks count as its trials; candidates filling in for picks it did not
+make are the optimizer's). ``share_by="neighbours"`` is
 the model-free control: the same share, earned the same way, goes to untried neighbours of the best
 trials drawn at random (one or two parameters moved, as :mod:`llm_search.candidates` makes them),
 which is what a small model mostly writes; an LLM that does not beat it adds nothing.
@@ -28,7 +30,7 @@ Example:
     >>> from llm_search.space import SearchSpace, FloatParam
     >>> space = SearchSpace([FloatParam("x", 0.0, 1.0)])
     >>> llm = LLMProposer(ScriptedBackend(['{"configs": [{"x": 0.5}]}']))
-    >>> config = HybridConfig(llm_share=0.5, llm_after=0, share_by="llm")  # llm_after default 3: wait for 3 results
+    >>> config = HybridConfig(llm_share=0.5, llm_after=0, share_by="llm")  # by default it waits for 3 results
     >>> hybrid = HybridProposer(llm, config, seed=0)
     >>> sorted(str(p.source) for p in hybrid.propose(space, History("y", "min"), 2, seed=0))
     ['llm', 'optimizer']
@@ -42,6 +44,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from llm_search.backends.base import BackendError
 from llm_search.candidates import make_candidates
 from llm_search.credit import DEFAULT_BOUNDS, ProposerCredit, earned_share, proposer_credit
 from llm_search.history import History
@@ -54,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 MODES = ("generate", "judge")
 SHARE_BY = ("llm", "neighbours", "contest")
+DEFAULT_LLM_AFTER = 3  # results before the LLM joins: a small model's cold guesses were worse than random ones
 CONTEST_BOUNDS = (0.1, 0.9)  # the LLM's part of the share in a contest: never all, never none (still measured)
 
 
@@ -82,7 +86,9 @@ class HybridConfig:
             startup trials (``n_startup_trials`` is set to ``max(warm_start, n_startup_trials)``).
         llm_after: Finished trials needed before the LLM proposes (its share counts from then on; in a
             contest the neighbour moves hold the whole share until then, from the first result);
-            not applied to the warm start, which is the LLM's cold start by definition.
+            not applied to the warm start, which is the LLM's cold start by definition. ``None``
+            (default): 3, but in a contest the model's own setting where it has one (the embedded
+            models: 15, ``EmbeddedModel.contest_llm_after``).
         candidates_per_pick: In judge mode, candidates shown per config to pick.
         n_startup_trials: Startup trials of the optimizer when there is no warm start (the searcher's
             space-filling start counts: TPE models from the 6th trial by default).
@@ -103,7 +109,7 @@ class HybridConfig:
     mode: str = "generate"
     share_by: str = "contest"
     warm_start: int = 0
-    llm_after: int = 3
+    llm_after: int | None = None
     candidates_per_pick: int = 4
     n_startup_trials: int = 5
 
@@ -119,7 +125,7 @@ class HybridConfig:
             raise ValueError(f"hybrid mode must be one of {MODES}, got {self.mode!r}")
         if self.share_by not in SHARE_BY:
             raise ValueError(f"share_by must be one of {SHARE_BY}, got {self.share_by!r}")
-        if self.warm_start < 0 or self.candidates_per_pick < 2 or self.llm_after < 0:
+        if self.warm_start < 0 or self.candidates_per_pick < 2 or (self.llm_after or 0) < 0:
             raise ValueError("warm_start and llm_after must be >= 0 and candidates_per_pick >= 2")
 
     @property
@@ -251,7 +257,7 @@ class HybridProposer(Proposer):
         # In a contest the neighbour moves take the whole share until the LLM joins (they need one result
         # to move from); elsewhere the share waits for the LLM.
         contest = self.config.share_by == "contest"
-        if len(history.finished()) < (min(self.config.llm_after, 1) if contest else self.config.llm_after):
+        if len(history.finished()) < (min(self.llm_after, 1) if contest else self.llm_after):
             return 0
         self._update_share(history)
         count, self._share_credit = _whole_part(n, self.current_share, self._share_credit)
@@ -312,6 +318,21 @@ class HybridProposer(Proposer):
         return proposals
 
     @property
+    def llm_after(self) -> int:
+        """Finished trials before the LLM proposes: the configured ``llm_after``, else in a contest the
+        model's own setting (``Backend.contest_llm_after``), else ``DEFAULT_LLM_AFTER``."""
+        if self.config.llm_after is not None:
+            return self.config.llm_after
+        if self.config.share_by == "contest":
+            try:
+                model_setting = self.llm.backend().contest_llm_after
+            except BackendError:  # reported when a call is made
+                model_setting = None
+            if model_setting is not None:
+                return model_setting
+        return DEFAULT_LLM_AFTER
+
+    @property
     def _share_sources(self) -> tuple[str, ...]:
         """Who the share's trials are from (each earns it against the optimizer; the better record holds)."""
         return ("llm", "neighbours") if self.config.share_by == "contest" else (self.config.share_by,)
@@ -320,7 +341,7 @@ class HybridProposer(Proposer):
         """The LLM's part of ``n_share`` in a contest: from one half, scaled by its record against the
         neighbour moves; none before ``llm_after`` results or while the LLM is unavailable (disabled, or its
         budget spent)."""
-        if not self.llm.available or len(history.finished()) < self.config.llm_after:
+        if not self.llm.available or len(history.finished()) < self.llm_after:
             return 0
         credit = proposer_credit(history, "llm", versus="neighbours")
         fraction = self._contest_fraction = earned_share(credit, 0.5, bounds=CONTEST_BOUNDS)

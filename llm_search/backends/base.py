@@ -117,6 +117,8 @@ class Backend(abc.ABC):
     default_temperature: float = 1.0
     #: How many finished trials a proposal prompt for this model should list (None: the prompt's default).
     history_trials: int | None = None
+    #: Finished trials before this model proposes in the hybrid's contest (None: the hybrid's default).
+    contest_llm_after: int | None = None
 
     @abc.abstractmethod
     def complete(self, messages: Sequence[Message], *, schema: dict | None = None, **options: Any) -> Completion:
@@ -142,6 +144,7 @@ class Backend(abc.ABC):
             "supports_schema",
             "default_temperature",
             "history_trials",
+            "contest_llm_after",
         ):
             setattr(self, attribute, getattr(inner, attribute))
 

@@ -157,6 +157,7 @@ class LocalBackend(Backend):
         self.sampling = dict(entry.sampling if entry is not None else SEARCH_SAMPLING)
         self.default_temperature = float(self.sampling["temperature"])
         self.history_trials = entry.history_trials if entry is not None else None
+        self.contest_llm_after = entry.contest_llm_after if entry is not None else None
         self.n_threads = n_threads or max(1, min(4, os.cpu_count() or 1))
         self.model = model_display_name(model)
         self.name = f"local:{self.model}"

@@ -78,6 +78,10 @@ class EmbeddedModel:
         max_ctx: The longest context the model was trained for.
         sampling: Sampling defaults for proposals (temperature, top_k, top_p, min_p).
         history_trials: How many past trials a proposal prompt for this model should carry.
+        contest_llm_after: Finished trials before the model proposes in the hybrid's contest (its
+            ``llm_after`` unless the user sets one): the 0.5B model's first trials there were worse than
+            random configurations, and joining after 15 results kept the contest level with the
+            model-free control (docs/benchmarks.md, "The LLM joining the contest later").
         chat_template: Notes on the chat template (llama.cpp applies the one embedded in the GGUF).
         aliases: Other names that resolve to this entry (matched case-insensitively).
     """
@@ -94,6 +98,7 @@ class EmbeddedModel:
     max_ctx: int
     sampling: Mapping[str, float] = field(default_factory=lambda: SEARCH_SAMPLING, hash=False)
     history_trials: int = 20
+    contest_llm_after: int = 15
     chat_template: str = ""
     aliases: tuple[str, ...] = field(default=())
 

@@ -11,6 +11,7 @@ import pytest
 from ray import tune
 
 from llm_search.backends import PermanentBackendError, ScriptedBackend
+from llm_search.backends.local import LocalBackend
 from llm_search.choices import LABELS, parse_choices
 from llm_search.credit import earned_share, proposer_credit
 from llm_search.history import History
@@ -313,6 +314,19 @@ def test_in_a_contest_the_neighbour_moves_hold_the_share_until_the_llm_joins():
     assert sources[0] == "optimizer"  # no result yet to move from
     assert "llm" not in sources[:12] and sources[1:12].count("neighbours") >= 5, sources
     assert 3 <= sources[12:].count("llm") <= 8 and len(backend.history) == sources.count("llm")
+
+
+def test_in_a_contest_the_llm_joins_when_its_model_says_unless_the_user_chose():
+    def first_llm_trial(backend: ScriptedBackend, **config) -> int:
+        history, _ = run(HybridProposer(LLMProposer(backend), HybridConfig(llm_share=0.6, **config), seed=0), 40)
+        return [r.source for r in history.records.values()].index("llm")
+
+    small_model = ScriptedBackend(default=generating_llm)
+    small_model.contest_llm_after = 15  # as the embedded models' catalog entries say
+    assert first_llm_trial(small_model) >= 15
+    assert first_llm_trial(small_model, llm_after=3) < 10  # the user's setting wins
+    assert first_llm_trial(ScriptedBackend(default=generating_llm)) < 10  # no model setting: 3 results
+    assert LocalBackend("qwen2.5-coder-0.5b").contest_llm_after == 15  # read from the catalog, nothing loaded
 
 
 def test_a_contest_the_llm_has_not_joined_yet_is_the_neighbours_control():
