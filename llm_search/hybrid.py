@@ -11,10 +11,10 @@ random startup samples (in a contest an embedded model joins after 15 results, i
 ``contest_llm_after``: the 0.5B model's first contest trials were worse than random ones). The LLM
 either writes configs (``mode="generate"``) or picks the most promising of the optimizer's candidates
 (``mode="judge"``: only its own picks count as its trials; candidates filling in for picks it did not
-make are the optimizer's). ``share_by="neighbours"`` is
-the model-free control: the same share, earned the same way, goes to untried neighbours of the best
-trials drawn at random (one or two parameters moved, as :mod:`llm_search.candidates` makes them),
-which is what a small model mostly writes; an LLM that does not beat it adds nothing.
+make are the optimizer's). ``share_by="neighbours"`` is the model-free control: the same share, earned
+the same way, goes to untried neighbours of the best trials drawn at random (one or two parameters
+moved, as :mod:`llm_search.candidates` makes them), which is what a small model mostly writes; an LLM
+that does not beat it adds nothing.
 ``share_by="contest"`` (the default) puts the two side by side in one run: the share, earned against
 the optimizer by the better of the two records, is split between the LLM and the neighbour moves by
 the LLM's record against the moves', so a model that writes worse than a random move next to the best
@@ -44,7 +44,6 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from llm_search.backends.base import BackendError
 from llm_search.candidates import make_candidates
 from llm_search.credit import DEFAULT_BOUNDS, ProposerCredit, earned_share, proposer_credit
 from llm_search.history import History
@@ -323,14 +322,8 @@ class HybridProposer(Proposer):
         model's own setting (``Backend.contest_llm_after``), else ``DEFAULT_LLM_AFTER``."""
         if self.config.llm_after is not None:
             return self.config.llm_after
-        if self.config.share_by == "contest":
-            try:
-                model_setting = self.llm.backend().contest_llm_after
-            except BackendError:  # reported when a call is made
-                model_setting = None
-            if model_setting is not None:
-                return model_setting
-        return DEFAULT_LLM_AFTER
+        model_setting = self.llm.model_setting("contest_llm_after") if self.config.share_by == "contest" else None
+        return DEFAULT_LLM_AFTER if model_setting is None else model_setting
 
     @property
     def _share_sources(self) -> tuple[str, ...]:

@@ -150,6 +150,14 @@ class LLMProposer(Proposer):
             self._backend = backend
         return self._backend
 
+    def model_setting(self, name: str) -> Any:
+        """A setting the backend's model brings (``history_trials``, ``contest_llm_after``), or None: also
+        when the backend cannot be built yet (that error is reported when a call is made)."""
+        try:
+            return getattr(self.backend(), name, None)
+        except BackendError:
+            return None
+
     @property
     def limits(self) -> ContextLimits:
         """The prompt's bounds: the ones given, else sized for the backend's model; fewer trials listed
@@ -157,10 +165,7 @@ class LLMProposer(Proposer):
         if isinstance(self._limits, ContextLimits):
             limits = self._limits
         else:
-            try:
-                trials = self.backend().history_trials
-            except BackendError:  # reported when a call is made; the prompt is built first
-                trials = None
+            trials = self.model_setting("history_trials")
             limits = ContextLimits(**({"trials": trials} if trials else {}) | dict(self._limits or {}))
         if self._trials_cap is not None and self._trials_cap < limits.trials:
             return replace(limits, trials=self._trials_cap)
