@@ -200,6 +200,21 @@ def _normalize(
     return np.where(ref_loss > optimum_loss, regret, np.nan), np.isfinite(optimum_loss)
 
 
+def normalized_values(
+    table: pd.DataFrame, problems: pd.Series, values: pd.Series, *, baseline: str = BASELINE
+) -> np.ndarray:
+    """Single values (of ``problems``) on the normalized-regret scale of ``table`` (``proxy_optimum=True``):
+    0 = the best value seen on the problem, 1 = a typical random configuration.
+
+    Example:
+        >>> t = pd.DataFrame({"method": "random", "problem": "p", "seed": 0, "trial": [0, 1, 2], "mode": "min",
+        ...     "value": [1.0, 3.0, 5.0], "optimum": float("nan"), "perfect": 0.0, "same_start": False})
+        >>> normalized_values(t, pd.Series(["p", "p"]), pd.Series([2.0, 1.0])).tolist()
+        [0.5, 0.0]
+    """
+    return _normalize(table, problems, values, proxy_optimum=True, baseline=baseline)[0]
+
+
 def normalized_regret(
     table: pd.DataFrame, budgets: Sequence[int], *, proxy_optimum: bool = False, baseline: str = BASELINE
 ) -> pd.DataFrame:

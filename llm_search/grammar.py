@@ -129,7 +129,7 @@ def answer_grammar(
     for index, param in enumerate(space.params):
         separator = "{" if index == 0 else ","
         fields.append(_literal(separator + json.dumps(param.name) + ":"))
-        options.append(_options(param, max_alternatives))
+        options.append(options_of(param, max_alternatives))
     rules = [f"p{i}: " + " | ".join(_literal(o) for o in dict.fromkeys(opts)) for i, opts in enumerate(options)]
     narrow = all(len(opts) <= MAX_EXCLUDED_OPTIONS for opts in options)
     excluded = _excluded_paths(space, options, exclude) if narrow else set()
@@ -144,7 +144,7 @@ def answer_grammar(
     return "\n".join(["%llguidance {}", start, config_rule, *rules]) + "\n"
 
 
-def _options(param: Param, max_alternatives: int) -> list[str]:
+def options_of(param: Param, max_alternatives: int) -> list[str]:
     """The literals the grammar admits for ``param``, in order, without repeats."""
     if isinstance(param, CategoricalParam):
         return list(dict.fromkeys(json.dumps(label, separators=(",", ":")) for label in param.labels))
@@ -158,7 +158,7 @@ def _excluded_paths(space: SearchSpace, options: list[list[str]], exclude: Itera
     for param, literals in zip(space.params, options, strict=True):
         by_key: dict[str, list[int]] = {}
         for index, literal in enumerate(literals):
-            by_key.setdefault(canonical_json(param.key(_value(param, literal))), []).append(index)
+            by_key.setdefault(canonical_json(param.key(value_of(param, literal))), []).append(index)
         cells.append(by_key)
     paths: set[tuple[int, ...]] = set()
     for identity in list(exclude)[-MAX_EXCLUDED:]:
@@ -172,7 +172,7 @@ def _excluded_paths(space: SearchSpace, options: list[list[str]], exclude: Itera
     return paths
 
 
-def _value(param: Param, literal: str):
+def value_of(param: Param, literal: str):
     """The value a literal stands for (a categorical literal is one of the labels; ``coerce`` maps it)."""
     if isinstance(param, CategoricalParam):
         return param.coerce(json.loads(literal))[0]

@@ -262,17 +262,6 @@ class HybridProposer(Proposer):
         count, self._share_credit = _whole_part(n, self.current_share, self._share_credit)
         return count
 
-    def _notes(self, optimizer: OptunaOptimizer) -> list[str]:
-        focus = optimizer.focus()
-        if not focus:
-            return []
-        return [
-            f"A {optimizer.kind.upper()} optimizer searches this space with you and knows all {optimizer.n_told} "
-            "results. It is currently sampling here:",
-            *focus,
-            "Complement it: refine around the best trials or try promising regions it is not sampling.",
-        ]
-
     def propose(
         self,
         space: SearchSpace,
@@ -299,7 +288,13 @@ class HybridProposer(Proposer):
         proposals: list[Proposal] = []
         if n_llm and self.config.mode == "generate":
             from_llm = self.llm.propose(
-                space, history, n_llm, seed=seed, pending=pending, seen=seen, notes=[*notes, *self._notes(optimizer)]
+                space,
+                history,
+                n_llm,
+                seed=seed,
+                pending=pending,
+                seen=seen,
+                notes=[*notes, *optimizer_notes(optimizer)],
             )
             # The optimizer, not random sampling, stands in for what the LLM could not deliver.
             proposals = [p for p in from_llm if p.source is ProposalSource.LLM]
@@ -357,13 +352,26 @@ class HybridProposer(Proposer):
         """``k`` of the optimizer's candidates: the LLM's picks, then the first others for picks it did not make."""
         candidates = optimizer.ask(k * self.config.candidates_per_pick)
         picked = self.llm.choose(
-            space, history, [c.config for c in candidates], k, seed=seed, notes=[*notes, *self._notes(optimizer)]
+            space, history, [c.config for c in candidates], k, seed=seed, notes=[*notes, *optimizer_notes(optimizer)]
         )
         rest = [c for i, c in enumerate(candidates) if i not in picked]
         fill_ins, unused = rest[: k - len(picked)], rest[k - len(picked) :]
         optimizer.discard(unused)
         self.proposed_by_optimizer += len(fill_ins)  # they stay the optimizer's (source and credit)
         return [Proposal(candidates[i].config, ProposalSource.LLM, candidates[i].ticket) for i in picked] + fill_ins
+
+
+def optimizer_notes(optimizer: OptunaOptimizer) -> list[str]:
+    """Prompt lines on the optimizer's state: where it samples now, and how the LLM can complement it."""
+    focus = optimizer.focus()
+    if not focus:
+        return []
+    return [
+        f"A {optimizer.kind.upper()} optimizer searches this space with you and knows all {optimizer.n_told} "
+        "results. It is currently sampling here:",
+        *focus,
+        "Complement it: refine around the best trials or try promising regions it is not sampling.",
+    ]
 
 
 def _whole_part(n: int, fraction: float, carried: float) -> tuple[int, float]:

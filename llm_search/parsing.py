@@ -43,7 +43,7 @@ class ParseResult:
         return items
 
 
-def _json_values(text: str) -> Iterable[Any]:
+def json_values(text: str) -> Iterable[Any]:
     """JSON values found in ``text``: the whole text first, then each embedded object/array."""
     try:
         yield json.loads(text)
@@ -71,7 +71,7 @@ def extract_configs(text: str) -> tuple[list[Any], str | None]:
     if not isinstance(text, str) or not text.strip():
         return [], "the answer was empty"
     text = text[:MAX_ANSWER_CHARS]
-    for value in _json_values(text):
+    for value in json_values(text):
         if isinstance(value, dict) and isinstance(value.get("configs"), list):
             return value["configs"][:MAX_CONFIGS_READ], None
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
@@ -89,20 +89,34 @@ def parse_answer(text: str, space: SearchSpace, seen: set[str] | None = None, li
     result = ParseResult()
     candidates, result.error = extract_configs(text)
     result.n_read = len(candidates)
+    validate_configs(enumerate(candidates, 1), space, result, seen=seen, limit=limit)
+    return result
+
+
+def validate_configs(
+    numbered: Iterable[tuple[int, Any]],
+    space: SearchSpace,
+    result: ParseResult,
+    *,
+    seen: set[str] | None = None,
+    limit: int | None = None,
+    label: str = "config",
+) -> None:
+    """Validate numbered candidate configs into ``result``: accepted, rejected (``"<label> <number>: why"``),
+    repaired or duplicates of ``seen`` (not modified) and of each other; at most ``limit`` accepted."""
     keys = set(seen or ())
-    for index, candidate in enumerate(candidates, 1):
+    for index, candidate in numbered:
         if limit is not None and len(result.accepted) >= limit:
             break
         flat, problems = space.validate(candidate)
         fatal = [str(p) for p in problems if p.fatal]
         if flat is None:
-            result.rejections.append(f"config {index}: " + "; ".join(fatal))
+            result.rejections.append(f"{label} {index}: " + "; ".join(fatal))
             continue
-        result.repairs.extend(f"config {index}: {p}" for p in problems if not p.fatal and p.kind != "ignored")
+        result.repairs.extend(f"{label} {index}: {p}" for p in problems if not p.fatal and p.kind != "ignored")
         key = space.key(flat)
         if key in keys:
             result.duplicates += 1
             continue
         keys.add(key)
         result.accepted.append(flat)
-    return result

@@ -198,11 +198,13 @@ def build_messages(
     limits: ContextLimits = ContextLimits(),
     notes: Sequence[str] = (),
     evidence: EvidenceTable | None = None,
+    request: Sequence[str] | None = None,
 ) -> list[dict[str, str]]:
     """The chat messages asking for ``n_configs`` new configurations.
 
     ``evidence`` is the caller's table of per-parameter evidence, kept between rounds so that each
     reads only the trials finished since the last (a fresh one is built from the whole history if None).
+    ``request`` replaces the closing lines that ask for whole configs (``edits.EditForm.request``).
     """
     metric, mode = history.metric or "score", history.mode or "min"
     direction = "lower is better" if mode == "min" else "higher is better"
@@ -244,31 +246,44 @@ def build_messages(
         parts += ["", "Already running or queued (do not repeat):"]
         parts += [f"- {render_config(space, c)}" for c in pending]
     parts += [""] + list(notes)
-    keys = ", ".join(json.dumps(n) for n in space.names)
-    parts += [
-        f"Propose {n_configs} new configuration{'s' if n_configs > 1 else ''}, each different from all the above, "
-        f"that {'is' if n_configs == 1 else 'are'} likely to improve {metric}: refine around the best trials and "
-        "explore promising untried regions.",
-        f'Answer with JSON only: {{"configs": [...]}} holding exactly {n_configs} object{"s" if n_configs > 1 else ""} '
-        f"with the keys {keys}.",
-    ]
+    parts += list(request) if request is not None else _config_request(space, n_configs, metric)
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": "\n".join(p for p in parts if p is not None)},
     ]
 
 
+def _config_request(space: SearchSpace, n_configs: int, metric: str) -> list[str]:
+    """The prompt's closing lines asking for ``n_configs`` whole configurations."""
+    keys = ", ".join(json.dumps(n) for n in space.names)
+    plural = n_configs > 1
+    return [
+        f"Propose {n_configs} new configuration{'s' if plural else ''}, each different from all the above, "
+        f"that {'are' if plural else 'is'} likely to improve {metric}: refine around the best trials and "
+        "explore promising untried regions.",
+        f'Answer with JSON only: {{"configs": [...]}} holding exactly {n_configs} object{"s" if plural else ""} '
+        f"with the keys {keys}.",
+    ]
+
+
 def repair_messages(
-    messages: Sequence[Mapping[str, str]], answer: str, problems: Sequence[str], n_configs: int
+    messages: Sequence[Mapping[str, str]],
+    answer: str,
+    problems: Sequence[str],
+    n_configs: int,
+    ask_again: str | None = None,
 ) -> list[dict[str, str]]:
-    """Messages that re-ask once, quoting what was wrong with the previous answer."""
+    """Messages that re-ask once, quoting what was wrong with the previous answer (``ask_again``: the
+    closing request, by default for ``n_configs`` whole configs)."""
     listed = "\n".join(f"- {p}" for p in problems[:10])
+    ask_again = ask_again or (
+        f'Answer again with exactly {n_configs} valid, new configurations as JSON: {{"configs": [...]}}.'
+    )
     return [
         *[dict(m) for m in messages],
         {"role": "assistant", "content": answer[:2000]},
         {
             "role": "user",
-            "content": f"Your answer had problems:\n{listed}\nAnswer again with exactly {n_configs} "
-            'valid, new configurations as JSON: {"configs": [...]}.',
+            "content": f"Your answer had problems:\n{listed}\n{ask_again}",
         },
     ]

@@ -40,6 +40,7 @@ from llm_search.backends.registry import BackendSpec, get_backend
 from llm_search.backends.replay import messages_digest
 from llm_search.cache import CachedBackend
 from llm_search.choices import build_choice_messages, choice_grammar, choice_schema, parse_choices
+from llm_search.edits import FORMS, EditForm
 from llm_search.evidence import EvidenceTable
 from llm_search.exchange_log import ExchangeLog
 from llm_search.grammar import answer_grammar
@@ -98,6 +99,8 @@ class LLMProposer(Proposer):
         budget: Limits on calls, tokens, dollars and request rates (:class:`~llm_search.pricing.Budget`);
             when one is spent the LLM is disabled with a message and proposals continue without it.
         cache_dir: Directory of an on-disk cache of identical requests (opt-in).
+        form: ``"configs"`` (the model writes whole configurations) or ``"edits"`` (it changes one or two
+            parameters of the best trial: :mod:`llm_search.edits`; whole configs until a trial has a result).
     """
 
     def __init__(
@@ -113,7 +116,11 @@ class LLMProposer(Proposer):
         use_grammar: bool = True,
         budget: Budget | None = None,
         cache_dir: str | None = None,
+        form: str = "configs",
     ):
+        if form not in FORMS:
+            raise ValueError(f"LLMProposer(form={form!r}): expected one of {', '.join(FORMS)}")
+        self.form = form
         self.backend_spec = backend
         self.backend_options = dict(backend_options or {})
         self.task = task
@@ -197,6 +204,7 @@ class LLMProposer(Proposer):
         rng = np.random.default_rng(seed)
         accepted: list[dict[str, Any]] = []
         if self.available:
+            edit = self._edit_form(space, history)
             messages = build_messages(
                 space=space,
                 history=history,
@@ -206,17 +214,20 @@ class LLMProposer(Proposer):
                 limits=self.limits,
                 notes=notes,
                 evidence=self._evidence_table(space),
+                request=edit.request(n, history.metric or "score") if edit else None,
             )
-            result, answer = self._ask(space, messages, n, seen, rng, attempt=1)
+            result, answer = self._ask(space, messages, n, seen, rng, attempt=1, edit=edit)
             if result is not None:
                 accepted += result.accepted
                 problems = result.problems_for_llm
                 missing = n - len(accepted)
                 if missing > 0 and problems and answer is not None and self.available:
                     self.stats.reasks += 1
-                    retry = repair_messages(messages, answer, problems, missing)
+                    retry = repair_messages(
+                        messages, answer, problems, missing, ask_again=edit.retry(missing) if edit else None
+                    )
                     seen_now = seen | {space.key(c) for c in accepted}
-                    second, _ = self._ask(space, retry, missing, seen_now, rng, attempt=2)
+                    second, _ = self._ask(space, retry, missing, seen_now, rng, attempt=2, edit=edit)
                     if second is not None:
                         accepted += second.accepted
         accepted = accepted[:n]
@@ -305,18 +316,23 @@ class LLMProposer(Proposer):
         seen: set[str],
         rng: np.random.Generator,
         attempt: int,
+        edit: EditForm | None = None,
     ) -> tuple[ParseResult | None, str | None]:
         completion, record = self._call(
             messages,
-            schema=space.json_schema(n),
-            grammar=answer_grammar(space, n, exclude=seen),  # on finite grids, a repeat cannot be written
-            max_tokens=_max_tokens(space, n),
+            schema=edit.schema(n) if edit else space.json_schema(n),
+            # on finite grids, a repeat cannot be written (an edit's repeats are dropped by the parser)
+            grammar=edit.grammar(n) if edit else answer_grammar(space, n, exclude=seen),
+            max_tokens=edit.max_tokens(n) if edit else _max_tokens(space, n),
             rng=rng,
             attempt=attempt,
         )
         if completion is None:
             return None, None
-        result = parse_answer(completion.text, space, seen=seen, limit=n)
+        if edit:
+            result = edit.parse(completion.text, seen=seen, limit=n)
+        else:
+            result = parse_answer(completion.text, space, seen=seen, limit=n)
         self.stats.rejected += len(result.rejections) + (1 if result.error else 0)
         self.stats.duplicates += result.duplicates
         self.stats.repaired += len(result.repairs)
@@ -387,6 +403,13 @@ class LLMProposer(Proposer):
         self.stats.proposed_by_llm += len(picked)
         self.stats.fallbacks += k - len(picked)
         return picked
+
+    def _edit_form(self, space: SearchSpace, history: History) -> EditForm | None:
+        """The edits of the best trial, when this proposer asks for edits and a trial has a result."""
+        best = history.best(1) if self.form == "edits" else []
+        if not best or not any(p.name in best[0].config for p in space.params):
+            return None
+        return EditForm(space, best[0].config, number=history.finished().index(best[0]) + 1)
 
     def _evidence_table(self, space: SearchSpace) -> EvidenceTable:
         """The per-parameter evidence kept between rounds; a new one when the parameters change

@@ -1,0 +1,151 @@
+"""The edit answer form: the model moves one or two parameters of the best trial, not whole configs.
+
+Why: asked for whole configurations, the 0.5B embedded model changed 3-5 parameters of the best trial,
+and its trials were worse than random moves of one or two (docs/benchmarks.md, "The Qwen suites"). An
+edit keeps its trial next to the best, where those moves find improvements, and leaves the model what
+it may know: which parameter to move, and where. ``LLMProposer(form="edits")`` asks for
+``{"edits": [{"lr": 0.003}, {"depth": 3, "width": 256}]}``; each edit is merged into the best trial's
+configuration and then validated like any config (``parsing.validate_configs``). Under a grammar an
+edit names one or two parameters, each at most once, with values other than the best trial's.
+
+Example:
+    >>> from llm_search.space import SearchSpace, CategoricalParam, IntParam
+    >>> space = SearchSpace([CategoricalParam("opt", ("sgd", "adam")), IntParam("k", 1, 3)])
+    >>> form = EditForm(space, {"opt": "sgd", "k": 2}, number=4)
+    >>> form.parse('{"edits": [{"k": 3}, {"opt": "adam", "k": 1}]}').accepted
+    [{'opt': 'sgd', 'k': 3}, {'opt': 'adam', 'k': 1}]
+    >>> form.parse('{"edits": [{"opt": "adam", "k": 1, "x": 0}]}').rejections
+    ['edit 1: change one or two parameters, not 3']
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from llm_search.grammar import MAX_ALTERNATIVES, options_of, value_of
+from llm_search.params import Rejected
+from llm_search.parsing import MAX_ANSWER_CHARS, MAX_CONFIGS_READ, ParseResult, json_values, validate_configs
+from llm_search.space import SearchSpace
+
+FORMS = ("configs", "edits")
+MAX_CHANGES = 2
+
+
+@dataclass(frozen=True)
+class EditForm:
+    """Edits of one base configuration (the best trial, ``#number`` in the prompt's trial list)."""
+
+    space: SearchSpace
+    base: Mapping[str, Any]
+    number: int
+
+    def request(self, n: int, metric: str) -> list[str]:
+        """The prompt's closing lines, in place of the request for whole configs."""
+        edits = f"{n} edit{'s' if n > 1 else ''}"
+        return [
+            f"Propose {edits} of the best trial #{self.number}: change one or two of its parameters to values "
+            f"likely to improve {metric}, and keep the others. Each edit must differ from the trials above.",
+            f'Answer with JSON only: {{"edits": [...]}} holding exactly {n} object{"s" if n > 1 else ""}, each with '
+            "only the one or two parameters it changes and their new values.",
+        ]
+
+    def retry(self, n: int) -> str:
+        """What a re-ask asks for."""
+        return f'Answer again with exactly {n} valid, new edits of trial #{self.number} as JSON: {{"edits": [...]}}.'
+
+    def schema(self, n: int) -> dict:
+        """JSON schema of the answer (for backends that take one instead of a grammar)."""
+        item = {
+            "type": "object",
+            "properties": {p.name: p.json_schema() for p in self.space.params},
+            "minProperties": 1,
+            "maxProperties": MAX_CHANGES,
+            "additionalProperties": False,
+        }
+        edits = {"type": "array", "items": item, "minItems": n, "maxItems": n}
+        return {"type": "object", "properties": {"edits": edits}, "required": ["edits"], "additionalProperties": False}
+
+    def grammar(self, n: int, max_alternatives: int = MAX_ALTERNATIVES) -> str:
+        r"""Lark grammar (llguidance dialect) for ``n`` edits of one or two distinct parameters each, every
+        value in range and different from the base's.
+
+        Example:
+            >>> from llm_search.space import SearchSpace, CategoricalParam
+            >>> space = SearchSpace([CategoricalParam("a", ("x", "y", "z")), CategoricalParam("b", ("x", "y"))])
+            >>> print(*EditForm(space, {"a": "x", "b": "y"}, 1).grammar(1).splitlines()[1:], sep="\n")
+            start: "{\"edits\":[" edit "]}"
+            edit: "{" change "}"
+            change: c0 | c1 | c0 "," c1
+            c0: "\"a\":" v0
+            v0: "\"y\"" | "\"z\""
+            c1: "\"b\":" v1
+            v1: "\"x\""
+        """
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        movable, rules = [], []
+        for index, param in enumerate(self.space.params):
+            base_key = param.key(self.base[param.name]) if param.name in self.base else None
+            others = [o for o in options_of(param, max_alternatives) if param.key(value_of(param, o)) != base_key]
+            if others:
+                movable.append(f"c{index}")
+                rules.append(f"c{index}: {json.dumps(json.dumps(param.name) + ':')} v{index}")
+                rules.append(f"v{index}: " + " | ".join(json.dumps(o) for o in others))
+        if not movable:
+            raise ValueError("no parameter of the space can move: nothing to edit")
+        pairs = [f'{a} "," {b}' for a, b in itertools.combinations(movable, MAX_CHANGES)]
+        edits = ' "," '.join(["edit"] * n)
+        start = "start: " + json.dumps('{"edits":[') + f" {edits} " + json.dumps("]}")
+        change = "change: " + " | ".join(movable + pairs)
+        return "\n".join(["%llguidance {}", start, 'edit: "{" change "}"', change, *rules]) + "\n"
+
+    def max_tokens(self, n: int) -> int:
+        """Enough tokens for ``n`` edits of two parameters in compact JSON, with margin."""
+        longest = max(len(json.dumps(p.name)) for p in self.space.params)
+        return int(24 + n * MAX_CHANGES * (longest / 2.5 + 10) * 1.5)
+
+    def parse(self, text: str, seen: set[str] | None = None, limit: int | None = None) -> ParseResult:
+        """The edits in ``text`` merged into the base and validated; never raises on bad input."""
+        result = ParseResult()
+        edits, result.error = _extract_edits(text)
+        result.n_read = len(edits)
+        merged = []
+        for index, edit in enumerate(edits, 1):
+            problem = self._problem(edit)
+            if problem:
+                result.rejections.append(f"edit {index}: {problem}")
+            else:
+                merged.append((index, {**self.base, **edit}))
+        validate_configs(merged, self.space, result, seen=seen, limit=limit, label="edit")
+        return result
+
+    def _problem(self, edit: Any) -> str | None:
+        if not isinstance(edit, dict) or not edit:
+            return "expected an object with one or two parameters"
+        if len(edit) > MAX_CHANGES:
+            return f"change one or two parameters, not {len(edit)}"
+        unknown = [str(k)[:40] for k in edit if k not in self.space.names]
+        if unknown:
+            return f"{', '.join(unknown)}: not a parameter of the search space"
+        if all(self._same(name, value) for name, value in edit.items()):
+            return f"it changes nothing: {', '.join(edit)} already {'has' if len(edit) == 1 else 'have'} that value"
+        return None
+
+    def _same(self, name: str, value: Any) -> bool:
+        param = self.space[name]
+        try:
+            return name in self.base and param.key(param.coerce(value)[0]) == param.key(self.base[name])
+        except Rejected:  # an invalid value is reported by the validation
+            return False
+
+
+def _extract_edits(text: str) -> tuple[list[Any], str | None]:
+    if not isinstance(text, str) or not text.strip():
+        return [], "the answer was empty"
+    for value in json_values(text[:MAX_ANSWER_CHARS]):
+        if isinstance(value, dict) and isinstance(value.get("edits"), list):
+            return value["edits"][:MAX_CONFIGS_READ], None
+    return [], 'no JSON object of the form {"edits": [...]} was found (truncated or not JSON)'

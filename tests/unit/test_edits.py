@@ -1,0 +1,109 @@
+"""The edit answer form: one or two parameters of the best trial moved, by grammar and by parser."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from ray import tune
+
+from llm_search.backends import ScriptedBackend
+from llm_search.edits import EditForm
+from llm_search.history import History
+from llm_search.proposer import LLMProposer
+from llm_search.space import SearchSpace
+from tests.unit.test_grammar import _sentence
+
+SPACE = SearchSpace.from_tune(
+    {
+        "lr": tune.loguniform(1e-4, 1e-1),
+        "opt": tune.choice(["sgd", "adam", "rmsprop"]),
+        "depth": tune.randint(1, 5),
+        "net": {"width": tune.choice([64, 128, 256])},
+    }
+)
+BEST = {"lr": 1e-3, "opt": "adam", "depth": 2, "net/width": 128}
+
+
+def history_with_best() -> History:
+    history = History("loss", "min")
+    for trial, (config, loss) in enumerate([({**BEST, "depth": 4}, 0.9), (BEST, 0.5), ({**BEST, "lr": 0.05}, 0.7)]):
+        history.start(f"t{trial}", config, "optimizer")
+        history.complete(f"t{trial}", {"loss": loss})
+    return history
+
+
+def test_every_answer_the_grammar_admits_moves_one_or_two_parameters_of_the_base_in_range():
+    form = EditForm(SPACE, BEST, number=2)
+    rng = random.Random(0)
+    moved_counts = set()
+    for _ in range(200):
+        text = _sentence(form.grammar(2), rng)
+        result = form.parse(text)
+        assert not result.rejections and not result.error and not result.repairs, (text, result)
+        for config in result.accepted:
+            moved = [name for name in SPACE.names if SPACE[name].key(config[name]) != SPACE[name].key(BEST[name])]
+            assert 1 <= len(moved) <= 2, (text, moved)
+            moved_counts.add(len(moved))
+        edits = json.loads(text)["edits"]
+        assert len(edits) == 2 and all(len(set(edit)) == len(edit) for edit in edits)
+    assert moved_counts == {1, 2}
+
+
+def test_the_parser_rejects_wrong_edits_with_reasons_the_model_can_act_on():
+    form = EditForm(SPACE, BEST, number=2)
+    text = json.dumps(
+        {
+            "edits": [
+                {"lr": 0.01, "opt": "sgd", "depth": 3},
+                {"momentum": 0.9},
+                "lr=0.01",
+                {"opt": "adam"},
+                {"lr": 0.11},  # out of range: clipped, like a whole config's value
+                {"opt": "sgd"},
+            ]
+        }
+    )
+    result = form.parse(text, seen={SPACE.key({**BEST, "opt": "sgd"})})
+    assert result.rejections == [
+        "edit 1: change one or two parameters, not 3",
+        "edit 2: momentum: not a parameter of the search space",
+        "edit 3: expected an object with one or two parameters",
+        "edit 4: it changes nothing: opt already has that value",
+    ]
+    assert result.accepted == [{**BEST, "lr": 0.1}] and result.repairs and result.duplicates == 1
+    assert form.parse("Sure! no JSON here").error.startswith('no JSON object of the form {"edits"')
+
+
+def test_a_space_where_nothing_can_move_is_refused():
+    space = SearchSpace.from_tune({"a": tune.choice(["x"])})
+    with pytest.raises(ValueError, match="nothing to edit"):
+        EditForm(space, {"a": "x"}, 1).grammar(1)
+
+
+def test_the_proposer_asks_for_edits_of_the_best_trial_and_reasks_in_that_form():
+    backend = ScriptedBackend(
+        [json.dumps({"edits": [{"opt": "sgd", "lr": 0.02}, {"depth": 2}]}), json.dumps({"edits": [{"depth": 3}]})]
+    )
+    proposer = LLMProposer(backend, form="edits")
+    proposals = proposer.propose(SPACE, history_with_best(), 2, seed=0)
+    assert [p.config for p in proposals] == [{**BEST, "opt": "sgd", "lr": 0.02}, {**BEST, "depth": 3}]
+    first, retry = backend.history
+    prompt = first["messages"][-1]["content"]
+    assert "Propose 2 edits of the best trial #2" in prompt and '"configs"' not in prompt
+    assert first["options"]["grammar"].startswith('%llguidance {}\nstart: "{\\"edits\\":["')
+    assert first["schema"]["properties"]["edits"]["minItems"] == 2
+    # {"depth": 2} is the best trial itself: a repeat, asked again as one edit
+    assert "Answer again with exactly 1 valid, new edits of trial #2" in retry["messages"][-1]["content"]
+
+
+def test_without_a_result_the_edit_proposer_asks_for_whole_configs():
+    backend = ScriptedBackend([json.dumps({"configs": [{**BEST, "net": {"width": 64}}]})])
+    proposals = LLMProposer(backend, form="edits").propose(SPACE, History("loss", "min"), 1, seed=0)
+    assert proposals[0].source == "llm" and '"configs"' in backend.history[0]["messages"][-1]["content"]
+
+
+def test_an_unknown_form_is_refused_when_built():
+    with pytest.raises(ValueError, match="form='diff'"):
+        LLMProposer(ScriptedBackend([]), form="diff")
