@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown arms {unknown}; valid: {', '.join(LLM_ARMS)}")
         done = {(r["arm"], r["problem"], r["seed"], r["cut"]) for r in stored}
         with out.open("a") as sink:
-            for (problem, seed), run in table.groupby(["problem", "seed"]):
+            for (seed, problem), run in table.groupby(["seed", "problem"]):  # seed by seed: a stop leaves whole seeds
                 proposers = {arm: LLMProposer(backend, task=get_problem(problem).description, form=arm) for arm in arms}
                 for cut in (int(c) for c in args.cuts.split(",")):
                     rows = screen_history(proposers, run.sort_values("trial"), cut, args.moves, done)
