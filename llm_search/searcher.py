@@ -117,6 +117,8 @@ class LLMSearcher(SearcherStateMixin, SearcherResultsMixin, Searcher):
             results from across every parameter's range instead of its own first guesses. Default: 5
             for the hybrid (then TPE models from the 6th trial, ``HybridConfig.n_startup_trials=5``),
             0 for ``"llm"`` and ``"rank"`` (the strategy proposes from the first trial).
+        answer_form: What the LLM writes when it proposes: ``"configs"`` (whole configurations, default) or
+            ``"edits"`` (one or two parameters of the best trial moved, :mod:`llm_search.edits`).
 
     Example:
         >>> from ray import tune
@@ -158,6 +160,7 @@ class LLMSearcher(SearcherStateMixin, SearcherResultsMixin, Searcher):
         budget: Budget | None = None,
         cache_dir: str | None = None,
         initial_design: int | None = None,
+        answer_form: str = "configs",
     ):
         for m in [mode] if isinstance(mode, str) or mode is None else mode:
             if m not in (None, "min", "max"):
@@ -195,6 +198,7 @@ class LLMSearcher(SearcherStateMixin, SearcherResultsMixin, Searcher):
             exchange_log=self._log,
             budget=budget,
             cache_dir=cache_dir,
+            form=answer_form,
         )
         self.strategy, self._proposer = build_proposer(
             llm,

@@ -107,3 +107,24 @@ def test_without_a_result_the_edit_proposer_asks_for_whole_configs():
 def test_an_unknown_form_is_refused_when_built():
     with pytest.raises(ValueError, match="form='diff'"):
         LLMProposer(ScriptedBackend([]), form="diff")
+
+
+def test_the_searcher_in_edit_form_moves_the_best_trial_from_its_first_result():
+    from llm_search import LLMSearcher
+    from tests.unit.test_searcher_contract import SPACE as NESTED
+    from tests.unit.test_searcher_contract import llm_answer, suggest_now
+
+    def answer(messages, options):
+        if '{"edits"' in messages[-1]["content"]:
+            return json.dumps({"edits": [{"model/depth": 3, "opt": "sgd"}]})
+        return llm_answer(messages, options)
+
+    backend = ScriptedBackend(default=answer)
+    searcher = LLMSearcher(
+        NESTED, "loss", "min", backend=backend, strategy="llm", initial_design=0, answer_form="edits", prefetch=0
+    )
+    first = suggest_now(searcher, "t0")
+    searcher.on_trial_complete("t0", {"loss": 1.0})
+    second = suggest_now(searcher, "t1")
+    assert second == {**first, "opt": "sgd", "model": {**first["model"], "depth": 3}} != first
+    assert "edit of the best trial #1" in backend.history[-1]["messages"][-1]["content"]
