@@ -38,7 +38,7 @@ STEP_FRACTION = 0.15  # a numeric move: normal with this sd, as a fraction of th
 MAX_ATTEMPTS_PER_CANDIDATE = 40
 
 
-def _ordered_numbers(param: CategoricalParam) -> bool:
+def ordered_numbers(param: CategoricalParam) -> bool:
     return all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in param.choices)
 
 
@@ -46,7 +46,7 @@ def _move(param: Param, value: Any, rng: np.random.Generator) -> Any:
     """A nearby value of one parameter."""
     if isinstance(param, CategoricalParam):
         choices = list(param.choices)
-        if value in choices and _ordered_numbers(param) and len(choices) > 2:
+        if value in choices and ordered_numbers(param) and len(choices) > 2:
             order = sorted(range(len(choices)), key=lambda i: choices[i])
             position = order.index(choices.index(value))
             step = int(rng.choice([-2, -1, 1, 2], p=[0.15, 0.35, 0.35, 0.15]))

@@ -22,16 +22,24 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from llm_search.candidates import STEP_FRACTION, ordered_numbers
 from llm_search.grammar import MAX_ALTERNATIVES, options_of, value_of
-from llm_search.params import Rejected
+from llm_search.params import CategoricalParam, Param, Rejected
 from llm_search.parsing import MAX_ANSWER_CHARS, MAX_CONFIGS_READ, ParseResult, json_values, validate_configs
 from llm_search.space import SearchSpace
 
 FORMS = ("configs", "edits")
 MAX_CHANGES = 2
+# Under a grammar a value moves only as far as the model-free moves move it (llm_search.candidates): an
+# ordered grid's values within two steps, a number within two of the moves' standard deviations of its
+# range, on its scale. Free edits went to the ends of the ranges (alpha=1 on HPOBench: screened at
+# 5c4fc1c, worse than whole configs).
+NEAR_STEPS = 2
+NEAR_FRACTION = 2 * STEP_FRACTION
 
 
 @dataclass(frozen=True)
@@ -87,13 +95,10 @@ class EditForm:
         if n < 1:
             raise ValueError("n must be at least 1")
         movable, rules = [], []
-        for index, param in enumerate(self.space.params):
-            base_key = param.key(self.base[param.name]) if param.name in self.base else None
-            others = [o for o in options_of(param, max_alternatives) if param.key(value_of(param, o)) != base_key]
-            if others:
-                movable.append(f"c{index}")
-                rules.append(f"c{index}: {json.dumps(json.dumps(param.name) + ':')} v{index}")
-                rules.append(f"v{index}: " + " | ".join(json.dumps(o) for o in others))
+        for index, literals in self.steps(max_alternatives).items():
+            movable.append(f"c{index}")
+            rules.append(f"c{index}: {json.dumps(json.dumps(self.space.params[index].name) + ':')} v{index}")
+            rules.append(f"v{index}: " + " | ".join(json.dumps(literal) for literal in literals))
         if not movable:
             raise ValueError("no parameter of the space can move: nothing to edit")
         pairs = [f'{a} "," {b}' for a, b in itertools.combinations(movable, MAX_CHANGES)]
@@ -101,6 +106,22 @@ class EditForm:
         start = "start: " + json.dumps('{"edits":[') + f" {edits} " + json.dumps("]}")
         change = "change: " + " | ".join(movable + pairs)
         return "\n".join(["%llguidance {}", start, 'edit: "{" change "}"', change, *rules]) + "\n"
+
+    def steps(self, max_alternatives: int = MAX_ALTERNATIVES) -> dict[int, list[str]]:
+        """Per parameter index, the literals a grammared edit may write: values other than the base's, near
+        it (:func:`near`); parameters with none are left out."""
+        steps = {}
+        for index, param in enumerate(self.space.params):
+            base = self.base.get(param.name)
+            base_key = param.key(base) if param.name in self.base else None
+            literals = [
+                literal
+                for literal in options_of(param, max_alternatives)
+                if param.key(value_of(param, literal)) != base_key and near(param, base, value_of(param, literal))
+            ]
+            if literals:
+                steps[index] = literals
+        return steps
 
     def max_tokens(self, n: int) -> int:
         """Enough tokens for ``n`` edits of two parameters in compact JSON, with margin."""
@@ -140,6 +161,33 @@ class EditForm:
             return name in self.base and param.key(param.coerce(value)[0]) == param.key(self.base[name])
         except Rejected:  # an invalid value is reported by the validation
             return False
+
+
+def near(param: Param, base: Any, value: Any) -> bool:
+    """Whether ``value`` is a step the model-free moves could take from ``base`` (any value of an unordered
+    category; any value when ``base`` is not the parameter's).
+
+    Example:
+        >>> from llm_search.space import FloatParam
+        >>> lr = FloatParam("lr", 1e-5, 1.0, log=True)
+        >>> near(lr, 1e-3, 3e-3), near(lr, 1e-3, 1.0)
+        (True, False)
+        >>> near(CategoricalParam("width", (16, 32, 64, 128)), 16, 128)
+        False
+    """
+    if isinstance(param, CategoricalParam):
+        choices = list(param.choices)
+        if not (ordered_numbers(param) and len(choices) > 2 and base in choices and value in choices):
+            return True
+        order = sorted(choices)
+        return abs(order.index(value) - order.index(base)) <= NEAR_STEPS
+    try:
+        low, high, base, value = float(param.low), float(param.high), float(base), float(value)
+    except (TypeError, ValueError):
+        return True
+    if getattr(param, "log", False) and min(low, base, value) > 0:
+        low, high, base, value = (math.log(v) for v in (low, high, base, value))
+    return abs(value - base) <= NEAR_FRACTION * (high - low) + 1e-12
 
 
 def _extract_edits(text: str) -> tuple[list[Any], str | None]:

@@ -407,9 +407,10 @@ class LLMProposer(Proposer):
     def _edit_form(self, space: SearchSpace, history: History) -> EditForm | None:
         """The edits of the best trial, when this proposer asks for edits and a trial has a result."""
         best = history.best(1) if self.form == "edits" else []
-        if not best or not any(p.name in best[0].config for p in space.params):
+        if not best:
             return None
-        return EditForm(space, best[0].config, number=history.finished().index(best[0]) + 1)
+        form = EditForm(space, best[0].config, number=history.finished().index(best[0]) + 1)
+        return form if form.steps() else None  # nothing can move: whole configs
 
     def _evidence_table(self, space: SearchSpace) -> EvidenceTable:
         """The per-parameter evidence kept between rounds; a new one when the parameters change

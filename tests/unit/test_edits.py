@@ -51,6 +51,17 @@ def test_every_answer_the_grammar_admits_moves_one_or_two_parameters_of_the_base
     assert moved_counts == {1, 2}
 
 
+def test_under_the_grammar_a_value_moves_no_further_than_the_model_free_moves():
+    space = SearchSpace.from_tune({"lr": tune.loguniform(1e-5, 1.0), "width": tune.choice([8, 16, 32, 64, 128, 256])})
+    base = {"lr": 1e-3, "width": 16}
+    form = EditForm(space, base, number=1)
+    rng = random.Random(1)
+    written = [form.parse(_sentence(form.grammar(1), rng)).accepted[0] for _ in range(300)]
+    lrs, widths = {c["lr"] for c in written}, {c["width"] for c in written}
+    assert min(lrs) >= 1e-3 * 10 ** (-0.3 * 5) * 0.999 and max(lrs) <= 1e-3 * 10 ** (0.3 * 5) * 1.001
+    assert widths == {8, 16, 32, 64}  # two grid steps either side (16 itself when only lr moves)
+
+
 def test_the_parser_rejects_wrong_edits_with_reasons_the_model_can_act_on():
     form = EditForm(SPACE, BEST, number=2)
     text = json.dumps(
@@ -76,10 +87,16 @@ def test_the_parser_rejects_wrong_edits_with_reasons_the_model_can_act_on():
     assert form.parse("Sure! no JSON here").error.startswith('no JSON object of the form {"edits"')
 
 
-def test_a_space_where_nothing_can_move_is_refused():
+def test_a_space_where_nothing_can_move_is_refused_and_the_proposer_asks_for_whole_configs():
     space = SearchSpace.from_tune({"a": tune.choice(["x"])})
     with pytest.raises(ValueError, match="nothing to edit"):
         EditForm(space, {"a": "x"}, 1).grammar(1)
+    history = History("loss", "min")
+    history.start("t0", {"a": "x"}, "llm")
+    history.complete("t0", {"loss": 1.0})
+    backend = ScriptedBackend([json.dumps({"configs": [{"a": "x"}]})])
+    LLMProposer(backend, form="edits").propose(space, history, 1, seed=0)
+    assert '"configs"' in backend.history[0]["messages"][-1]["content"]
 
 
 def test_the_proposer_asks_for_edits_of_the_best_trial_and_reasks_in_that_form():
