@@ -125,11 +125,11 @@ def summarize(rows: pd.DataFrame, reference: pd.DataFrame) -> str:
     rows["normalized"] = normalized_values(reference, rows["problem"], rows["value"])
     lines = [f"{rows.groupby(['problem', 'seed', 'cut']).ngroups} histories"]
     for arm, group in rows.groupby("arm"):
-        llm = (group["source"] == str(ProposalSource.LLM)).mean() if arm != "moves" else 1.0
+        delivered = "" if arm == "moves" else f", from the model {(group['source'] == ProposalSource.LLM).mean():.0%}"
         lines.append(
             f"{arm:8s} n={len(group):4d} normalized value mean {group['normalized'].mean():.3f} median "
-            f"{group['normalized'].median():.3f}, improved {group['improved'].mean():.1%}, parameters changed "
-            f"{group['changed'].mean():.2f}, from the model {llm:.0%}"
+            f"{group['normalized'].median():.3f}, improved {group['improved'].mean():.1%}, parameters moved "
+            f"from the best {group['changed'].mean():.2f}{delivered}"
         )
     per_history = rows.groupby(["problem", "seed", "cut", "arm"])[["normalized", "improved"]].mean().unstack("arm")
     for a, b in (("configs", "moves"), ("edits", "moves"), ("edits", "configs")):
@@ -138,6 +138,9 @@ def summarize(rows: pd.DataFrame, reference: pd.DataFrame) -> str:
         for column in ("normalized", "improved"):
             diff = (per_history[column][a] - per_history[column][b]).dropna().to_numpy(float)
             lines.append(f"{a} - {b}, {column}: {_mean_ci(diff)} over {len(diff)} histories")
+        normalized = (per_history["normalized"][a] - per_history["normalized"][b]).dropna()
+        families = normalized.groupby(normalized.index.get_level_values("problem").str.split("/").str[0])
+        lines.append(f"  by family: {', '.join(f'{f} {d.mean():+.3f} ({len(d)})' for f, d in families)}")
     return "\n".join(lines)
 
 
