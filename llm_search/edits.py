@@ -6,7 +6,8 @@ edit keeps its trial next to the best, where those moves find improvements, and 
 it may know: which parameter to move, and where. ``LLMProposer(form="edits")`` asks for
 ``{"edits": [{"lr": 0.003}, {"depth": 3, "width": 256}]}``; each edit is merged into the best trial's
 configuration and then validated like any config (``parsing.validate_configs``). Under a grammar an
-edit names one or two parameters, each at most once, with values other than the best trial's.
+edit names one or two parameters, each at most once, with values other than the best trial's and near
+them (:func:`near`: no further than the model-free moves go).
 
 Example:
     >>> from llm_search.space import SearchSpace, CategoricalParam, IntParam
@@ -36,8 +37,8 @@ FORMS = ("configs", "edits")
 MAX_CHANGES = 2
 # Under a grammar a value moves only as far as the model-free moves move it (llm_search.candidates): an
 # ordered grid's values within two steps, a number within two of the moves' standard deviations of its
-# range, on its scale. Free edits went to the ends of the ranges (alpha=1 on HPOBench: screened at
-# 5c4fc1c, worse than whole configs).
+# range, on its scale. Free edits went to the ends of the ranges (alpha=1 on HPOBench) and were worse
+# than random moves; near edits were level with them (docs/benchmarks.md, "the proposal screen").
 NEAR_STEPS = 2
 NEAR_FRACTION = 2 * STEP_FRACTION
 
