@@ -25,7 +25,7 @@ import itertools
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from llm_search.candidates import STEP_FRACTION, ordered_numbers
 from llm_search.grammar import MAX_ALTERNATIVES, options_of, value_of
@@ -33,7 +33,6 @@ from llm_search.params import CategoricalParam, Param, Rejected
 from llm_search.parsing import MAX_ANSWER_CHARS, MAX_CONFIGS_READ, ParseResult, json_values, validate_configs
 from llm_search.space import SearchSpace
 
-FORMS = ("configs", "edits")
 MAX_CHANGES = 2
 # Under a grammar a value moves only as far as the model-free moves move it (llm_search.candidates): an
 # ordered grid's values within two steps, a number within two of the moves' standard deviations of its
@@ -77,9 +76,10 @@ class EditForm:
         edits = {"type": "array", "items": item, "minItems": n, "maxItems": n}
         return {"type": "object", "properties": {"edits": edits}, "required": ["edits"], "additionalProperties": False}
 
-    def grammar(self, n: int, max_alternatives: int = MAX_ALTERNATIVES) -> str:
+    def grammar(self, n: int, exclude: Iterable[str] = (), max_alternatives: int = MAX_ALTERNATIVES) -> str:
         r"""Lark grammar (llguidance dialect) for ``n`` edits of one or two distinct parameters each, every
-        value in range and different from the base's.
+        value in range, different from the base's and near it (``exclude`` is not used: an edit that
+        repeats a tried configuration is dropped by the parser and asked again).
 
         Example:
             >>> from llm_search.space import SearchSpace, CategoricalParam

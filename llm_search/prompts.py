@@ -246,14 +246,14 @@ def build_messages(
         parts += ["", "Already running or queued (do not repeat):"]
         parts += [f"- {render_config(space, c)}" for c in pending]
     parts += [""] + list(notes)
-    parts += list(request) if request is not None else _config_request(space, n_configs, metric)
+    parts += list(request) if request is not None else config_request(space, n_configs, metric)
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": "\n".join(p for p in parts if p is not None)},
     ]
 
 
-def _config_request(space: SearchSpace, n_configs: int, metric: str) -> list[str]:
+def config_request(space: SearchSpace, n_configs: int, metric: str) -> list[str]:
     """The prompt's closing lines asking for ``n_configs`` whole configurations."""
     keys = ", ".join(json.dumps(n) for n in space.names)
     plural = n_configs > 1
@@ -266,6 +266,11 @@ def _config_request(space: SearchSpace, n_configs: int, metric: str) -> list[str
     ]
 
 
+def config_retry(n_configs: int) -> str:
+    """The re-ask's closing request for ``n_configs`` whole configurations."""
+    return f'Answer again with exactly {n_configs} valid, new configurations as JSON: {{"configs": [...]}}.'
+
+
 def repair_messages(
     messages: Sequence[Mapping[str, str]],
     answer: str,
@@ -276,9 +281,7 @@ def repair_messages(
     """Messages that re-ask once, quoting what was wrong with the previous answer (``ask_again``: the
     closing request, by default for ``n_configs`` whole configs)."""
     listed = "\n".join(f"- {p}" for p in problems[:10])
-    ask_again = ask_again or (
-        f'Answer again with exactly {n_configs} valid, new configurations as JSON: {{"configs": [...]}}.'
-    )
+    ask_again = ask_again or config_retry(n_configs)
     return [
         *[dict(m) for m in messages],
         {"role": "assistant", "content": answer[:2000]},

@@ -28,6 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from llm_search.answer_forms import FORMS, ConfigForm, answer_form
 from llm_search.backends.base import (
     Backend,
     BackendError,
@@ -40,12 +41,11 @@ from llm_search.backends.registry import BackendSpec, get_backend
 from llm_search.backends.replay import messages_digest
 from llm_search.cache import CachedBackend
 from llm_search.choices import build_choice_messages, choice_grammar, choice_schema, parse_choices
-from llm_search.edits import FORMS, EditForm
+from llm_search.edits import EditForm
 from llm_search.evidence import EvidenceTable
 from llm_search.exchange_log import ExchangeLog
-from llm_search.grammar import answer_grammar
 from llm_search.history import History
-from llm_search.parsing import ParseResult, parse_answer
+from llm_search.parsing import ParseResult
 from llm_search.pricing import Budget, BudgetedBackend, estimate_cost
 from llm_search.prompts import ContextLimits, build_messages, render_config, repair_messages
 from llm_search.proposal import Proposal, ProposalSource, Proposer, ProposerStats
@@ -204,7 +204,7 @@ class LLMProposer(Proposer):
         rng = np.random.default_rng(seed)
         accepted: list[dict[str, Any]] = []
         if self.available:
-            edit = self._edit_form(space, history)
+            form = answer_form(self.form, space, history)
             messages = build_messages(
                 space=space,
                 history=history,
@@ -214,20 +214,18 @@ class LLMProposer(Proposer):
                 limits=self.limits,
                 notes=notes,
                 evidence=self._evidence_table(space),
-                request=edit.request(n, history.metric or "score") if edit else None,
+                request=form.request(n, history.metric or "score"),
             )
-            result, answer = self._ask(space, messages, n, seen, rng, attempt=1, edit=edit)
+            result, answer = self._ask(form, messages, n, seen, rng, attempt=1)
             if result is not None:
                 accepted += result.accepted
                 problems = result.problems_for_llm
                 missing = n - len(accepted)
                 if missing > 0 and problems and answer is not None and self.available:
                     self.stats.reasks += 1
-                    retry = repair_messages(
-                        messages, answer, problems, missing, ask_again=edit.retry(missing) if edit else None
-                    )
+                    retry = repair_messages(messages, answer, problems, missing, ask_again=form.retry(missing))
                     seen_now = seen | {space.key(c) for c in accepted}
-                    second, _ = self._ask(space, retry, missing, seen_now, rng, attempt=2, edit=edit)
+                    second, _ = self._ask(form, retry, missing, seen_now, rng, attempt=2)
                     if second is not None:
                         accepted += second.accepted
         accepted = accepted[:n]
@@ -310,36 +308,31 @@ class LLMProposer(Proposer):
 
     def _ask(
         self,
-        space: SearchSpace,
+        form: ConfigForm | EditForm,
         messages: list[dict[str, str]],
         n: int,
         seen: set[str],
         rng: np.random.Generator,
         attempt: int,
-        edit: EditForm | None = None,
     ) -> tuple[ParseResult | None, str | None]:
         completion, record = self._call(
             messages,
-            schema=edit.schema(n) if edit else space.json_schema(n),
-            # on finite grids, a repeat cannot be written (an edit's repeats are dropped by the parser)
-            grammar=edit.grammar(n) if edit else answer_grammar(space, n, exclude=seen),
-            max_tokens=edit.max_tokens(n) if edit else _max_tokens(space, n),
+            schema=form.schema(n),
+            grammar=form.grammar(n, exclude=seen),
+            max_tokens=form.max_tokens(n),
             rng=rng,
             attempt=attempt,
         )
         if completion is None:
             return None, None
-        if edit:
-            result = edit.parse(completion.text, seen=seen, limit=n)
-        else:
-            result = parse_answer(completion.text, space, seen=seen, limit=n)
+        result = form.parse(completion.text, seen=seen, limit=n)
         self.stats.rejected += len(result.rejections) + (1 if result.error else 0)
         self.stats.duplicates += result.duplicates
         self.stats.repaired += len(result.repairs)
         record.update(
             {
                 "n_wanted": n,
-                "accepted": [render_config(space, c) for c in result.accepted],
+                "accepted": [render_config(form.space, c) for c in result.accepted],
                 "rejections": result.rejections,
                 "parse_error": result.error,
                 "repairs": result.repairs,
@@ -403,14 +396,6 @@ class LLMProposer(Proposer):
         self.stats.proposed_by_llm += len(picked)
         self.stats.fallbacks += k - len(picked)
         return picked
-
-    def _edit_form(self, space: SearchSpace, history: History) -> EditForm | None:
-        """The edits of the best trial, when this proposer asks for edits and a trial has a result."""
-        best = history.best(1) if self.form == "edits" else []
-        if not best:
-            return None
-        form = EditForm(space, best[0].config, number=history.finished().index(best[0]) + 1)
-        return form if form.steps() else None  # nothing can move: whole configs
 
     def _evidence_table(self, space: SearchSpace) -> EvidenceTable:
         """The per-parameter evidence kept between rounds; a new one when the parameters change
@@ -496,9 +481,3 @@ def _random_unseen(space: SearchSpace, rng: np.random.Generator, taken: set[str]
         config = space.sample(rng)
     taken.add(space.key(config))
     return config
-
-
-def _max_tokens(space: SearchSpace, n: int) -> int:
-    """Enough tokens for ``n`` configs in compact JSON (about 3 characters per token), with margin."""
-    sample = render_config(space, space.sample(np.random.default_rng(0)))
-    return int(32 + n * (len(sample) / 2.5 + 12) * 1.5)
