@@ -60,12 +60,13 @@ class ConfigForm:
         return parse_answer(text, self.space, seen=seen, limit=limit)
 
 
-def answer_form(form: str, space: SearchSpace, history: History) -> ConfigForm | EditForm:
-    """The next answer's form: edits of the best trial when ``form == "edits"`` and one can move, else
-    whole configs (before any result, or when no parameter has another value near the best's)."""
+def answer_form(form: str, space: SearchSpace, history: History, seen: Iterable[str] = ()) -> ConfigForm | EditForm:
+    """The next answer's form: edits of the best trial when ``form == "edits"`` and one is left to write,
+    else whole configs (before any result, or when every near edit of the best gives a ``seen``
+    configuration: the best is a local optimum of the edits, and whole configs leave it)."""
     best = history.best(1) if form == "edits" else []
     if best:
         edits = EditForm(space, best[0].config, number=history.finished().index(best[0]) + 1)
-        if edits.steps():
+        if edits.writable(seen):
             return edits
     return ConfigForm(space)

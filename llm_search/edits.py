@@ -29,7 +29,7 @@ from typing import Any, Iterable, Mapping
 
 from llm_search.candidates import STEP_FRACTION, ordered_numbers
 from llm_search.grammar import MAX_ALTERNATIVES, options_of, value_of
-from llm_search.params import CategoricalParam, Param, Rejected
+from llm_search.params import CategoricalParam, Param, Rejected, canonical_json
 from llm_search.parsing import MAX_ANSWER_CHARS, MAX_CONFIGS_READ, ParseResult, json_values, validate_configs
 from llm_search.space import SearchSpace
 
@@ -78,13 +78,19 @@ class EditForm:
 
     def grammar(self, n: int, exclude: Iterable[str] = (), max_alternatives: int = MAX_ALTERNATIVES) -> str:
         r"""Lark grammar (llguidance dialect) for ``n`` edits of one or two distinct parameters each, every
-        value in range, different from the base's and near it (``exclude`` is not used: an edit that
-        repeats a tried configuration is dropped by the parser and asked again).
+        value in range, different from the base's and near it, and no edit that gives an ``exclude``d
+        configuration (``space.key`` identities: the tried and queued ones). Without the exclusion a small
+        model repeats its last edit of the same best trial (the 0.5B model, pure LLM search: 30 of its
+        first 40 answers).
+
+        Raises:
+            ValueError: When no edit is left to write (see :meth:`writable`).
 
         Example:
             >>> from llm_search.space import SearchSpace, CategoricalParam
             >>> space = SearchSpace([CategoricalParam("a", ("x", "y", "z")), CategoricalParam("b", ("x", "y"))])
-            >>> print(*EditForm(space, {"a": "x", "b": "y"}, 1).grammar(1).splitlines()[1:], sep="\n")
+            >>> form = EditForm(space, {"a": "x", "b": "y"}, 1)
+            >>> print(*form.grammar(1).splitlines()[1:], sep="\n")
             start: "{\"edits\":[" edit "]}"
             edit: "{" change "}"
             change: c0 | c1 | c0 "," c1
@@ -92,21 +98,89 @@ class EditForm:
             v0: "\"y\"" | "\"z\""
             c1: "\"b\":" v1
             v1: "\"x\""
+            >>> print(form.grammar(1, exclude=[space.key({"a": "y", "b": "y"})]).splitlines()[3])
+            change: "\"a\":" s0 | c1 | c0 "," c1
         """
         if n < 1:
             raise ValueError("n must be at least 1")
-        movable, rules = [], []
-        for index, literals in self.steps(max_alternatives).items():
-            movable.append(f"c{index}")
-            rules.append(f"c{index}: {json.dumps(json.dumps(self.space.params[index].name) + ':')} v{index}")
-            rules.append(f"v{index}: " + " | ".join(json.dumps(literal) for literal in literals))
-        if not movable:
-            raise ValueError("no parameter of the space can move: nothing to edit")
-        pairs = [f'{a} "," {b}' for a, b in itertools.combinations(movable, MAX_CHANGES)]
+        steps = self.steps(max_alternatives)
+        single, pairs = self._tried(steps, exclude)
+        rules: list[str] = []
+        alternatives: list[str] = []
+
+        def field(index: int) -> str:
+            return json.dumps(json.dumps(self.space.params[index].name) + ":")
+
+        def values(rule: str, literals: list[str]) -> None:
+            rules.append(f"{rule}: " + " | ".join(json.dumps(literal) for literal in literals))
+
+        for index, literals in steps.items():
+            rules.append(f"c{index}: {field(index)} v{index}")
+            values(f"v{index}", literals)
+            allowed = [literal for literal in literals if literal not in single.get(index, ())]
+            if len(allowed) == len(literals):
+                alternatives.append(f"c{index}")
+            elif allowed:
+                values(f"s{index}", allowed)
+                alternatives.append(f"{field(index)} s{index}")
+        for first, second in itertools.combinations(steps, MAX_CHANGES):
+            tried = pairs.get((first, second), set())
+            blocked = [literal for literal in steps[first] if any(a == literal for a, _ in tried)]
+            if not blocked:
+                alternatives.append(f'c{first} "," c{second}')
+                continue
+            free = [literal for literal in steps[first] if literal not in blocked]
+            if free:
+                values(f"f{first}_{second}", free)
+                alternatives.append(f'{field(first)} f{first}_{second} "," c{second}')
+            for k, literal in enumerate(blocked):
+                rest = [other for other in steps[second] if (literal, other) not in tried]
+                if rest:
+                    values(f"r{first}_{second}_{k}", rest)
+                    alternatives.append(
+                        f'{field(first)} {json.dumps(literal)} "," {field(second)} r{first}_{second}_{k}'
+                    )
+        if not alternatives:
+            raise ValueError("no edit of the best trial is left to write: nothing to edit")
         edits = ' "," '.join(["edit"] * n)
         start = "start: " + json.dumps('{"edits":[') + f" {edits} " + json.dumps("]}")
-        change = "change: " + " | ".join(movable + pairs)
+        change = "change: " + " | ".join(alternatives)
         return "\n".join(["%llguidance {}", start, 'edit: "{" change "}"', change, *rules]) + "\n"
+
+    def writable(self, exclude: Iterable[str] = ()) -> bool:
+        """Whether a grammar-bound edit is left: a parameter can move and not every edit was tried."""
+        try:
+            self.grammar(1, exclude=exclude)
+        except ValueError:
+            return False
+        return True
+
+    def _tried(
+        self, steps: dict[int, list[str]], exclude: Iterable[str]
+    ) -> tuple[dict[int, set[str]], dict[tuple[int, int], set[tuple[str, str]]]]:
+        """The edits (by literal) that would give an excluded configuration: one parameter moved, or two."""
+        params = self.space.params
+        base = {p.name: canonical_json(p.key(self.base[p.name])) for p in params if p.name in self.base}
+        by_key = {index: _literals_by_key(params[index], literals) for index, literals in steps.items()}
+        single: dict[int, set[str]] = {}
+        pairs: dict[tuple[int, int], set[tuple[str, str]]] = {}
+        for identity in exclude:
+            try:
+                keys = json.loads(identity)
+            except (TypeError, ValueError):
+                continue
+            if not isinstance(keys, dict):
+                continue
+            cells = {i: canonical_json(keys.get(p.name)) for i, p in enumerate(params)}
+            moved = [i for i, p in enumerate(params) if cells[i] != base.get(p.name)]
+            if not 1 <= len(moved) <= MAX_CHANGES or any(i not in steps for i in moved):
+                continue
+            literals = [by_key[i].get(cells[i], []) for i in moved]
+            if len(moved) == 1:
+                single.setdefault(moved[0], set()).update(literals[0])
+            else:
+                pairs.setdefault((moved[0], moved[1]), set()).update(itertools.product(*literals))
+        return single, pairs
 
     def steps(self, max_alternatives: int = MAX_ALTERNATIVES) -> dict[int, list[str]]:
         """Per parameter index, the literals a grammared edit may write: values other than the base's, near
@@ -189,6 +263,14 @@ def near(param: Param, base: Any, value: Any) -> bool:
     if getattr(param, "log", False) and min(low, base, value) > 0:
         low, high, base, value = (math.log(v) for v in (low, high, base, value))
     return abs(value - base) <= NEAR_FRACTION * (high - low) + 1e-12
+
+
+def _literals_by_key(param: Param, literals: list[str]) -> dict[str, list[str]]:
+    """The literals of ``param`` grouped by the identity of the value they write."""
+    grouped: dict[str, list[str]] = {}
+    for literal in literals:
+        grouped.setdefault(canonical_json(param.key(value_of(param, literal))), []).append(literal)
+    return grouped
 
 
 def _extract_edits(text: str) -> tuple[list[Any], str | None]:

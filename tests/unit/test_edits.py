@@ -62,6 +62,39 @@ def test_under_the_grammar_a_value_moves_no_further_than_the_model_free_moves():
     assert widths == {8, 16, 32, 64}  # two grid steps either side (16 itself when only lr moves)
 
 
+def test_the_grammar_writes_every_near_edit_except_the_tried_ones():
+    space = SearchSpace.from_tune(
+        {"a": tune.choice(["x", "y", "z"]), "b": tune.choice([1, 2, 3, 4]), "c": tune.choice([0, 1])}
+    )
+    base = {"a": "x", "b": 2, "c": 0}
+    form = EditForm(space, base, number=1)
+    every = {space.key(c) for c in _edits_by_sampling(form, 600)}
+    assert len(every) == 17  # a moves to 2 values, b to 3 (1, 3, 4), c to 1: alone 6, in pairs 6 + 2 + 3
+    tried = sorted(every)[::3]
+    written = {space.key(c) for c in _edits_by_sampling(form, 600, exclude=tried)}
+    assert written == every - set(tried)
+    assert not form.writable(exclude=every) and form.writable(exclude=tried)
+
+
+def _edits_by_sampling(form: EditForm, n: int, exclude=()) -> list[dict]:
+    rng = random.Random(0)
+    grammar = form.grammar(1, exclude=exclude)
+    return [form.parse(_sentence(grammar, rng)).accepted[0] for _ in range(n)]
+
+
+def test_when_every_edit_of_the_best_was_tried_the_proposer_asks_for_whole_configs():
+    space = SearchSpace.from_tune({"a": tune.choice(["x", "y"]), "b": tune.choice(["u", "v"])})
+    history = History("loss", "min")
+    configs = [{"a": "x", "b": "u"}, {"a": "y", "b": "u"}, {"a": "x", "b": "v"}, {"a": "y", "b": "v"}]
+    for trial, config in enumerate(configs[:3]):
+        history.start(f"t{trial}", config, "llm")
+        history.complete(f"t{trial}", {"loss": float(trial)})
+    seen = {space.key(c) for c in configs[:3]} | {space.key(configs[3])}  # the last one queued
+    backend = ScriptedBackend([json.dumps({"configs": [configs[0]]})])
+    LLMProposer(backend, form="edits").propose(space, history, 1, seed=0, seen=seen)
+    assert '"configs"' in backend.history[0]["messages"][-1]["content"]
+
+
 def test_the_parser_rejects_wrong_edits_with_reasons_the_model_can_act_on():
     form = EditForm(SPACE, BEST, number=2)
     text = json.dumps(
