@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from llm_search.candidates import STEP_FRACTION, ordered_numbers
-from llm_search.grammar import MAX_ALTERNATIVES, options_of, value_of
+from llm_search.grammar import MAX_ALTERNATIVES, literals_by_key, options_of, value_of
 from llm_search.params import CategoricalParam, Param, Rejected, canonical_json
 from llm_search.parsing import MAX_ANSWER_CHARS, MAX_CONFIGS_READ, ParseResult, json_values, validate_configs
 from llm_search.space import SearchSpace
@@ -161,7 +161,7 @@ class EditForm:
         """The edits (by literal) that would give an excluded configuration: one parameter moved, or two."""
         params = self.space.params
         base = {p.name: canonical_json(p.key(self.base[p.name])) for p in params if p.name in self.base}
-        by_key = {index: _literals_by_key(params[index], literals) for index, literals in steps.items()}
+        by_key = {index: literals_by_key(params[index], literals) for index, literals in steps.items()}
         single: dict[int, set[str]] = {}
         pairs: dict[tuple[int, int], set[tuple[str, str]]] = {}
         for identity in exclude:
@@ -263,14 +263,6 @@ def near(param: Param, base: Any, value: Any) -> bool:
     if getattr(param, "log", False) and min(low, base, value) > 0:
         low, high, base, value = (math.log(v) for v in (low, high, base, value))
     return abs(value - base) <= NEAR_FRACTION * (high - low) + 1e-12
-
-
-def _literals_by_key(param: Param, literals: list[str]) -> dict[str, list[str]]:
-    """The literals of ``param`` grouped by the identity of the value they write."""
-    grouped: dict[str, list[str]] = {}
-    for literal in literals:
-        grouped.setdefault(canonical_json(param.key(value_of(param, literal))), []).append(literal)
-    return grouped
 
 
 def _extract_edits(text: str) -> tuple[list[Any], str | None]:

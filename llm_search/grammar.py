@@ -156,10 +156,9 @@ def _excluded_paths(space: SearchSpace, options: list[list[str]], exclude: Itera
     literals share a key cell), capped at ``MAX_EXCLUDED`` identities."""
     cells = []
     for param, literals in zip(space.params, options, strict=True):
-        by_key: dict[str, list[int]] = {}
-        for index, literal in enumerate(literals):
-            by_key.setdefault(canonical_json(param.key(value_of(param, literal))), []).append(index)
-        cells.append(by_key)
+        position = {literal: index for index, literal in enumerate(literals)}  # the options have no repeats
+        grouped = literals_by_key(param, literals)
+        cells.append({key: [position[literal] for literal in group] for key, group in grouped.items()})
     paths: set[tuple[int, ...]] = set()
     for identity in list(exclude)[-MAX_EXCLUDED:]:
         try:
@@ -170,6 +169,15 @@ def _excluded_paths(space: SearchSpace, options: list[list[str]], exclude: Itera
         if all(choices):
             paths.update(itertools.product(*choices))
     return paths
+
+
+def literals_by_key(param: Param, literals: Iterable[str]) -> dict[str, list[str]]:
+    """``literals`` of ``param`` grouped by the identity (``canonical_json`` of ``param.key``) of the value
+    each writes: how a tried configuration's identity is matched to what a grammar can write."""
+    grouped: dict[str, list[str]] = {}
+    for literal in literals:
+        grouped.setdefault(canonical_json(param.key(value_of(param, literal))), []).append(literal)
+    return grouped
 
 
 def value_of(param: Param, literal: str):
