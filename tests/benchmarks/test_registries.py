@@ -84,6 +84,10 @@ def first_configs(search_alg, problem, n: int) -> list[dict]:
                 break
             time.sleep(0.05)
         configs.append(config)
+        # The prefetch round that suggest started reads the history; let it finish before the result
+        # arrives, or what the optimizer was told (and so its configs) would depend on thread timing.
+        if hasattr(search_alg, "wait_for_proposals"):
+            search_alg.wait_for_proposals()
         search_alg.on_trial_complete(f"t{i}", {problem.metric: 0.5})
     return configs
 
