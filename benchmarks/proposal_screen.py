@@ -32,7 +32,6 @@ from benchmarks.analysis import normalized_values
 from benchmarks.problems import get_problem
 from benchmarks.results import load_results
 from benchmarks.suites import parse_seeds
-from llm_search.answer_forms import FORMS
 from llm_search.backends.registry import get_backend
 from llm_search.candidates import make_candidates
 from llm_search.history import History
@@ -45,7 +44,7 @@ from trainables.offline import get_task
 
 logger = logging.getLogger(__name__)
 
-LLM_ARMS = FORMS
+LLM_ARMS = ("configs", "edits")
 
 
 def history_at(space: SearchSpace, run: pd.DataFrame, cut: int, metric: str, mode: str, seed: int) -> History:
@@ -128,13 +127,12 @@ def summarize(rows: pd.DataFrame, reference: pd.DataFrame) -> str:
     for arm, group in rows.groupby("arm"):
         delivered = "" if arm == "moves" else f", from the model {(group['source'] == ProposalSource.LLM).mean():.0%}"
         lines.append(
-            f"{arm:10s} n={len(group):4d} normalized value mean {group['normalized'].mean():.3f} median "
+            f"{arm:8s} n={len(group):4d} normalized value mean {group['normalized'].mean():.3f} median "
             f"{group['normalized'].median():.3f}, improved {group['improved'].mean():.1%}, parameters moved "
             f"from the best {group['changed'].mean():.2f}{delivered}"
         )
     per_history = rows.groupby(["problem", "seed", "cut", "arm"])[["normalized", "improved"]].mean().unstack("arm")
-    pairs = [(arm, "moves") for arm in LLM_ARMS] + [("edits", "configs"), ("pair_edits", "edits")]
-    for a, b in pairs:
+    for a, b in (("configs", "moves"), ("edits", "moves"), ("edits", "configs")):
         if a not in per_history["normalized"] or b not in per_history["normalized"]:
             continue
         for column in ("normalized", "improved"):

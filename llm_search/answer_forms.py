@@ -29,8 +29,7 @@ from llm_search.parsing import ParseResult, parse_answer
 from llm_search.prompts import config_request, config_retry, render_config
 from llm_search.space import SearchSpace
 
-FORMS = ("configs", "edits", "pair_edits")
-PAIR_DRAWS = 5  # pairs drawn before a pair edit gives way to a free one (every edit of the pairs tried)
+FORMS = ("configs", "edits")
 
 
 @dataclass(frozen=True)
@@ -61,31 +60,13 @@ class ConfigForm:
         return parse_answer(text, self.space, seen=seen, limit=limit)
 
 
-def answer_form(
-    form: str,
-    space: SearchSpace,
-    history: History,
-    seen: Iterable[str] = (),
-    rng: np.random.Generator | None = None,
-) -> ConfigForm | EditForm:
-    """The next answer's form: edits of the best trial when ``form`` is ``"edits"`` and one is left to
-    write, else whole configs (before any result, or when every near edit of the best gives a ``seen``
-    configuration: the best is a local optimum of the edits, and whole configs leave it).
-
-    ``"pair_edits"``: edits of two parameters drawn at random (``rng``), as the random moves draw them:
-    asked to choose, the 0.5B model moved the first parameter the prompt lists in 288 of 300 edits.
-    """
-    best = history.best(1) if form in ("edits", "pair_edits") else []
-    if not best:
-        return ConfigForm(space)
-    seen = set(seen)
-    edits = EditForm(space, best[0].config, number=history.finished().index(best[0]) + 1)
-    if form == "pair_edits" and len(edits.steps()) > 2:
-        names = [space.params[i].name for i in edits.steps()]
-        rng = rng if rng is not None else np.random.default_rng()
-        for _ in range(PAIR_DRAWS):
-            pair = tuple(sorted(rng.choice(len(names), size=2, replace=False)))
-            drawn = EditForm(space, edits.base, edits.number, movable=tuple(names[i] for i in pair))
-            if drawn.writable(seen):
-                return drawn
-    return edits if edits.writable(seen) else ConfigForm(space)
+def answer_form(form: str, space: SearchSpace, history: History, seen: Iterable[str] = ()) -> ConfigForm | EditForm:
+    """The next answer's form: edits of the best trial when ``form == "edits"`` and one is left to write,
+    else whole configs (before any result, or when every near edit of the best gives a ``seen``
+    configuration: the best is a local optimum of the edits, and whole configs leave it)."""
+    best = history.best(1) if form == "edits" else []
+    if best:
+        edits = EditForm(space, best[0].config, number=history.finished().index(best[0]) + 1)
+        if edits.writable(seen):
+            return edits
+    return ConfigForm(space)

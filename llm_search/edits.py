@@ -49,16 +49,12 @@ class EditForm:
     space: SearchSpace
     base: Mapping[str, Any]
     number: int
-    movable: tuple[str, ...] = ()  # the parameters an edit may change; empty: any
 
     def request(self, n: int, metric: str) -> list[str]:
         """The prompt's closing lines, in place of the request for whole configs."""
         edits = f"{n} edit{'s' if n > 1 else ''}"
-        which = "one or two of its parameters"
-        if self.movable:
-            which = " or ".join(self.movable) + (" or both" if len(self.movable) == MAX_CHANGES else "")
         return [
-            f"Propose {edits} of the best trial #{self.number}: change {which} to values "
+            f"Propose {edits} of the best trial #{self.number}: change one or two of its parameters to values "
             f"likely to improve {metric}, and keep the others. Each edit must differ from the trials above.",
             f'Answer with JSON only: {{"edits": [...]}} holding exactly {n} object{"s" if n > 1 else ""}, each with '
             "only the one or two parameters it changes and their new values.",
@@ -191,8 +187,6 @@ class EditForm:
         it (:func:`near`); parameters with none are left out."""
         steps = {}
         for index, param in enumerate(self.space.params):
-            if self.movable and param.name not in self.movable:
-                continue
             base = self.base.get(param.name)
             base_key = param.key(base) if param.name in self.base else None
             literals = [
@@ -232,9 +226,6 @@ class EditForm:
         unknown = [str(k)[:40] for k in edit if k not in self.space.names]
         if unknown:
             return f"{', '.join(unknown)}: not a parameter of the search space"
-        fixed = [str(k) for k in edit if self.movable and k not in self.movable]
-        if fixed:
-            return f"{', '.join(fixed)}: change only {' or '.join(self.movable)}"
         if all(self._same(name, value) for name, value in edit.items()):
             return f"it changes nothing: {', '.join(edit)} already {'has' if len(edit) == 1 else 'have'} that value"
         return None

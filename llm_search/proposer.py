@@ -204,7 +204,7 @@ class LLMProposer(Proposer):
         rng = np.random.default_rng(seed)
         accepted: list[dict[str, Any]] = []
         if self.available:
-            form = answer_form(self.form, space, history, seen, rng)
+            form = answer_form(self.form, space, history, seen)
             messages = build_messages(
                 space=space,
                 history=history,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import random
 
@@ -179,26 +178,3 @@ def test_the_searcher_in_edit_form_moves_the_best_trial_from_its_first_result():
     second = suggest_now(searcher, "t1")
     assert second == {**first, "opt": "sgd", "model": {**first["model"], "depth": 3}} != first
     assert "edit of the best trial #1" in backend.history[-1]["messages"][-1]["content"]
-
-
-def test_pair_edits_move_only_the_two_parameters_drawn_for_each_request():
-    history = history_with_best()
-    drawn = set()
-    for seed in range(12):
-        backend = ScriptedBackend([json.dumps({"edits": [{"opt": "sgd"}]})])
-        LLMProposer(backend, form="pair_edits").propose(SPACE, history, 1, seed=seed)
-        prompt = backend.history[0]["messages"][-1]["content"]
-        phrase = prompt.split("Propose 1 edit of the best trial #2: change ")[1].split(" to values")[0]
-        pair = tuple(name for name in phrase.split(" or ") if name != "both")
-        assert len(pair) == 2 and set(pair) <= set(SPACE.names), prompt
-        grammar_keys = {
-            name
-            for name in SPACE.names
-            if json.dumps(json.dumps(name) + ":") in backend.history[0]["options"]["grammar"]
-        }
-        assert grammar_keys == set(pair)
-        drawn.add(pair)
-    movable = [SPACE.params[i].name for i in EditForm(SPACE, BEST, number=2).steps()]
-    assert drawn == {pair for pair in itertools.combinations(movable, 2)}  # drawn per request: every pair
-    form = EditForm(SPACE, BEST, number=2, movable=("lr", "depth"))
-    assert form.parse('{"edits": [{"opt": "sgd"}]}').rejections == ["edit 1: opt: change only lr or depth"]
