@@ -301,21 +301,15 @@ class HybridProposer(Proposer):
         elif n_llm:
             proposals = self._judge(optimizer, space, history, n_llm, seed=seed, notes=notes)
         if n_share > n_llm:  # random untried neighbours of the best trials, in the LLM's place
-            proposals += self._neighbours(space, history, n_share - n_llm, seed, _keys(space, seen, pending, proposals))
-        from_optimizer = optimizer.ask(n - len(proposals), avoid=_keys(space, seen, pending, proposals))
+            taken = set(seen or ()) | {space.key(c) for c in [*pending, *(p.config for p in proposals)]}
+            rng = np.random.default_rng(seed)
+            pool = make_candidates(space, history, n_share - n_llm, rng, seen=taken, local_share=1.0)
+            proposals += [Proposal(config, ProposalSource.NEIGHBOURS) for config in pool]
+        from_optimizer = optimizer.ask(n - len(proposals))
         self.proposed_by_optimizer += len(from_optimizer)
         proposals += from_optimizer
-        if len(proposals) < n:  # the optimizer kept repeating known configs: moves from the best instead
-            taken = _keys(space, seen, pending, proposals)
-            proposals += self._neighbours(space, history, n - len(proposals), seed + 1, taken)
         self._proposed += len(proposals)
         return proposals
-
-    @staticmethod
-    def _neighbours(space: SearchSpace, history: History, n: int, seed: int, taken: set[str]) -> list[Proposal]:
-        """``n`` random untried neighbours of the best trials (fewer where the space has run out)."""
-        pool = make_candidates(space, history, n, np.random.default_rng(seed), seen=taken, local_share=1.0)
-        return [Proposal(config, ProposalSource.NEIGHBOURS) for config in pool]
 
     @property
     def llm_after(self) -> int:
@@ -365,13 +359,6 @@ class HybridProposer(Proposer):
         optimizer.discard(unused)
         self.proposed_by_optimizer += len(fill_ins)  # they stay the optimizer's (source and credit)
         return [Proposal(candidates[i].config, ProposalSource.LLM, candidates[i].ticket) for i in picked] + fill_ins
-
-
-def _keys(
-    space: SearchSpace, seen: set[str] | None, pending: Sequence[Mapping[str, Any]], proposals: Sequence[Proposal]
-) -> set[str]:
-    """Keys of the configs a new proposal must not repeat: tried or queued, running, or proposed just now."""
-    return set(seen or ()) | {space.key(c) for c in [*pending, *(p.config for p in proposals)]}
 
 
 def optimizer_notes(optimizer: OptunaOptimizer) -> list[str]:

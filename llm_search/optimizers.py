@@ -41,7 +41,6 @@ CMAES_NEEDS_CONTINUOUS = (
     "optimizer='cmaes' needs a continuous search space (floats/ints), but {names} are categorical: "
     "use optimizer='tpe' for mixed spaces."
 )
-MAX_REASKS = 3  # asks for each proposal that repeats a known config before the caller fills the gap
 CANNOT_TELL = "The optimizer could not learn from trial %s (config %s): %s. It is skipped."
 
 
@@ -203,31 +202,16 @@ class OptunaOptimizer:
                 )
             )
 
-    def ask(self, n: int, *, avoid: Iterable[str] = ()) -> list[Proposal]:
-        """``n`` proposals from the optimizer, each with the ticket that :meth:`sync` needs to tell it.
-
-        None repeats a config whose ``space.key`` is in ``avoid`` (tried, running or queued ones) or
-        another of these: TPE repeats configs on gridded spaces (5% of its trials on the benchmark suite),
-        a trial spent on a known result. A repeat is closed as failed (TPE models complete trials only)
-        and asked again, up to ``MAX_REASKS`` more asks per proposal, so fewer than ``n`` may come back.
-        """
+    def ask(self, n: int) -> list[Proposal]:
+        """``n`` proposals from the optimizer, each with the ticket that :meth:`sync` needs to tell it."""
         study = self._study_or_new()
         distributions = self._distributions()
-        taken = set(avoid)
-        proposals: list[Proposal] = []
-        for _ in range(n * (1 + MAX_REASKS)):
-            if len(proposals) == n:
-                break
+        proposals = []
+        for _ in range(n):
             trial = study.ask(distributions)
             ticket = f"{self._prefix}-{trial.number}"
             self._asked[ticket] = trial
-            proposal = Proposal(self._from_params(trial.params), ProposalSource.OPTIMIZER, ticket)
-            key = self.space.key(proposal.config)
-            if key in taken:
-                self.discard([proposal])
-                continue
-            taken.add(key)
-            proposals.append(proposal)
+            proposals.append(Proposal(self._from_params(trial.params), ProposalSource.OPTIMIZER, ticket))
         self._last_asked = [p.config for p in proposals]
         return proposals
 

@@ -93,12 +93,12 @@ def test_warm_start_comes_from_the_llm_and_seeds_the_optimizer():
     optimizer = proposer.optimizer(SPACE)
     known_at_first_ask, ask = [], optimizer.ask
 
-    def spy(n, **options):
+    def spy(n):
         if n and not known_at_first_ask:
             known_at_first_ask.append(
                 sorted(optimizer._from_params(t.params)["x"] for t in optimizer.trials if t.state.name == "COMPLETE")
             )
-        return ask(n, **options)
+        return ask(n)
 
     optimizer.ask = spy
     history, _ = run(proposer, 13)

@@ -28,36 +28,19 @@ def states(proposer: HybridProposer, space: SearchSpace) -> Counter:
 
 
 def test_the_same_config_asked_twice_is_two_optuna_trials_and_both_are_told():
-    space = SearchSpace.from_tune({"c": tune.choice(["a", "b"])})  # 2 asks of 2 values a round: repeats for sure
-    optimizer = OptunaOptimizer(space, seed=0)
+    space = SearchSpace.from_tune({"c": tune.choice(["a", "b"])})  # 4 asks of 2 values: repeats for sure
+    proposer = optimizer_only()
     history = History("loss", "min")
     for r in range(3):
-        proposals = optimizer.ask(2)  # the searcher may run a config twice (its points, a resumed run)
-        assert len({p.ticket for p in proposals}) == 2
+        proposals = proposer.propose(space, history, 4, seed=r)
+        assert len({p.ticket for p in proposals}) == 4
         for i, p in enumerate(proposals):
-            history.start(f"t{r}_{i}", p.config, p.source)
-            optimizer.started(f"t{r}_{i}", p.ticket)
-        for i, p in enumerate(proposals):
-            history.complete(f"t{r}_{i}", {"loss": 1.0 if p.config["c"] == "a" else 2.0})
-    assert optimizer.sync(history) == 6
-    states = Counter(t.state.name for t in optimizer.trials)
-    assert states["COMPLETE"] == 6 and states["RUNNING"] == 0  # (a repeat within one ask is asked again: FAIL)
-
-
-def test_the_hybrid_never_spends_a_trial_on_a_config_it_has_tried_until_the_space_is_spent():
-    grid = SearchSpace.from_tune({"a": tune.choice([1, 2, 3]), "b": tune.choice([1, 2, 3, 4])})  # 12 configs
-    proposer = optimizer_only(n_startup_trials=3)
-    history, seen = History("loss", "min"), set()
-    for r in range(13):
-        proposals = proposer.propose(grid, history, 1, seed=r, seen=seen)
-        for i, p in enumerate(proposals):
-            seen.add(grid.key(p.config))
             history.start(f"t{r}_{i}", p.config, p.source)
             proposer.on_trial_start(f"t{r}_{i}", p)
-            history.complete(f"t{r}_{i}", {"loss": (p.config["a"] - 2) ** 2 + p.config["b"]})
-    configs = [json.dumps(r.config, sort_keys=True) for r in history.records.values()]
-    assert len(configs) == len(set(configs)) == 12  # without the check: 8 distinct in 13 trials
-    assert proposer.propose(grid, history, 1, seed=13, seen=seen) == []
+        for i, p in enumerate(proposals):
+            history.complete(f"t{r}_{i}", {"loss": 1.0 if p.config["c"] == "a" else 2.0})
+    proposer.optimizer(space).sync(history)
+    assert states(proposer, space) == Counter({"COMPLETE": 12})  # none left RUNNING
 
 
 def test_pending_asks_are_running_optuna_trials_until_their_tune_trials_finish():
