@@ -29,7 +29,7 @@ from typing import Any, Iterable, Mapping
 
 from llm_search.candidates import STEP_FRACTION, ordered_numbers
 from llm_search.grammar import MAX_ALTERNATIVES, literals_by_key, options_of, value_of
-from llm_search.params import CategoricalParam, Param, Rejected, canonical_json
+from llm_search.params import CategoricalParam, IntParam, Param, Rejected, canonical_json
 from llm_search.parsing import MAX_ANSWER_CHARS, MAX_CONFIGS_READ, ParseResult, json_values, validate_configs
 from llm_search.space import SearchSpace
 
@@ -249,6 +249,8 @@ def near(param: Param, base: Any, value: Any) -> bool:
         (True, False)
         >>> near(CategoricalParam("width", (16, 32, 64, 128)), 16, 128)
         False
+        >>> near(IntParam("depth", 1, 4), 2, 3), near(IntParam("depth", 1, 4), 2, 4)
+        (True, False)
     """
     if isinstance(param, CategoricalParam):
         choices = list(param.choices)
@@ -259,6 +261,11 @@ def near(param: Param, base: Any, value: Any) -> bool:
     try:
         low, high, base, value = float(param.low), float(param.high), float(base), float(value)
     except (TypeError, ValueError):
+        return True
+    # One step of a grid is always near: the moves round to it, and a small range (an int in 1-4, a
+    # coarse q) has no other value within the fraction.
+    step = getattr(param, "q", None) or (1 if isinstance(param, IntParam) else 0)
+    if step and abs(value - base) <= step + 1e-12:
         return True
     if getattr(param, "log", False) and min(low, base, value) > 0:
         low, high, base, value = (math.log(v) for v in (low, high, base, value))

@@ -62,6 +62,15 @@ def test_under_the_grammar_a_value_moves_no_further_than_the_model_free_moves():
     assert widths == {8, 16, 32, 64}  # two grid steps either side (16 itself when only lr moves)
 
 
+def test_a_small_integer_range_and_a_coarse_grid_still_move_one_step():
+    space = SearchSpace.from_tune({"depth": tune.randint(1, 5), "dropout": tune.quniform(0.0, 1.0, 0.5)})
+    form = EditForm(space, {"depth": 2, "dropout": 0.5}, number=1)
+    rng = random.Random(0)
+    written = [form.parse(_sentence(form.grammar(1), rng)).accepted[0] for _ in range(200)]
+    assert {c["depth"] for c in written} == {1, 2, 3}  # 4 is two steps away: further than the moves go
+    assert {c["dropout"] for c in written} == {0.0, 0.5, 1.0}
+
+
 def test_the_grammar_writes_every_near_edit_except_the_tried_ones():
     space = SearchSpace.from_tune(
         {"a": tune.choice(["x", "y", "z"]), "b": tune.choice([1, 2, 3, 4]), "c": tune.choice([0, 1])}
