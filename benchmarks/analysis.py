@@ -367,14 +367,15 @@ def final_summary(table: pd.DataFrame, n: int) -> pd.DataFrame:
 
 
 def usage(table: pd.DataFrame) -> pd.DataFrame:
-    """Per method: runs, trials, mean run time, time per trial, LLM calls/tokens per run, totals of
-    LLM-proposed configs, fallbacks to random sampling and failed trials."""
+    """Per method: runs, trials, mean run time, run time and LLM time per trial, LLM calls/tokens per
+    run, totals of LLM-proposed configs, fallbacks to random sampling and failed trials."""
     runs = (
         table.groupby(RUN)
         .agg(
             trials=("trial", "size"),
             run_time_s=("run_time_s", "first"),
             llm_calls=("llm_calls", "first"),
+            llm_seconds=("llm_seconds", "first"),
             prompt_tokens=("prompt_tokens", "first"),
             completion_tokens=("completion_tokens", "first"),
             proposed_by_llm=("proposed_by_llm", "first"),
@@ -394,7 +395,9 @@ def usage(table: pd.DataFrame) -> pd.DataFrame:
         fallbacks=("fallbacks", "sum"),
         failed_trials=("failed", "sum"),
     )
-    summary.insert(3, "s_per_trial", runs.groupby("method")["run_time_s"].sum() / summary["trials"])
+    per_method = runs.groupby("method")
+    summary.insert(3, "s_per_trial", per_method["run_time_s"].sum() / summary["trials"])
+    summary.insert(4, "llm_s_per_trial", per_method["llm_seconds"].sum() / summary["trials"])
     return summary
 
 
