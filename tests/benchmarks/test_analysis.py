@@ -132,11 +132,12 @@ def test_paired_comparison_counts_wins_and_brackets_the_difference():
 def test_usage_sums_llm_counters_per_method():
     rows = table(
         run_rows("llm-local", "p", 0, [1.0, 2.0], run_time_s=10.0, llm_calls=3, llm_seconds=6.0, fallbacks=1),
-        run_rows("llm-local", "p", 1, [1.0, 2.0], run_time_s=20.0, llm_calls=5, llm_seconds=2.0, fallbacks=0),
+        run_rows("llm-local", "p", 1, [1.0, 2.0], run_time_s=20.0, llm_calls=5, llm_seconds=2.0, proposed_by_llm=2),
     )
     usage = analysis.usage(rows).loc["llm-local"]
     assert usage["runs"] == 2 and usage["trials"] == 4
     assert usage["llm_calls_per_run"] == pytest.approx(4.0) and usage["fallbacks"] == 1
+    assert usage["proposed_by_llm"] == 2
     assert usage["s_per_trial"] == pytest.approx(7.5)
     assert usage["llm_s_per_trial"] == pytest.approx(2.0)  # 8 s of LLM time over 4 trials
 
