@@ -9,16 +9,21 @@ are migrated (``_migrate_state``).
 from __future__ import annotations
 
 import contextlib
+import glob
+import logging
 import os
 import pickle
+import shutil
 import tempfile
 import threading
 from collections import deque
-from typing import Any
+from typing import IO, Any, Callable
 
 from llm_search.history import History
 from llm_search.proposal import Proposal, ProposalSource
 from llm_search.space import SearchSpace
+
+logger = logging.getLogger(__name__)
 
 STATE_VERSION = 3  # 3: finished history records stored pickled (``History.to_state``)
 PROPOSER_MISMATCH = (
@@ -26,11 +31,80 @@ PROPOSER_MISMATCH = (
     "create the searcher with the settings the experiment started with (strategy=, initial_design=, "
     "architectures=) to resume it.{hint}"
 )
+# Ray copies the driver's files to the storage path non-atomically (pyarrow ``copy_files``, Ray 2.60): a driver
+# killed mid-copy leaves that copy truncated, even empty (seen in tests; ray-project/ray#58179 for tuner.pkl). So
+# each save also writes a second copy under a name Ray's own restore ignores, and a restore reads the first
+# readable of the two. Named ``*.pkl``: Tune downloads only top-level ``*.json``/``*.pkl`` files on restore.
+STATE_FILE = "searcher-state-{}.pkl"  # Ray's ``Searcher.CKPT_FILE_TMPL``
+BACKUP_FILE = "searcher-backup-{}.pkl"
+UNREADABLE_STATE = (
+    "No readable LLMSearcher state in {directory} (tried {tried}): the driver was killed while Ray copied them to "
+    "storage. Tune.restore cannot resume this searcher; start a new experiment instead (the finished trials' "
+    "results stay in {directory}/*/result.json)."
+)
+
+
+def saved_state_files(directory: str) -> list[str]:
+    """The state files a restore tries, in order: each session's state then its backup, newest session first."""
+    found = {p for name in (STATE_FILE, BACKUP_FILE) for p in glob.glob(os.path.join(directory, name.format("*")))}
+    sessions = sorted({os.path.basename(p).split("-", 2)[2][: -len(".pkl")] for p in found}, reverse=True)
+    paths = [os.path.join(directory, name.format(s)) for s in sessions for name in (STATE_FILE, BACKUP_FILE)]
+    return [p for p in paths if p in found]
+
+
+def load_saved_state(directory: str) -> dict[str, Any]:
+    """The newest readable LLMSearcher state saved in a Tune experiment directory.
+
+    Falls back to the backup copy, then to older sessions, when a file is truncated; raises ``RuntimeError``
+    naming the files when none can be read.
+
+    >>> state = load_saved_state("~/ray_results/my-experiment")  # doctest: +SKIP
+    >>> state["metric"], state["mode"]  # doctest: +SKIP
+    ('loss', 'min')
+    """
+    directory = os.path.expanduser(directory)
+    tried = []
+    for path in saved_state_files(directory):
+        try:
+            with open(path, "rb") as f:
+                state = pickle.load(f)
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            logger.warning(
+                "LLMSearcher state %s is unreadable (%s: %s); trying the next copy.", path, type(exc).__name__, exc
+            )
+            tried.append(os.path.basename(path))
+            continue
+        if tried:
+            logger.warning("LLMSearcher resumes from %s (%s unreadable).", path, ", ".join(tried))
+        return state
+    if not tried:
+        raise RuntimeError(f"No LLMSearcher state in {directory}: is it a Tune experiment directory?")
+    raise RuntimeError(UNREADABLE_STATE.format(directory=directory, tried=", ".join(tried)))
+
+
 # Until the hybrid became the default (with a 5-trial start), LLMSearcher() was pure LLM search.
 OLD_DEFAULT_HINT = (
     " A state saved by LLMSearcher() before the hybrid became the default strategy resumes with "
     "LLMSearcher(strategy='llm', initial_design=0)."
 )
+
+
+def write_atomically(path: str, write: Callable[[IO[bytes]], Any]) -> None:
+    """Write a file through a temporary one beside it that replaces it once complete, so a process killed
+    mid-write leaves the previous file readable, never a truncated one."""
+    fd, temporary = tempfile.mkstemp(
+        dir=os.path.dirname(os.path.abspath(path)), prefix=".searcher-state-", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def proposer_chain(proposer: Any) -> str:
@@ -52,6 +126,17 @@ class SearcherStateMixin:
         if not self._log.pinned:  # follow the experiment, also into a restored run's new directory
             self._log.set_path(checkpoint_dir)
         super().save_to_dir(checkpoint_dir, session_str)
+        state_path = os.path.join(checkpoint_dir, STATE_FILE.format(session_str))
+        if os.path.exists(state_path):  # the second copy (see STATE_FILE), of the bytes just written
+            with open(state_path, "rb") as source:
+                write_atomically(
+                    os.path.join(checkpoint_dir, BACKUP_FILE.format(session_str)),
+                    lambda f: shutil.copyfileobj(source, f),
+                )
+
+    def restore_from_dir(self, checkpoint_dir: str) -> None:
+        """Restore from the newest readable state Tune saved in ``checkpoint_dir`` (see :func:`load_saved_state`)."""
+        self.set_state(load_saved_state(checkpoint_dir))
 
     def get_state(self) -> dict[str, Any]:
         with self._lock:
@@ -125,23 +210,9 @@ class SearcherStateMixin:
             ) from exc
 
     def save(self, checkpoint_path: str) -> None:
-        """Write the explicit state (space, history, live trials, queue, RNG, counters), atomically.
-
-        The state goes to a temporary file beside ``checkpoint_path`` that replaces it once complete, so
-        a driver killed mid-write leaves the previous state readable, never a truncated one.
-        """
-        directory = os.path.dirname(os.path.abspath(checkpoint_path))
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".searcher-state-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(self.get_state(), f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, checkpoint_path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        """Write the explicit state (space, history, live trials, queue, RNG, counters), atomically."""
+        state = self.get_state()
+        write_atomically(checkpoint_path, lambda f: pickle.dump(state, f))
 
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:

@@ -7,7 +7,6 @@ import dataclasses
 import glob
 import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 
 from llm_search.exchange_log import read_exchanges
 from llm_search.history import History
+from llm_search.searcher_state import load_saved_state
 from tests.integration.interrupted_driver import FAILING_POINT, NAME
 
 pytestmark = pytest.mark.integration
@@ -58,16 +58,12 @@ def terminated(statuses: dict[str, str]) -> set[str]:
     return {t for t, status in statuses.items() if status == "TERMINATED"}
 
 
-def searcher_state(experiment: str) -> dict:
-    path = max(glob.glob(os.path.join(experiment, "searcher-state-*.pkl")))  # the newest session's, as Tune picks
-    with open(path, "rb") as f:
-        return pickle.load(f)
-
-
 def saved_records(experiment: str) -> dict[str, dict]:
     """The searcher's saved history, {trial id: record fields}, read through ``History.from_state``
     (the state stores finished records pickled)."""
-    history = History.from_state(searcher_state(experiment)["history"])
+    history = History.from_state(
+        load_saved_state(experiment)["history"]
+    )  # the newest readable copy, as a restore reads
     return {trial_id: dataclasses.asdict(record) for trial_id, record in history.records.items()}
 
 
